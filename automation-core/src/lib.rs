@@ -1,0 +1,1 @@
+//! A storage-agnostic rule engine for Instagram DM and comment automation.

@@ -1,0 +1,67 @@
+//! The subcommand groups of `igdm`, one file each.
+//!
+//! Every subcommand returns `Result<ExitCode, Failure>`. A [`Failure`] is printed as one line on
+//! standard error (`igdm: <what was wrong>`) and ends the process with its exit code.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The igdm command line: tools for Instagram DM and comment automation.
+#[derive(Debug, Parser)]
+#[command(name = "igdm", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommand groups.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the demo of the reference service on its embedded defaults.
+    Demo,
+}
+
+/// Why a subcommand failed: a one-line message and the exit code to end with.
+#[derive(Debug)]
+pub struct Failure {
+    /// The exit code (1 for a negative verdict or bad input, 2 for usage errors).
+    pub code: u8,
+    /// One line saying what was wrong and, where it helps, what to do.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure that exits with code 1.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            code: 1,
+            message: message.into(),
+        }
+    }
+}
+
+/// The demo. Placeholder until the webhook round trip lands.
+fn demo() -> Result<ExitCode, Failure> {
+    if std::env::args().count() > 2 {
+        return Err(Failure::new("`igdm demo` takes no arguments"));
+    }
+    println!("igdm demo: the workspace is in place; the webhook round trip comes next.");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Parses the command line, runs the subcommand, and turns its outcome into an exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome: Result<ExitCode, Failure> = match cli.command {
+        Command::Demo => demo(),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(failure) => {
+            let line = failure.message.replace('\n', " ");
+            eprintln!("igdm: {line}");
+            ExitCode::from(failure.code)
+        }
+    }
+}

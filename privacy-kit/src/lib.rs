@@ -1,0 +1,1 @@
+//! Retention policies, deletion cascades, export bundles and an encrypted token vault.
