@@ -391,8 +391,10 @@ fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
 }
 
 /// Lower-case hex display of a digest.
+#[cfg(feature = "sha1")]
 pub(crate) struct HexDigest<'a>(pub(crate) &'a [u8]);
 
+#[cfg(feature = "sha1")]
 impl fmt::Display for HexDigest<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write_hex(f, self.0)

@@ -7,6 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod demo;
+mod webhook;
+
 /// The igdm command line: tools for Instagram DM and comment automation.
 #[derive(Debug, Parser)]
 #[command(name = "igdm", version, about, propagate_version = true)]
@@ -18,8 +21,11 @@ pub struct Cli {
 /// The subcommand groups.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the demo of the reference service on its embedded defaults.
+    /// Run the demo: a Meta webhook round trip (sign, verify, refuse, handshake, signed_request).
     Demo,
+    /// Sign and verify Meta webhook deliveries and decode `signed_request`s.
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
 }
 
 /// Why a subcommand failed: a one-line message and the exit code to end with.
@@ -41,20 +47,12 @@ impl Failure {
     }
 }
 
-/// The demo. Placeholder until the webhook round trip lands.
-fn demo() -> Result<ExitCode, Failure> {
-    if std::env::args().count() > 2 {
-        return Err(Failure::new("`igdm demo` takes no arguments"));
-    }
-    println!("igdm demo: the workspace is in place; the webhook round trip comes next.");
-    Ok(ExitCode::SUCCESS)
-}
-
 /// Parses the command line, runs the subcommand, and turns its outcome into an exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let outcome: Result<ExitCode, Failure> = match cli.command {
-        Command::Demo => demo(),
+        Command::Demo => demo::run(),
+        Command::Webhook(command) => webhook::run(command),
     };
     match outcome {
         Ok(code) => code,
