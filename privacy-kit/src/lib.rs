@@ -1,1 +1,30 @@
-//! Retention policies, deletion cascades, export bundles and an encrypted token vault.
+//! Retention policies, deletion cascades, export bundles and an encrypted token vault: the
+//! privacy promises of an Instagram messaging backend, as primitives a backend calls and a test
+//! can prove.
+//!
+//! - [`secret`] and [`vault`]: tokens encrypted at rest (AES-256-GCM envelope encryption, bound
+//!   to tenant and account, key rotation) and never shown in plain text.
+//! - [`schema`]: which entities hold personal data, and what happens to children on delete.
+//! - [`cascade`]: deletion of a subject's data, with a receipt and a verification.
+//! - [`retention`]: keep-for periods per data class, with presets for the usual promises.
+//! - `export`: machine-readable export bundles (zip of JSON Lines + manifest with checksums).
+//! - `callback`: Meta's deauthorize and data-deletion callbacks.
+//! - [`audit`]: an append-only register of privacy events.
+//! - [`store`]: the small traits all of this works through, and an in-memory store.
+//!
+//! The crate depends on no database and reads no clock on its own: time is passed in, or a
+//! [`clock::Clock`] is.
+
+pub mod audit;
+pub mod cascade;
+pub mod clock;
+mod error;
+mod random;
+pub mod retention;
+pub mod schema;
+pub mod secret;
+pub mod store;
+pub mod vault;
+
+pub use error::{Error, ErrorKind, Result, SchemaProblem};
+pub use secret::Secret;
