@@ -4,5 +4,11 @@
 //! that only need the wire types do not pull in an HTTP stack.
 
 pub mod error;
+pub mod id;
+pub mod model;
+pub mod page;
+pub mod time;
+pub mod usage;
 
 pub use error::{Error, ErrorKind};
+pub use page::Page;
