@@ -1,1 +1,7 @@
 //! A typed async client for the Instagram Platform, and the typed model of its webhook events.
+
+pub mod error;
+pub mod id;
+pub mod time;
+
+pub use error::{Error, ErrorKind};
