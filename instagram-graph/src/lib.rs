@@ -5,3 +5,4 @@ pub mod id;
 pub mod time;
 
 pub use error::{Error, ErrorKind};
+pub mod webhook;
