@@ -9,6 +9,7 @@ pub mod model;
 pub mod page;
 pub mod time;
 pub mod usage;
+pub mod webhook;
 
 pub use error::{Error, ErrorKind};
 pub use page::Page;

@@ -1,0 +1,596 @@
+//! The wire shapes of webhook notifications, as private serde types.
+//!
+//! These borrow from the request body wherever they can (`Cow<str>` for short texts that decide
+//! the shape, `&RawValue` for parts whose shape depends on a sibling key) and hold owned strings
+//! only for what ends up in an [`Event`](super::Event).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::id::{CommentId, IgUserId, Igsid, MediaId, Mid};
+
+use super::events::HandoverAction;
+
+/// A map key, borrowed from the body unless it contains escapes.
+pub(crate) struct Key<'a>(pub(crate) Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for KeyVisitor<'a> {
+            type Value = Key<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(KeyVisitor(std::marker::PhantomData))
+    }
+}
+
+/// A timestamp in any Meta format, `null` or absent giving `None`.
+#[derive(Default)]
+pub(crate) struct Timestamp(pub(crate) Option<DateTime<Utc>>);
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::time::deserialize_option(d).map(Timestamp)
+    }
+}
+
+/// `true`/`false`, also written as `"true"`/`"false"`, `1`/`0` or `null` (false).
+pub(crate) fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    struct BoolVisitor;
+    impl<'de> Visitor<'de> for BoolVisitor {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a boolean")
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<bool, E> {
+            match v {
+                0 => Ok(false),
+                1 => Ok(true),
+                _ => Err(E::invalid_value(de::Unexpected::Unsigned(v), &self)),
+            }
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+            match v {
+                "true" | "1" => Ok(true),
+                "false" | "0" | "" => Ok(false),
+                _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+            }
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    d.deserialize_any(BoolVisitor)
+}
+
+/// A count written as a number or a numeric string; `null` gives `None`.
+pub(crate) fn lenient_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    struct CountVisitor;
+    impl<'de> Visitor<'de> for CountVisitor {
+        type Value = Option<u64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a non-negative count")
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            u64::try_from(v)
+                .map(Some)
+                .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < 1.8e19 {
+                Ok(Some(v as u64))
+            } else {
+                Err(E::invalid_value(de::Unexpected::Float(v), &self))
+            }
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            v.trim()
+                .parse::<u64>()
+                .map(Some)
+                .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    d.deserialize_any(CountVisitor)
+}
+
+/// An id written as a string or a number, into plain text.
+fn id_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<crate::id::MediaId>::deserialize(d).map(|id| id.map(crate::id::MediaId::into_string))
+}
+
+/// One notification: `{"object": ..., "entry": [...]}`.
+#[derive(Deserialize)]
+pub(crate) struct WireNotification<'a> {
+    #[serde(default, borrow)]
+    pub(crate) object: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(crate) entry: Vec<WireEntry<'a>>,
+}
+
+/// The body of the fast path: one notification or an array of them.
+pub(crate) enum WireBody<'a> {
+    One(WireNotification<'a>),
+    Many(Vec<WireNotification<'a>>),
+}
+
+impl<'de> Deserialize<'de> for WireBody<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct BodyVisitor;
+        impl<'de> Visitor<'de> for BodyVisitor {
+            type Value = WireBody<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a notification object or an array of them")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                WireNotification::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(WireBody::One)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut all = Vec::with_capacity(seq.size_hint().unwrap_or(1));
+                while let Some(n) = seq.next_element()? {
+                    all.push(n);
+                }
+                Ok(WireBody::Many(all))
+            }
+        }
+        d.deserialize_any(BodyVisitor)
+    }
+}
+
+/// One `entry[]` element.
+#[derive(Deserialize)]
+pub(crate) struct WireEntry<'a> {
+    #[serde(default)]
+    pub(crate) id: Option<IgUserId>,
+    #[serde(default)]
+    pub(crate) time: Timestamp,
+    #[serde(default, borrow)]
+    pub(crate) messaging: Option<Vec<WireMessaging<'a>>>,
+    #[serde(default, borrow)]
+    pub(crate) standby: Option<Vec<WireMessaging<'a>>>,
+    #[serde(default, borrow)]
+    pub(crate) changes: Option<Vec<WireChange<'a>>>,
+    #[serde(default, borrow)]
+    pub(crate) field: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub(crate) value: Option<&'a RawValue>,
+}
+
+/// One `changes[]` element (or a bare `{field, value}`).
+#[derive(Deserialize)]
+pub(crate) struct WireChange<'a> {
+    #[serde(default, borrow)]
+    pub(crate) field: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub(crate) value: Option<&'a RawValue>,
+}
+
+/// `sender` / `recipient`.
+#[derive(Deserialize)]
+pub(crate) struct WireParty {
+    #[serde(default)]
+    pub(crate) id: Option<Igsid>,
+}
+
+/// One messaging event (`messaging[]`, `standby[]`, or a messaging-shaped change value).
+pub(crate) struct WireMessaging<'a> {
+    pub(crate) sender: Option<WireParty>,
+    pub(crate) recipient: Option<WireParty>,
+    pub(crate) timestamp: Option<DateTime<Utc>>,
+    pub(crate) body: Option<WireEvent<'a>>,
+    /// Keys this version does not know, kept raw for `EventKind::Unknown`.
+    pub(crate) extra: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+/// The event key of a messaging event.
+pub(crate) enum WireEvent<'a> {
+    Message(WireMessage<'a>),
+    MessageEdit(WireMessageEdit),
+    Reaction(WireReaction<'a>),
+    Postback(WirePostback),
+    Read(WireRead),
+    Referral(WireReferral),
+    OptIn(WireOptIn),
+    Handover(HandoverAction, WireHandover),
+    AppRoles(&'a RawValue),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for WireMessaging<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct MessagingVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for MessagingVisitor<'a> {
+            type Value = WireMessaging<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a messaging event object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = WireMessaging {
+                    sender: None,
+                    recipient: None,
+                    timestamp: None,
+                    body: None,
+                    extra: Vec::new(),
+                };
+                while let Some(Key(key)) = map.next_key::<Key<'a>>()? {
+                    let event = match key.as_ref() {
+                        "sender" => {
+                            out.sender = map.next_value()?;
+                            continue;
+                        }
+                        "recipient" => {
+                            out.recipient = map.next_value()?;
+                            continue;
+                        }
+                        "timestamp" => {
+                            out.timestamp = map.next_value::<Timestamp>()?.0;
+                            continue;
+                        }
+                        _ if out.body.is_some() => {
+                            // One event per messaging object; later keys are metadata we skip.
+                            map.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                        "message" => WireEvent::Message(map.next_value()?),
+                        "message_edit" => WireEvent::MessageEdit(map.next_value()?),
+                        "reaction" => WireEvent::Reaction(map.next_value()?),
+                        "postback" => WireEvent::Postback(map.next_value()?),
+                        "read" => WireEvent::Read(map.next_value()?),
+                        "referral" => WireEvent::Referral(map.next_value()?),
+                        "optin" => WireEvent::OptIn(map.next_value()?),
+                        "pass_thread_control" => WireEvent::Handover(
+                            HandoverAction::PassThreadControl,
+                            map.next_value()?,
+                        ),
+                        "take_thread_control" => WireEvent::Handover(
+                            HandoverAction::TakeThreadControl,
+                            map.next_value()?,
+                        ),
+                        "request_thread_control" => WireEvent::Handover(
+                            HandoverAction::RequestThreadControl,
+                            map.next_value()?,
+                        ),
+                        "pass_thread_metadata" => WireEvent::Handover(
+                            HandoverAction::PassThreadMetadata,
+                            map.next_value()?,
+                        ),
+                        "app_roles" => WireEvent::AppRoles(map.next_value()?),
+                        _ => {
+                            out.extra.push((key, map.next_value()?));
+                            continue;
+                        }
+                    };
+                    out.body = Some(event);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(MessagingVisitor(std::marker::PhantomData))
+    }
+}
+
+/// `message`.
+#[derive(Deserialize)]
+pub(crate) struct WireMessage<'a> {
+    #[serde(default)]
+    pub(crate) mid: Option<Mid>,
+    #[serde(default)]
+    pub(crate) text: Option<String>,
+    #[serde(default, borrow)]
+    pub(crate) attachments: Option<Vec<WireAttachment<'a>>>,
+    #[serde(default)]
+    pub(crate) quick_reply: Option<WireQuickReply>,
+    #[serde(default)]
+    pub(crate) reply_to: Option<WireReplyTo>,
+    #[serde(default)]
+    pub(crate) referral: Option<WireReferral>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub(crate) is_echo: bool,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub(crate) is_self: bool,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub(crate) is_deleted: bool,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub(crate) is_unsupported: bool,
+}
+
+/// `message.attachments[]`.
+#[derive(Deserialize)]
+pub(crate) struct WireAttachment<'a> {
+    #[serde(default, rename = "type", borrow)]
+    pub(crate) kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub(crate) payload: Option<&'a RawValue>,
+    /// Fallback attachments put these next to the payload.
+    #[serde(default)]
+    pub(crate) url: Option<String>,
+    #[serde(default)]
+    pub(crate) title: Option<String>,
+}
+
+/// The object form of an attachment payload.
+#[derive(Deserialize)]
+pub(crate) struct WirePayload {
+    #[serde(default)]
+    pub(crate) url: Option<String>,
+    #[serde(default)]
+    pub(crate) title: Option<String>,
+    #[serde(default)]
+    pub(crate) reel_video_id: Option<MediaId>,
+    #[serde(default)]
+    pub(crate) ig_post_media_id: Option<MediaId>,
+    #[serde(default)]
+    pub(crate) story_media_id: Option<MediaId>,
+    #[serde(default)]
+    pub(crate) id: Option<MediaId>,
+}
+
+/// `message.quick_reply`.
+#[derive(Deserialize)]
+pub(crate) struct WireQuickReply {
+    #[serde(default)]
+    pub(crate) payload: Option<String>,
+}
+
+/// `message.reply_to`.
+#[derive(Deserialize)]
+pub(crate) struct WireReplyTo {
+    #[serde(default)]
+    pub(crate) mid: Option<Mid>,
+    #[serde(default)]
+    pub(crate) story: Option<WireStory>,
+}
+
+/// `message.reply_to.story`.
+#[derive(Deserialize)]
+pub(crate) struct WireStory {
+    #[serde(default)]
+    pub(crate) id: Option<MediaId>,
+    #[serde(default)]
+    pub(crate) url: Option<String>,
+}
+
+/// `referral` (top-level, in a message, or in a postback).
+#[derive(Deserialize)]
+pub(crate) struct WireReferral {
+    #[serde(default, rename = "ref")]
+    pub(crate) reference: Option<String>,
+    #[serde(default)]
+    pub(crate) source: Option<String>,
+    #[serde(default, rename = "type")]
+    pub(crate) referral_type: Option<String>,
+    #[serde(default, deserialize_with = "id_text")]
+    pub(crate) ad_id: Option<String>,
+    #[serde(default)]
+    pub(crate) ads_context_data: Option<WireAdsContext>,
+    #[serde(default)]
+    pub(crate) product: Option<WireProduct>,
+}
+
+/// `referral.ads_context_data`.
+#[derive(Deserialize)]
+pub(crate) struct WireAdsContext {
+    #[serde(default)]
+    pub(crate) ad_title: Option<String>,
+    #[serde(default)]
+    pub(crate) photo_url: Option<String>,
+    #[serde(default)]
+    pub(crate) video_url: Option<String>,
+}
+
+/// `referral.product`.
+#[derive(Deserialize)]
+pub(crate) struct WireProduct {
+    #[serde(default, deserialize_with = "id_text")]
+    pub(crate) id: Option<String>,
+}
+
+/// `message_edit`.
+#[derive(Deserialize)]
+pub(crate) struct WireMessageEdit {
+    #[serde(default)]
+    pub(crate) mid: Option<Mid>,
+    #[serde(default)]
+    pub(crate) text: Option<String>,
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub(crate) num_edit: Option<u64>,
+}
+
+/// `reaction`.
+#[derive(Deserialize)]
+pub(crate) struct WireReaction<'a> {
+    #[serde(default)]
+    pub(crate) mid: Option<Mid>,
+    #[serde(default, borrow)]
+    pub(crate) action: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub(crate) reaction: Option<String>,
+    #[serde(default)]
+    pub(crate) emoji: Option<String>,
+}
+
+/// `postback`.
+#[derive(Deserialize)]
+pub(crate) struct WirePostback {
+    #[serde(default)]
+    pub(crate) mid: Option<Mid>,
+    #[serde(default)]
+    pub(crate) title: Option<String>,
+    #[serde(default)]
+    pub(crate) payload: Option<String>,
+    #[serde(default)]
+    pub(crate) referral: Option<WireReferral>,
+}
+
+/// `read`.
+#[derive(Deserialize)]
+pub(crate) struct WireRead {
+    #[serde(default)]
+    pub(crate) mid: Option<Mid>,
+    #[serde(default)]
+    pub(crate) watermark: Timestamp,
+}
+
+/// `optin`.
+#[derive(Deserialize)]
+pub(crate) struct WireOptIn {
+    #[serde(default, rename = "ref")]
+    pub(crate) reference: Option<String>,
+    #[serde(default, rename = "type")]
+    pub(crate) optin_type: Option<String>,
+    #[serde(default)]
+    pub(crate) payload: Option<String>,
+    #[serde(default)]
+    pub(crate) user_ref: Option<String>,
+    #[serde(default)]
+    pub(crate) notification_messages_token: Option<String>,
+}
+
+/// `pass_thread_control`, `take_thread_control`, `request_thread_control`,
+/// `pass_thread_metadata`.
+#[derive(Deserialize)]
+pub(crate) struct WireHandover {
+    #[serde(default, deserialize_with = "id_text")]
+    pub(crate) previous_owner_app_id: Option<String>,
+    #[serde(default, deserialize_with = "id_text")]
+    pub(crate) new_owner_app_id: Option<String>,
+    #[serde(default, deserialize_with = "id_text")]
+    pub(crate) requested_owner_app_id: Option<String>,
+    #[serde(default)]
+    pub(crate) metadata: Option<String>,
+}
+
+/// A comment or live comment value.
+#[derive(Deserialize)]
+pub(crate) struct WireComment {
+    #[serde(default)]
+    pub(crate) id: Option<CommentId>,
+    #[serde(default)]
+    pub(crate) comment_id: Option<CommentId>,
+    #[serde(default)]
+    pub(crate) text: Option<String>,
+    #[serde(default)]
+    pub(crate) from: Option<WireAuthor>,
+    #[serde(default)]
+    pub(crate) media: Option<WireMedia>,
+    #[serde(default)]
+    pub(crate) parent_id: Option<CommentId>,
+}
+
+/// `value.from` of a comment.
+#[derive(Deserialize)]
+pub(crate) struct WireAuthor {
+    #[serde(default)]
+    pub(crate) id: Option<Igsid>,
+    #[serde(default)]
+    pub(crate) username: Option<String>,
+}
+
+/// `value.media` of a comment.
+#[derive(Deserialize)]
+pub(crate) struct WireMedia {
+    #[serde(default)]
+    pub(crate) id: Option<MediaId>,
+    #[serde(default)]
+    pub(crate) media_product_type: Option<String>,
+    #[serde(default, deserialize_with = "id_text")]
+    pub(crate) ad_id: Option<String>,
+    #[serde(default)]
+    pub(crate) ad_title: Option<String>,
+    #[serde(default)]
+    pub(crate) original_media_id: Option<MediaId>,
+}
+
+/// A `mentions` value.
+#[derive(Deserialize)]
+pub(crate) struct WireMention {
+    #[serde(default)]
+    pub(crate) comment_id: Option<CommentId>,
+    #[serde(default)]
+    pub(crate) media_id: Option<MediaId>,
+}
+
+/// A `story_insights` value.
+#[derive(Deserialize)]
+pub(crate) struct WireStoryInsights {
+    #[serde(default)]
+    pub(crate) media_id: Option<MediaId>,
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub(crate) exits: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub(crate) replies: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub(crate) reach: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub(crate) taps_forward: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub(crate) taps_back: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub(crate) impressions: Option<u64>,
+}
+
+/// The slow path's view of any object: which of the keys that decide the shape it has.
+#[derive(Deserialize)]
+pub(crate) struct Probe<'a> {
+    #[serde(default, borrow)]
+    pub(crate) object: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub(crate) entry: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub(crate) id: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub(crate) time: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub(crate) messaging: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub(crate) standby: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub(crate) changes: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub(crate) field: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub(crate) value: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub(crate) sender: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub(crate) recipient: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub(crate) timestamp: Option<&'a RawValue>,
+}
