@@ -295,10 +295,8 @@ pub fn decode_with_any<S: AsRef<[u8]>>(
             break;
         }
     }
-    let index = matched.ok_or(Error::with(
-        ErrorKind::SignatureMismatch,
-        Detail::Secrets(secrets.len()),
-    ))?;
+    let index = matched
+        .ok_or_else(|| Error::with(ErrorKind::SignatureMismatch, Detail::Secrets(secrets.len())))?;
     let json = URL_SAFE_NO_PAD_INDIFFERENT
         .decode(payload_part)
         .map_err(|_| malformed("the payload part is not base64url"))?;
