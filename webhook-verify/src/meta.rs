@@ -51,10 +51,19 @@ const SHA256_PREFIX: &str = "sha256=";
 /// );
 /// # Ok::<(), webhook_verify::Error>(())
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy)]
 pub struct Signature {
     digest: [u8; 32],
 }
+
+/// Equality is constant time, like every comparison of digests in this crate.
+impl PartialEq for Signature {
+    fn eq(&self, other: &Self) -> bool {
+        bool::from(self.digest.ct_eq(&other.digest))
+    }
+}
+
+impl Eq for Signature {}
 
 impl Signature {
     /// Parses a header value `sha256=<64 hex digits>`.
