@@ -152,7 +152,7 @@ impl fmt::Display for Error {
             ),
             (K::NotHex, _) => f.write_str("the signature has a character that is not a hex digit"),
             (K::EmptySecret, _) => f.write_str(
-                "no secret to verify with (empty or none given); configure the app secret from App settings > Basic",
+                "no secret to verify with (empty or none given); configure the app secret (App settings > Basic) or the verify token",
             ),
             (K::SignatureMismatch, D::Secrets(n)) if *n > 1 => write!(
                 f,

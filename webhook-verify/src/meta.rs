@@ -51,10 +51,19 @@ const SHA256_PREFIX: &str = "sha256=";
 /// );
 /// # Ok::<(), webhook_verify::Error>(())
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy)]
 pub struct Signature {
     digest: [u8; 32],
 }
+
+/// Equality is constant time, like every comparison of digests in this crate.
+impl PartialEq for Signature {
+    fn eq(&self, other: &Self) -> bool {
+        bool::from(self.digest.ct_eq(&other.digest))
+    }
+}
+
+impl Eq for Signature {}
 
 impl Signature {
     /// Parses a header value `sha256=<64 hex digits>`.
@@ -364,17 +373,40 @@ pub(crate) fn parse_prefixed_hex<const N: usize>(
         ));
     }
     let mut out = [0u8; N];
-    for (i, pair) in hex.chunks_exact(2).enumerate() {
-        let hi =
-            hex_value(pair[0]).ok_or(Error::with(ErrorKind::NotHex, Detail::Position(2 * i)))?;
-        let lo = hex_value(pair[1])
-            .ok_or(Error::with(ErrorKind::NotHex, Detail::Position(2 * i + 1)))?;
-        out[i] = (hi << 4) | lo;
+    let mut invalid = 0u8;
+    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        let hi = HEX_VALUES[usize::from(pair[0])];
+        let lo = HEX_VALUES[usize::from(pair[1])];
+        invalid |= (hi | lo) & INVALID;
+        *byte = (hi << 4) | (lo & 0x0f);
+    }
+    if invalid != 0 {
+        let at = hex
+            .iter()
+            .position(|&c| hex_value(c).is_none())
+            .unwrap_or(0);
+        return Err(Error::with(ErrorKind::NotHex, Detail::Position(at)));
     }
     Ok(out)
 }
 
-fn hex_value(c: u8) -> Option<u8> {
+/// Marks a byte that is not a hex digit in [`HEX_VALUES`].
+const INVALID: u8 = 0x80;
+
+/// The value of every byte as a hex digit, or [`INVALID`].
+const HEX_VALUES: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let mut c = 0;
+    while c < 256 {
+        if let Some(value) = hex_value(c as u8) {
+            table[c] = value;
+        }
+        c += 1;
+    }
+    table
+};
+
+const fn hex_value(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
         b'a'..=b'f' => Some(c - b'a' + 10),

@@ -295,10 +295,8 @@ pub fn decode_with_any<S: AsRef<[u8]>>(
             break;
         }
     }
-    let index = matched.ok_or(Error::with(
-        ErrorKind::SignatureMismatch,
-        Detail::Secrets(secrets.len()),
-    ))?;
+    let index = matched
+        .ok_or_else(|| Error::with(ErrorKind::SignatureMismatch, Detail::Secrets(secrets.len())))?;
     let json = URL_SAFE_NO_PAD_INDIFFERENT
         .decode(payload_part)
         .map_err(|_| malformed("the payload part is not base64url"))?;
@@ -344,12 +342,15 @@ fn timestamp(value: Option<Value>, name: &str) -> Result<Option<i64>, Error> {
             "`{name}` is not a number of seconds since the epoch"
         ))
     })?;
-    // Values past the year 33658 in seconds are milliseconds.
-    Ok(Some(if raw.abs() >= 1_000_000_000_000 {
-        raw / 1000
-    } else {
-        raw
-    }))
+    // Seconds past the year 5138 are taken as milliseconds; the range keeps the conversion
+    // idempotent (a converted value is never converted again).
+    Ok(Some(
+        if (100_000_000_000..100_000_000_000_000).contains(&raw.unsigned_abs()) {
+            raw / 1000
+        } else {
+            raw
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -365,6 +366,14 @@ mod tests {
             Some(1_624_244_156)
         );
         assert_eq!(timestamp(Some(Value::Null), "t").unwrap(), None);
+        assert_eq!(
+            timestamp(Some(Value::from(i64::MIN)), "t").unwrap(),
+            Some(i64::MIN)
+        );
+        assert_eq!(
+            timestamp(Some(Value::from(1e300)), "t").unwrap(),
+            Some(i64::MAX)
+        );
         let err = timestamp(Some(Value::from("soon")), "t").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::MalformedSignedRequest);
     }

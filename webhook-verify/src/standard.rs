@@ -54,10 +54,19 @@ const MAX_KEY_LEN: usize = 64;
 /// assert_eq!(format!("{secret:?}"), "Secret(<redacted>)");
 /// # Ok::<(), webhook_verify::Error>(())
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Secret {
     key: Vec<u8>,
 }
+
+/// Equality is constant time for keys of equal length.
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        bool::from(self.key.as_slice().ct_eq(other.key.as_slice()))
+    }
+}
+
+impl Eq for Secret {}
 
 impl Secret {
     /// Parses `whsec_<base64>` (the prefix may be left out, as the reference libraries allow).

@@ -130,6 +130,36 @@ proptest! {
     }
 
     #[test]
+    fn signed_request_payload_fields_round_trip(
+        issued_at in any::<i64>(),
+        expires in proptest::option::of(any::<i64>()),
+        user_id in prop_oneof![any::<u64>().prop_map(serde_json::Value::from), "[a-z0-9]{0,12}".prop_map(serde_json::Value::from)],
+        extra in proptest::collection::btree_map("[a-z_]{1,8}", any::<i32>(), 0..4),
+    ) {
+        let mut payload = serde_json::json!({
+            "algorithm": "HMAC-SHA256",
+            "issued_at": issued_at,
+            "user_id": user_id,
+        });
+        if let Some(expires) = expires {
+            payload["expires"] = expires.into();
+        }
+        for (key, value) in &extra {
+            payload.as_object_mut().unwrap().entry(key.clone()).or_insert((*value).into());
+        }
+        let value = signed_request::sign_json(payload.to_string().as_bytes(), b"k").unwrap();
+        let first = signed_request::decode(&value, b"k").unwrap();
+        let second = signed_request::decode(&first.encode(b"k").unwrap(), b"k").unwrap();
+        prop_assert_eq!(&first, &second);
+        let user_text = match &user_id {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        prop_assert_eq!(first.user_id.as_deref(), Some(user_text.as_str()));
+        let _ = first.ensure_fresh(std::time::Duration::from_secs(60), issued_at);
+    }
+
+    #[test]
     fn arbitrary_input_never_panics(
         text in ".{0,200}",
         bytes in proptest::collection::vec(any::<u8>(), 0..200),

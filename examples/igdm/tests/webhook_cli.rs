@@ -197,6 +197,51 @@ fn verify_refuses_a_tampered_body_or_wrong_secret() {
 }
 
 #[test]
+fn verify_checks_a_legacy_sha1_header() {
+    // Published vector (HMAC-SHA1 of "value" under "key").
+    let header = "sha1=57443a4c052350a44638835d64fd66822f813319";
+    let output = igdm(
+        &[
+            "webhook",
+            "verify",
+            "--secret",
+            "key",
+            "--signature",
+            header,
+            "-",
+        ],
+        Some(b"value"),
+    );
+    assert_eq!(stdout(&output), "valid\n", "{}", stderr(&output));
+    let output = igdm(
+        &[
+            "webhook",
+            "verify",
+            "--secret",
+            "key",
+            "--signature",
+            header,
+            "-",
+        ],
+        Some(b"values"),
+    );
+    assert_refused(&output, "does not match");
+    let output = igdm(
+        &[
+            "webhook",
+            "verify",
+            "--secret",
+            "key",
+            "--signature",
+            "sha1=abc",
+            "-",
+        ],
+        Some(b"value"),
+    );
+    assert_refused(&output, "40 hex digits");
+}
+
+#[test]
 fn verify_explains_malformed_headers() {
     let digest = hex(&hmac_sha256(SECRET.as_bytes(), BODY));
     let cases = [

@@ -20,7 +20,8 @@ use super::Failure;
 pub enum WebhookCommand {
     /// Print the `X-Hub-Signature-256` value (`sha256=<hex>`) of a file's bytes.
     Sign(SignArgs),
-    /// Check an `X-Hub-Signature-256` value against a file's bytes; prints `valid` or fails.
+    /// Check an `X-Hub-Signature-256` (or legacy `sha1=`) value against a file's bytes; prints
+    /// `valid` or fails.
     Verify(VerifyArgs),
     /// Verify a Meta `signed_request` (deauthorize / data-deletion callback) and print its payload
     /// as JSON.
@@ -50,7 +51,8 @@ pub struct VerifyArgs {
         required = true
     )]
     secrets: Vec<String>,
-    /// The `X-Hub-Signature-256` header value, e.g. `sha256=757107ea...`.
+    /// The `X-Hub-Signature-256` header value, e.g. `sha256=757107ea...`; a legacy
+    /// `X-Hub-Signature` value (`sha1=...`) is checked as SHA-1.
     #[arg(long, value_name = "HEADER", allow_hyphen_values = true)]
     signature: String,
     /// The body as received; `-` reads standard input.
@@ -97,7 +99,16 @@ fn sign(args: &SignArgs) -> Result<ExitCode, Failure> {
 
 fn verify(args: &VerifyArgs) -> Result<ExitCode, Failure> {
     let body = read_input(&args.file)?;
-    meta::verify_with_any(&args.secrets, &body, &args.signature).map_err(verdict)?;
+    let legacy = args
+        .signature
+        .trim_start()
+        .get(..5)
+        .is_some_and(|head| head.eq_ignore_ascii_case("sha1="));
+    if legacy {
+        meta::sha1::verify_with_any(&args.secrets, &body, &args.signature).map_err(verdict)?;
+    } else {
+        meta::verify_with_any(&args.secrets, &body, &args.signature).map_err(verdict)?;
+    }
     println!("valid");
     Ok(ExitCode::SUCCESS)
 }
