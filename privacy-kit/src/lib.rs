@@ -7,7 +7,7 @@
 //! - [`schema`]: which entities hold personal data, and what happens to children on delete.
 //! - [`cascade`]: deletion of a subject's data, with a receipt and a verification.
 //! - [`retention`]: keep-for periods per data class, with presets for the usual promises.
-//! - `export`: machine-readable export bundles (zip of JSON Lines + manifest with checksums).
+//! - [`export`]: machine-readable export bundles (zip of JSON Lines + manifest with checksums).
 //! - `callback`: Meta's deauthorize and data-deletion callbacks.
 //! - [`audit`]: an append-only register of privacy events.
 //! - [`store`]: the small traits all of this works through, and an in-memory store.
@@ -19,6 +19,7 @@ pub mod audit;
 pub mod cascade;
 pub mod clock;
 mod error;
+pub mod export;
 mod random;
 pub mod retention;
 pub mod schema;
