@@ -8,7 +8,7 @@
 //! - [`cascade`]: deletion of a subject's data, with a receipt and a verification.
 //! - [`retention`]: keep-for periods per data class, with presets for the usual promises.
 //! - [`export`]: machine-readable export bundles (zip of JSON Lines + manifest with checksums).
-//! - `callback`: Meta's deauthorize and data-deletion callbacks.
+//! - [`callback`]: Meta's deauthorize and data-deletion callbacks.
 //! - [`audit`]: an append-only register of privacy events.
 //! - [`store`]: the small traits all of this works through, and an in-memory store.
 //!
@@ -16,6 +16,7 @@
 //! [`clock::Clock`] is.
 
 pub mod audit;
+pub mod callback;
 pub mod cascade;
 pub mod clock;
 mod error;
