@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod privacy;
+
 /// The igdm command line: tools for Instagram DM and comment automation.
 #[derive(Debug, Parser)]
 #[command(name = "igdm", version, about, propagate_version = true)]
@@ -20,6 +22,8 @@ pub struct Cli {
 enum Command {
     /// Run the demo of the reference service on its embedded defaults.
     Demo,
+    /// Privacy tools: retention presets, export bundle verification.
+    Privacy(privacy::PrivacyArgs),
 }
 
 /// Why a subcommand failed: a one-line message and the exit code to end with.
@@ -55,6 +59,7 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let outcome: Result<ExitCode, Failure> = match cli.command {
         Command::Demo => demo(),
+        Command::Privacy(args) => privacy::run(args),
     };
     match outcome {
         Ok(code) => code,
