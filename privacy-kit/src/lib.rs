@@ -28,5 +28,7 @@ pub mod secret;
 pub mod store;
 pub mod vault;
 
+/// The `chrono` crate, whose `DateTime<Utc>` this crate's API uses.
+pub use chrono;
 pub use error::{Error, ErrorKind, Result, SchemaProblem};
 pub use secret::Secret;
