@@ -7,8 +7,8 @@
 //! - [`schema`]: which entities hold personal data, and what happens to children on delete.
 //! - [`cascade`]: deletion of a subject's data, with a receipt and a verification.
 //! - [`retention`]: keep-for periods per data class, with presets for the usual promises.
-//! - `export`: machine-readable export bundles (zip of JSON Lines + manifest with checksums).
-//! - `callback`: Meta's deauthorize and data-deletion callbacks.
+//! - [`export`]: machine-readable export bundles (zip of JSON Lines + manifest with checksums).
+//! - [`callback`]: Meta's deauthorize and data-deletion callbacks.
 //! - [`audit`]: an append-only register of privacy events.
 //! - [`store`]: the small traits all of this works through, and an in-memory store.
 //!
@@ -16,9 +16,11 @@
 //! [`clock::Clock`] is.
 
 pub mod audit;
+pub mod callback;
 pub mod cascade;
 pub mod clock;
 mod error;
+pub mod export;
 mod random;
 pub mod retention;
 pub mod schema;
@@ -26,5 +28,7 @@ pub mod secret;
 pub mod store;
 pub mod vault;
 
+/// The `chrono` crate, whose `DateTime<Utc>` this crate's API uses.
+pub use chrono;
 pub use error::{Error, ErrorKind, Result, SchemaProblem};
 pub use secret::Secret;

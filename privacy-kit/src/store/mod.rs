@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -20,6 +19,8 @@ use crate::vault::{SealedToken, TokenBinding};
 
 mod memory;
 
+/// The attribute the store traits are declared with; implement them with `#[async_trait]`.
+pub use async_trait::async_trait;
 pub use memory::MemoryStore;
 
 /// The timestamps retention periods are counted from.

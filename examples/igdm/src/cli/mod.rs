@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod webhook;
+mod privacy;
 
 /// The igdm command line: tools for Instagram DM and comment automation.
 #[derive(Debug, Parser)]
@@ -26,6 +27,8 @@ enum Command {
     /// Sign and verify Meta webhook deliveries and decode `signed_request`s.
     #[command(subcommand)]
     Webhook(webhook::WebhookCommand),
+    /// Privacy tools: retention presets, export bundle verification.
+    Privacy(privacy::PrivacyArgs),
 }
 
 /// Why a subcommand failed: a one-line message and the exit code to end with.
@@ -53,6 +56,7 @@ pub fn run() -> ExitCode {
     let outcome: Result<ExitCode, Failure> = match cli.command {
         Command::Demo => demo::run(),
         Command::Webhook(command) => webhook::run(command),
+        Command::Privacy(args) => privacy::run(args),
     };
     match outcome {
         Ok(code) => code,
