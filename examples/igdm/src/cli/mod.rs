@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod rules;
+
 /// The igdm command line: tools for Instagram DM and comment automation.
 #[derive(Debug, Parser)]
 #[command(name = "igdm", version, about, propagate_version = true)]
@@ -20,6 +22,9 @@ pub struct Cli {
 enum Command {
     /// Run the demo of the reference service on its embedded defaults.
     Demo,
+    /// Validate rules files and test them against events.
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
 }
 
 /// Why a subcommand failed: a one-line message and the exit code to end with.
@@ -55,6 +60,7 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let outcome: Result<ExitCode, Failure> = match cli.command {
         Command::Demo => demo(),
+        Command::Rules(command) => rules::run(command),
     };
     match outcome {
         Ok(code) => code,
