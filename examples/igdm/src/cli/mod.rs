@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod demo;
 mod webhook;
 mod privacy;
+mod rules;
 
 /// The igdm command line: tools for Instagram DM and comment automation.
 #[derive(Debug, Parser)]
@@ -29,6 +30,9 @@ enum Command {
     Webhook(webhook::WebhookCommand),
     /// Privacy tools: retention presets, export bundle verification.
     Privacy(privacy::PrivacyArgs),
+    /// Validate rules files and test them against events.
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
 }
 
 /// Why a subcommand failed: a one-line message and the exit code to end with.
@@ -57,6 +61,7 @@ pub fn run() -> ExitCode {
         Command::Demo => demo::run(),
         Command::Webhook(command) => webhook::run(command),
         Command::Privacy(args) => privacy::run(args),
+        Command::Rules(command) => rules::run(command),
     };
     match outcome {
         Ok(code) => code,
