@@ -155,6 +155,13 @@ impl RetryPolicy {
     }
 }
 
+/// A uniform number in `[0, 1)` from the thread's random generator, for
+/// [`RetryPolicy::decide`].
+#[cfg(feature = "client")]
+pub fn random_jitter() -> f64 {
+    rand::random::<f64>()
+}
+
 /// Whether the request may have been processed although it failed: a timeout or other transport
 /// failure after sending, or an HTTP 5xx without a Graph error body.
 pub fn is_ambiguous(error: &Error) -> bool {
@@ -174,6 +181,15 @@ mod tests {
             before_send: false,
             timeout: true,
         })
+    }
+
+    #[cfg(feature = "client")]
+    #[test]
+    fn random_jitter_is_a_unit_fraction() {
+        for _ in 0..100 {
+            let j = random_jitter();
+            assert!((0.0..1.0).contains(&j));
+        }
     }
 
     #[test]
