@@ -3,6 +3,8 @@
 //! Every subcommand returns `Result<ExitCode, Failure>`. A [`Failure`] is printed as one line on
 //! standard error (`igdm: <what was wrong>`) and ends the process with its exit code.
 
+mod graph;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +22,8 @@ pub struct Cli {
 enum Command {
     /// Run the demo of the reference service on its embedded defaults.
     Demo,
+    /// Call the Instagram Graph API (read endpoints, text DMs, private replies) and print JSON.
+    Graph(graph::GraphArgs),
 }
 
 /// Why a subcommand failed: a one-line message and the exit code to end with.
@@ -55,6 +59,7 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let outcome: Result<ExitCode, Failure> = match cli.command {
         Command::Demo => demo(),
+        Command::Graph(args) => graph::run(args),
     };
     match outcome {
         Ok(code) => code,
