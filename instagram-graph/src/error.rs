@@ -72,6 +72,28 @@ pub enum ErrorKind {
     },
 }
 
+impl ErrorKind {
+    /// A short snake_case name of the kind, for logs, metrics and command-line output.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::RateLimited { .. } => "rate_limited",
+            Self::TokenInvalid { .. } => "token_invalid",
+            Self::PermissionDenied => "permission_denied",
+            Self::OutsideMessagingWindow => "outside_messaging_window",
+            Self::RecipientUnavailable => "recipient_unavailable",
+            Self::InvalidPrivateReply => "invalid_private_reply",
+            Self::ConsentRequired => "consent_required",
+            Self::InvalidParameter => "invalid_parameter",
+            Self::Transient => "transient",
+            Self::Api => "api",
+            Self::LimitExceeded { .. } => "limit_exceeded",
+            Self::Validation { .. } => "validation",
+            Self::Decode { .. } => "decode",
+            Self::Transport { .. } => "transport",
+        }
+    }
+}
+
 /// Why an access token is invalid, from the subcode of error 190.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

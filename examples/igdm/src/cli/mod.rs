@@ -3,6 +3,8 @@
 //! Every subcommand returns `Result<ExitCode, Failure>`. A [`Failure`] is printed as one line on
 //! standard error (`igdm: <what was wrong>`) and ends the process with its exit code.
 
+mod graph;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +35,8 @@ enum Command {
     /// Validate rules files and test them against events.
     #[command(subcommand)]
     Rules(rules::RulesCommand),
+    /// Call the Instagram Graph API (read endpoints, text DMs, private replies) and print JSON.
+    Graph(graph::GraphArgs),
 }
 
 /// Why a subcommand failed: a one-line message and the exit code to end with.
@@ -62,6 +66,7 @@ pub fn run() -> ExitCode {
         Command::Webhook(command) => webhook::run(command),
         Command::Privacy(args) => privacy::run(args),
         Command::Rules(command) => rules::run(command),
+        Command::Graph(args) => graph::run(args),
     };
     match outcome {
         Ok(code) => code,
