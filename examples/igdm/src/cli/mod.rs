@@ -7,6 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod webhook;
+mod webhook_parse;
+
 /// The igdm command line: tools for Instagram DM and comment automation.
 #[derive(Debug, Parser)]
 #[command(name = "igdm", version, about, propagate_version = true)]
@@ -20,6 +23,9 @@ pub struct Cli {
 enum Command {
     /// Run the demo of the reference service on its embedded defaults.
     Demo,
+    /// Tools for Meta webhook deliveries.
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
 }
 
 /// Why a subcommand failed: a one-line message and the exit code to end with.
@@ -55,6 +61,7 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let outcome: Result<ExitCode, Failure> = match cli.command {
         Command::Demo => demo(),
+        Command::Webhook(command) => webhook::run(command),
     };
     match outcome {
         Ok(code) => code,
