@@ -23,8 +23,8 @@ use crate::id::IgUserId;
 
 use super::envelope::{
     Probe, Timestamp, WireAttachment, WireBody, WireChange, WireComment, WireEntry, WireEvent,
-    WireMention, WireMessage, WireMessaging, WireNotification, WirePayload, WireReferral,
-    WireStoryInsights,
+    WireMention, WireMessage, WireMessaging, WireNotification, WirePayload, WirePayloadPart,
+    WireReferral, WireStoryInsights,
 };
 use super::events::{
     AdsContext, Attachment, AttachmentKind, Comment, CommentAuthor, CommentMedia, Event, EventKind,
@@ -182,30 +182,38 @@ fn attachment(w: WireAttachment<'_>, loc: Loc, index: usize) -> Result<Attachmen
         out.kind,
         AttachmentKind::Template | AttachmentKind::Fallback | AttachmentKind::Other(_)
     );
-    if let Some(raw) = w.payload {
-        let is_object = raw.get().starts_with('{');
-        if is_object && !matches!(out.kind, AttachmentKind::Template) {
-            let inner = format!("message.attachments[{index}].payload");
-            match decode::<WirePayload>(raw.get(), loc, &inner) {
-                Ok(p) => {
-                    out.url = p.url.or(out.url);
-                    out.title = p.title.or(out.title);
-                    out.media_id = p
-                        .reel_video_id
-                        .or(p.ig_post_media_id)
-                        .or(p.story_media_id)
-                        .or(p.id);
+    match w.payload {
+        None => {}
+        Some(WirePayloadPart::Fields(p)) => apply_payload(&mut out, p),
+        Some(WirePayloadPart::Other(Value::Null)) => {}
+        Some(WirePayloadPart::Other(value)) => out.payload = Some(value),
+        Some(WirePayloadPart::Raw(raw)) => {
+            let is_object = raw.get().starts_with('{');
+            if is_object && !matches!(out.kind, AttachmentKind::Template) {
+                let inner = format!("message.attachments[{index}].payload");
+                match decode::<WirePayload>(raw.get(), loc, &inner) {
+                    Ok(p) => apply_payload(&mut out, p),
+                    // Unknown kinds may carry any payload: keep it raw instead of failing.
+                    Err(_) if keep_raw => {}
+                    Err(e) => return Err(e),
                 }
-                // Unknown kinds may carry any payload: keep it raw instead of failing.
-                Err(_) if keep_raw => {}
-                Err(e) => return Err(e),
             }
-        }
-        if keep_raw || !is_object {
-            out.payload = Some(to_value(raw));
+            if (keep_raw || !is_object) && raw.get() != "null" {
+                out.payload = Some(to_value(raw));
+            }
         }
     }
     Ok(out)
+}
+
+fn apply_payload(out: &mut Attachment, p: WirePayload) {
+    out.url = p.url.or(out.url.take());
+    out.title = p.title.or(out.title.take());
+    out.media_id = p
+        .reel_video_id
+        .or(p.ig_post_media_id)
+        .or(p.story_media_id)
+        .or(p.id);
 }
 
 fn message(w: WireMessage<'_>, loc: Loc) -> Result<Message, Error> {
@@ -434,7 +442,9 @@ fn unknown(field: Option<&str>, value: Option<&RawValue>) -> EventKind {
 /// Decodes the body in one pass; `None` when it is not a well-formed `{object, entry}`
 /// notification or array of them (the isolating path then takes over).
 pub(crate) fn fast(body: &[u8]) -> Option<Outcome> {
-    let wire: WireBody<'_> = serde_json::from_slice(body).ok()?;
+    // One UTF-8 check of the whole body is cheaper than serde_json's check of every string.
+    let text = std::str::from_utf8(body).ok()?;
+    let wire: WireBody<'_> = serde_json::from_str(text).ok()?;
     let mut out = Outcome::default();
     match wire {
         WireBody::One(n) => fast_notification(n, None, &mut out),
