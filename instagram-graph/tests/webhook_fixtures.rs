@@ -375,6 +375,41 @@ fn messages_under_changes_as_the_dashboard_sends_them() {
 }
 
 #[test]
+fn messaging_events_under_changes_fields() {
+    let e = complete("changes_messaging_fields.json");
+    let kinds: Vec<String> = e
+        .iter()
+        .map(|e| {
+            serde_json::to_value(e).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["reaction", "postback", "read", "message", "handover", "unknown"]
+    );
+    assert!(e
+        .iter()
+        .all(|e| e.sender.as_ref().unwrap() == "6000000000000001"));
+    assert_eq!(e[0].time, millis(1700000022001));
+    let EventKind::Reaction(r) = &e[0].kind else {
+        panic!()
+    };
+    assert_eq!(r.emoji.as_deref(), Some("\u{1F44D}"));
+    // Only the `standby` field marks its event as standby.
+    let standby: Vec<bool> = e.iter().map(|e| e.standby).collect();
+    assert_eq!(standby, [false, false, false, true, false, false]);
+    // A messaging-shaped value without an event key is kept whole, under its field.
+    let EventKind::Unknown(u) = &e[5].kind else {
+        panic!()
+    };
+    assert_eq!(u.field.as_deref(), Some("messages"));
+    assert_eq!(u.value["timestamp"], 1700000022006_i64);
+}
+
+#[test]
 fn batches_entry_arrays_and_lone_events() {
     let e = complete("batch_instagram_and_page.json");
     let seen: Vec<(Option<&str>, &str)> = e

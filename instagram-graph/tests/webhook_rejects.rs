@@ -104,3 +104,37 @@ fn null_optional_fields_are_tolerated() {
     assert_eq!(n.events().len(), 1);
     assert!(n.events()[0].time.is_none());
 }
+
+#[test]
+fn deep_nesting_is_reported_never_a_crash_nor_a_silent_null() {
+    let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    // As the whole body.
+    assert!(webhook::parse(deep(100_000).as_bytes()).is_err());
+    // Inside an unknown messaging key and an unknown change value.
+    let body = format!(
+        r#"{{"object":"instagram","entry":[{{"id":"1","messaging":[{{"sender":{{"id":"2"}},"timestamp":1,"mystery":{d}}}],"changes":[{{"field":"x","value":{d}}}]}}]}}"#,
+        d = deep(100_000)
+    );
+    let n = webhook::parse(body.as_bytes()).unwrap();
+    assert!(n.events().is_empty());
+    let paths: Vec<String> = n
+        .errors()
+        .iter()
+        .map(|e| match e.kind() {
+            ErrorKind::Decode { path, .. } => path.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(paths, ["entry[0].messaging[0]", "entry[0].changes[0]"]);
+    // Moderately deep unknown values are kept as they are.
+    let body = format!(
+        r#"{{"object":"instagram","entry":[{{"id":"1","changes":[{{"field":"x","value":{d}}}]}}]}}"#,
+        d = deep(20)
+    );
+    let n = webhook::parse(body.as_bytes()).unwrap();
+    assert!(n.is_complete());
+    let webhook::EventKind::Unknown(u) = &n.events()[0].kind else {
+        panic!()
+    };
+    assert_eq!(u.value.to_string(), deep(20));
+}

@@ -120,9 +120,16 @@ fn decode<'a, T: Deserialize<'a>>(raw: &'a str, loc: Loc, inner: &str) -> Result
     }
 }
 
-/// The raw text as a JSON value (raw parts are valid JSON already; `Null` if nesting is too deep).
-fn to_value(raw: &RawValue) -> Value {
-    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+/// The raw text as a JSON value. Raw parts are valid JSON already; this fails only when they nest
+/// deeper than serde_json's recursion limit (128).
+fn to_value(raw: &RawValue, loc: Loc) -> Result<Value, Error> {
+    serde_json::from_str(raw.get()).map_err(|e| {
+        Error::decode(
+            loc.join(""),
+            raw.get(),
+            format!("a value this version keeps raw could not be kept ({e})"),
+        )
+    })
 }
 
 /// What every event of one entry shares.
@@ -199,7 +206,7 @@ fn attachment(w: WireAttachment<'_>, loc: Loc, index: usize) -> Result<Attachmen
                 }
             }
             if (keep_raw || !is_object) && raw.get() != "null" {
-                out.payload = Some(to_value(raw));
+                out.payload = Some(to_value(raw, loc)?);
             }
         }
     }
@@ -304,20 +311,20 @@ fn messaging_event(
             new_owner_app_id: None,
             requested_owner_app_id: None,
             metadata: None,
-            raw: Some(to_value(raw)),
+            raw: Some(to_value(raw, loc)?),
         }),
         None => match change {
             Some((field, raw)) => EventKind::Unknown(UnknownEvent {
                 field: Some(field.to_owned()),
-                value: to_value(raw),
+                value: to_value(raw, loc)?,
             }),
             None => {
                 let field = w.extra.first().map(|(k, _)| k.to_string());
                 let value = w
                     .extra
                     .into_iter()
-                    .map(|(k, raw)| (k.into_owned(), to_value(raw)))
-                    .collect::<serde_json::Map<_, _>>();
+                    .map(|(k, raw)| Ok((k.into_owned(), to_value(raw, loc)?)))
+                    .collect::<Result<serde_json::Map<_, _>, Error>>()?;
                 EventKind::Unknown(UnknownEvent {
                     field,
                     value: Value::Object(value),
@@ -414,9 +421,9 @@ fn change_event(
                 let w: WireMessaging<'_> = decode(raw, loc, "value")?;
                 return messaging_event(ctx, w, name == "standby", Some((name, value)), loc);
             }
-            unknown(field, value)
+            unknown(field, value, loc)?
         }
-        _ => unknown(field, value),
+        _ => unknown(field, value, loc)?,
     };
     Ok(Event {
         object: ctx.object.clone(),
@@ -429,11 +436,14 @@ fn change_event(
     })
 }
 
-fn unknown(field: Option<&str>, value: Option<&RawValue>) -> EventKind {
-    EventKind::Unknown(UnknownEvent {
+fn unknown(field: Option<&str>, value: Option<&RawValue>, loc: Loc) -> Result<EventKind, Error> {
+    Ok(EventKind::Unknown(UnknownEvent {
         field: field.map(str::to_owned),
-        value: value.map_or(Value::Null, to_value),
-    })
+        value: match value {
+            Some(raw) => to_value(raw, loc)?,
+            None => Value::Null,
+        },
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
