@@ -332,17 +332,129 @@ pub(crate) struct WireMessage<'a> {
 }
 
 /// `message.attachments[]`.
-#[derive(Deserialize)]
 pub(crate) struct WireAttachment<'a> {
-    #[serde(default, rename = "type", borrow)]
     pub(crate) kind: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    pub(crate) payload: Option<&'a RawValue>,
+    pub(crate) payload: Option<WirePayloadPart<'a>>,
     /// Fallback attachments put these next to the payload.
-    #[serde(default)]
     pub(crate) url: Option<String>,
-    #[serde(default)]
     pub(crate) title: Option<String>,
+}
+
+/// An attachment payload, decoded in the same pass when the `type` before it says how.
+pub(crate) enum WirePayloadPart<'a> {
+    /// The object payload of a kind with known fields.
+    Fields(WirePayload),
+    /// A payload that is not an object (a string, a number, `null`, ...).
+    Other(serde_json::Value),
+    /// A payload met before its `type`, or of a kind kept raw (template, fallback, unknown).
+    Raw(&'a RawValue),
+}
+
+/// Attachment kinds whose object payload is reduced to [`WirePayload`]'s fields.
+fn is_plain_kind(kind: &str) -> bool {
+    matches!(
+        kind,
+        "image"
+            | "video"
+            | "audio"
+            | "file"
+            | "share"
+            | "ig_reel"
+            | "reel"
+            | "ig_post"
+            | "story_mention"
+            | "ig_story"
+            | "like_heart"
+            | "ephemeral"
+            | "unsupported_type"
+    )
+}
+
+/// Decodes the payload of a plain kind: its fields if it is an object, the value otherwise.
+struct PlainPayload<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de, 'a> de::DeserializeSeed<'de> for PlainPayload<'a> {
+    type Value = WirePayloadPart<'a>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, 'a> Visitor<'de> for PlainPayload<'a> {
+    type Value = WirePayloadPart<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an attachment payload")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        WirePayload::deserialize(de::value::MapAccessDeserializer::new(map))
+            .map(WirePayloadPart::Fields)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))
+            .map(WirePayloadPart::Other)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(WirePayloadPart::Other(serde_json::Value::String(
+            v.to_owned(),
+        )))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(WirePayloadPart::Other(v.into()))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(WirePayloadPart::Other(v.into()))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(WirePayloadPart::Other(v.into()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(WirePayloadPart::Other(v.into()))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(WirePayloadPart::Other(serde_json::Value::Null))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for WireAttachment<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct AttachmentVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for AttachmentVisitor<'a> {
+            type Value = WireAttachment<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an attachment object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = WireAttachment {
+                    kind: None,
+                    payload: None,
+                    url: None,
+                    title: None,
+                };
+                while let Some(Key(key)) = map.next_key::<Key<'a>>()? {
+                    match key.as_ref() {
+                        "type" => out.kind = map.next_value::<Option<Key<'a>>>()?.map(|k| k.0),
+                        "payload" => {
+                            let plain = out.kind.as_deref().is_some_and(is_plain_kind);
+                            out.payload = Some(if plain {
+                                map.next_value_seed(PlainPayload(std::marker::PhantomData))?
+                            } else {
+                                WirePayloadPart::Raw(map.next_value()?)
+                            });
+                        }
+                        "url" => out.url = map.next_value()?,
+                        "title" => out.title = map.next_value()?,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(AttachmentVisitor(std::marker::PhantomData))
+    }
 }
 
 /// The object form of an attachment payload.

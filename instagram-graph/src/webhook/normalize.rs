@@ -23,8 +23,8 @@ use crate::id::IgUserId;
 
 use super::envelope::{
     Probe, Timestamp, WireAttachment, WireBody, WireChange, WireComment, WireEntry, WireEvent,
-    WireMention, WireMessage, WireMessaging, WireNotification, WirePayload, WireReferral,
-    WireStoryInsights,
+    WireMention, WireMessage, WireMessaging, WireNotification, WirePayload, WirePayloadPart,
+    WireReferral, WireStoryInsights,
 };
 use super::events::{
     AdsContext, Attachment, AttachmentKind, Comment, CommentAuthor, CommentMedia, Event, EventKind,
@@ -120,9 +120,16 @@ fn decode<'a, T: Deserialize<'a>>(raw: &'a str, loc: Loc, inner: &str) -> Result
     }
 }
 
-/// The raw text as a JSON value (raw parts are valid JSON already; `Null` if nesting is too deep).
-fn to_value(raw: &RawValue) -> Value {
-    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+/// The raw text as a JSON value. Raw parts are valid JSON already; this fails only when they nest
+/// deeper than serde_json's recursion limit (128).
+fn to_value(raw: &RawValue, loc: Loc) -> Result<Value, Error> {
+    serde_json::from_str(raw.get()).map_err(|e| {
+        Error::decode(
+            loc.join(""),
+            raw.get(),
+            format!("a value this version keeps raw could not be kept ({e})"),
+        )
+    })
 }
 
 /// What every event of one entry shares.
@@ -182,30 +189,38 @@ fn attachment(w: WireAttachment<'_>, loc: Loc, index: usize) -> Result<Attachmen
         out.kind,
         AttachmentKind::Template | AttachmentKind::Fallback | AttachmentKind::Other(_)
     );
-    if let Some(raw) = w.payload {
-        let is_object = raw.get().starts_with('{');
-        if is_object && !matches!(out.kind, AttachmentKind::Template) {
-            let inner = format!("message.attachments[{index}].payload");
-            match decode::<WirePayload>(raw.get(), loc, &inner) {
-                Ok(p) => {
-                    out.url = p.url.or(out.url);
-                    out.title = p.title.or(out.title);
-                    out.media_id = p
-                        .reel_video_id
-                        .or(p.ig_post_media_id)
-                        .or(p.story_media_id)
-                        .or(p.id);
+    match w.payload {
+        None => {}
+        Some(WirePayloadPart::Fields(p)) => apply_payload(&mut out, p),
+        Some(WirePayloadPart::Other(Value::Null)) => {}
+        Some(WirePayloadPart::Other(value)) => out.payload = Some(value),
+        Some(WirePayloadPart::Raw(raw)) => {
+            let is_object = raw.get().starts_with('{');
+            if is_object && !matches!(out.kind, AttachmentKind::Template) {
+                let inner = format!("message.attachments[{index}].payload");
+                match decode::<WirePayload>(raw.get(), loc, &inner) {
+                    Ok(p) => apply_payload(&mut out, p),
+                    // Unknown kinds may carry any payload: keep it raw instead of failing.
+                    Err(_) if keep_raw => {}
+                    Err(e) => return Err(e),
                 }
-                // Unknown kinds may carry any payload: keep it raw instead of failing.
-                Err(_) if keep_raw => {}
-                Err(e) => return Err(e),
             }
-        }
-        if keep_raw || !is_object {
-            out.payload = Some(to_value(raw));
+            if (keep_raw || !is_object) && raw.get() != "null" {
+                out.payload = Some(to_value(raw, loc)?);
+            }
         }
     }
     Ok(out)
+}
+
+fn apply_payload(out: &mut Attachment, p: WirePayload) {
+    out.url = p.url.or(out.url.take());
+    out.title = p.title.or(out.title.take());
+    out.media_id = p
+        .reel_video_id
+        .or(p.ig_post_media_id)
+        .or(p.story_media_id)
+        .or(p.id);
 }
 
 fn message(w: WireMessage<'_>, loc: Loc) -> Result<Message, Error> {
@@ -296,20 +311,20 @@ fn messaging_event(
             new_owner_app_id: None,
             requested_owner_app_id: None,
             metadata: None,
-            raw: Some(to_value(raw)),
+            raw: Some(to_value(raw, loc)?),
         }),
         None => match change {
             Some((field, raw)) => EventKind::Unknown(UnknownEvent {
                 field: Some(field.to_owned()),
-                value: to_value(raw),
+                value: to_value(raw, loc)?,
             }),
             None => {
                 let field = w.extra.first().map(|(k, _)| k.to_string());
                 let value = w
                     .extra
                     .into_iter()
-                    .map(|(k, raw)| (k.into_owned(), to_value(raw)))
-                    .collect::<serde_json::Map<_, _>>();
+                    .map(|(k, raw)| Ok((k.into_owned(), to_value(raw, loc)?)))
+                    .collect::<Result<serde_json::Map<_, _>, Error>>()?;
                 EventKind::Unknown(UnknownEvent {
                     field,
                     value: Value::Object(value),
@@ -406,9 +421,9 @@ fn change_event(
                 let w: WireMessaging<'_> = decode(raw, loc, "value")?;
                 return messaging_event(ctx, w, name == "standby", Some((name, value)), loc);
             }
-            unknown(field, value)
+            unknown(field, value, loc)?
         }
-        _ => unknown(field, value),
+        _ => unknown(field, value, loc)?,
     };
     Ok(Event {
         object: ctx.object.clone(),
@@ -421,11 +436,14 @@ fn change_event(
     })
 }
 
-fn unknown(field: Option<&str>, value: Option<&RawValue>) -> EventKind {
-    EventKind::Unknown(UnknownEvent {
+fn unknown(field: Option<&str>, value: Option<&RawValue>, loc: Loc) -> Result<EventKind, Error> {
+    Ok(EventKind::Unknown(UnknownEvent {
         field: field.map(str::to_owned),
-        value: value.map_or(Value::Null, to_value),
-    })
+        value: match value {
+            Some(raw) => to_value(raw, loc)?,
+            None => Value::Null,
+        },
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -434,7 +452,9 @@ fn unknown(field: Option<&str>, value: Option<&RawValue>) -> EventKind {
 /// Decodes the body in one pass; `None` when it is not a well-formed `{object, entry}`
 /// notification or array of them (the isolating path then takes over).
 pub(crate) fn fast(body: &[u8]) -> Option<Outcome> {
-    let wire: WireBody<'_> = serde_json::from_slice(body).ok()?;
+    // One UTF-8 check of the whole body is cheaper than serde_json's check of every string.
+    let text = std::str::from_utf8(body).ok()?;
+    let wire: WireBody<'_> = serde_json::from_str(text).ok()?;
     let mut out = Outcome::default();
     match wire {
         WireBody::One(n) => fast_notification(n, None, &mut out),

@@ -3,16 +3,16 @@
 //! Every subcommand returns `Result<ExitCode, Failure>`. A [`Failure`] is printed as one line on
 //! standard error (`igdm: <what was wrong>`) and ends the process with its exit code.
 
-mod graph;
-
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 mod demo;
-mod webhook;
+mod graph;
 mod privacy;
 mod rules;
+mod webhook;
+mod webhook_parse;
 
 /// The igdm command line: tools for Instagram DM and comment automation.
 #[derive(Debug, Parser)]

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::{Args, Subcommand};
 use webhook_verify::{meta, signed_request};
 
-use super::Failure;
+use super::{webhook_parse, Failure};
 
 /// The `webhook` subcommands.
 #[derive(Debug, Subcommand)]
@@ -26,6 +26,8 @@ pub enum WebhookCommand {
     /// Verify a Meta `signed_request` (deauthorize / data-deletion callback) and print its payload
     /// as JSON.
     SignedRequest(SignedRequestArgs),
+    /// Parse a webhook notification and print its normalized events as JSON lines.
+    Parse(webhook_parse::Args),
 }
 
 /// Arguments of `igdm webhook sign`.
@@ -87,6 +89,7 @@ pub fn run(command: WebhookCommand) -> Result<ExitCode, Failure> {
         WebhookCommand::Sign(args) => sign(&args),
         WebhookCommand::Verify(args) => verify(&args),
         WebhookCommand::SignedRequest(args) => decode_signed_request(&args),
+        WebhookCommand::Parse(args) => webhook_parse::run(args),
     }
 }
 
