@@ -126,8 +126,10 @@ impl Signature {
     /// # Ok::<(), webhook_verify::Error>(())
     /// ```
     pub fn matches(&self, secret: &[u8], body: &[u8]) -> Result<bool, Error> {
-        let expected = hmac_sha256(secret, &[body])?;
-        Ok(bool::from(expected.ct_eq(&self.digest)))
+        let mut mac = keyed_hmac_sha256(secret)?;
+        mac.update(body);
+        // `verify_slice` finalizes and compares in constant time (`subtle`).
+        Ok(mac.verify_slice(&self.digest).is_ok())
     }
 }
 
@@ -327,18 +329,24 @@ pub mod sha1 {
 
 /// HMAC-SHA256 of the concatenated `parts`, keyed with `secret`.
 pub(crate) fn hmac_sha256(secret: &[u8], parts: &[&[u8]]) -> Result<[u8; 32], Error> {
-    if secret.is_empty() {
-        return Err(Error::new(ErrorKind::EmptySecret));
-    }
-    // HMAC accepts keys of any length; the error branch is unreachable in practice.
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
-        .map_err(|_| Error::new(ErrorKind::EmptySecret))?;
+    let mut mac = keyed_hmac_sha256(secret)?;
     for part in parts {
         mac.update(part);
     }
     let mut out = [0u8; 32];
     out.copy_from_slice(&mac.finalize().into_bytes());
     Ok(out)
+}
+
+/// An HMAC-SHA256 keyed with `secret`; refuses an empty secret.
+#[inline]
+fn keyed_hmac_sha256(secret: &[u8]) -> Result<Hmac<Sha256>, Error> {
+    if secret.is_empty() {
+        return Err(Error::new(ErrorKind::EmptySecret));
+    }
+    // HMAC accepts keys of any length; the error branch is unreachable in practice.
+    <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+        .map_err(|_| Error::new(ErrorKind::EmptySecret))
 }
 
 pub(crate) fn check_secrets<S: AsRef<[u8]>>(secrets: &[S]) -> Result<(), Error> {
@@ -372,15 +380,17 @@ pub(crate) fn parse_prefixed_hex<const N: usize>(
             },
         ));
     }
+    // Branch-free, so the compiler can vectorise it: each character becomes its nibble, and
+    // `invalid` collects whether any was not a hex digit.
     let mut out = [0u8; N];
-    let mut invalid = 0u8;
+    let mut invalid = false;
     for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-        let hi = HEX_VALUES[usize::from(pair[0])];
-        let lo = HEX_VALUES[usize::from(pair[1])];
-        invalid |= (hi | lo) & INVALID;
-        *byte = (hi << 4) | (lo & 0x0f);
+        let (hi, hi_ok) = nibble(pair[0]);
+        let (lo, lo_ok) = nibble(pair[1]);
+        invalid |= !(hi_ok & lo_ok);
+        *byte = (hi << 4) | lo;
     }
-    if invalid != 0 {
+    if invalid {
         let at = hex
             .iter()
             .position(|&c| hex_value(c).is_none())
@@ -390,21 +400,20 @@ pub(crate) fn parse_prefixed_hex<const N: usize>(
     Ok(out)
 }
 
-/// Marks a byte that is not a hex digit in [`HEX_VALUES`].
-const INVALID: u8 = 0x80;
-
-/// The value of every byte as a hex digit, or [`INVALID`].
-const HEX_VALUES: [u8; 256] = {
-    let mut table = [INVALID; 256];
-    let mut c = 0;
-    while c < 256 {
-        if let Some(value) = hex_value(c as u8) {
-            table[c] = value;
-        }
-        c += 1;
-    }
-    table
-};
+/// The value of a hex digit and whether `c` is one (the value is garbage when it is not).
+#[inline(always)]
+fn nibble(c: u8) -> (u8, bool) {
+    let digit = c.wrapping_sub(b'0');
+    let letter = (c | 0x20).wrapping_sub(b'a');
+    let is_digit = digit < 10;
+    let is_letter = letter < 6;
+    let value = if is_digit {
+        digit
+    } else {
+        letter.wrapping_add(10)
+    };
+    (value & 0x0f, is_digit | is_letter)
+}
 
 const fn hex_value(c: u8) -> Option<u8> {
     match c {

@@ -103,3 +103,26 @@ async fn no_usable_secret_is_a_500_that_reveals_nothing() {
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(text, "webhook verification is not configured");
 }
+
+#[tokio::test]
+async fn a_body_that_fails_midway_is_400() {
+    let header = meta::sign(b"app-secret", BODY).unwrap().to_string();
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
+        Ok(bytes::Bytes::from_static(b"{\"object\":")),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "peer went away",
+        )),
+    ];
+    let request = Request::post("/hook")
+        .header("X-Hub-Signature-256", header)
+        .body(Body::from_stream(futures_util::stream::iter(chunks)))
+        .unwrap();
+    let response = app(AppSecrets::new("app-secret"))
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let text = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    assert_eq!(&text[..], b"the request body could not be read");
+}

@@ -447,3 +447,17 @@ fn standard_secret_debug_is_redacted() {
     let (webhook, _) = standard();
     assert!(!format!("{webhook:?}").contains(SECRET));
 }
+
+#[test]
+fn signed_request_with_padding_on_both_parts_decodes() {
+    // Some senders pad; the signature covers the payload part exactly as sent, padding included.
+    let s = SECRET.as_bytes();
+    let payload = base64::engine::general_purpose::URL_SAFE
+        .encode(br#"{"algorithm":"HMAC-SHA256","user_id":"7"}"#);
+    assert!(payload.ends_with('='), "{payload}");
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(s).unwrap();
+    mac.update(payload.as_bytes());
+    let sig = base64::engine::general_purpose::URL_SAFE.encode(mac.finalize().into_bytes());
+    let request = signed_request::decode(&format!("{sig}.{payload}"), s).unwrap();
+    assert_eq!(request.user_id.as_deref(), Some("7"));
+}

@@ -99,6 +99,17 @@ fn sign_prints_the_independently_computed_header() {
 }
 
 #[test]
+fn the_secret_can_come_from_the_environment() {
+    let output = Command::new(env!("CARGO_BIN_EXE_igdm"))
+        .args(["webhook", "sign", "/dev/null"])
+        .env("IGDM_APP_SECRET", SECRET)
+        .output()
+        .unwrap();
+    let expected = format!("sha256={}\n", hex(&hmac_sha256(SECRET.as_bytes(), b"")));
+    assert_eq!(stdout(&output), expected, "{}", stderr(&output));
+}
+
+#[test]
 fn sign_reads_standard_input_and_matches_the_github_vector() {
     let output = igdm(
         &[

@@ -33,7 +33,7 @@ pub enum WebhookCommand {
 /// Arguments of `igdm webhook sign`.
 #[derive(Debug, Args)]
 pub struct SignArgs {
-    /// The app secret (App settings > Basic). Also read from IGDM_APP_SECRET.
+    /// The app secret (App settings > Basic).
     #[arg(long, env = "IGDM_APP_SECRET", hide_env_values = true)]
     secret: String,
     /// The body to sign, exactly as sent; `-` reads standard input.
@@ -44,10 +44,10 @@ pub struct SignArgs {
 /// Arguments of `igdm webhook verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// An app secret; repeat it to accept any of several secrets while rotating. Also read from
-    /// IGDM_APP_SECRET.
+    /// An app secret; repeat it to accept any of several secrets while rotating.
     #[arg(
         long = "secret",
+        value_name = "SECRET",
         env = "IGDM_APP_SECRET",
         hide_env_values = true,
         required = true
@@ -65,10 +65,10 @@ pub struct VerifyArgs {
 /// Arguments of `igdm webhook signed-request`.
 #[derive(Debug, Args)]
 pub struct SignedRequestArgs {
-    /// An app secret; repeat it to accept any of several secrets while rotating. Also read from
-    /// IGDM_APP_SECRET.
+    /// An app secret; repeat it to accept any of several secrets while rotating.
     #[arg(
         long = "secret",
+        value_name = "SECRET",
         env = "IGDM_APP_SECRET",
         hide_env_values = true,
         required = true
