@@ -429,6 +429,16 @@ pub struct RetentionReport {
 }
 
 impl RetentionReport {
+    /// The audit register entry for this run.
+    pub fn audit_event(&self) -> crate::audit::AuditEvent {
+        let t = crate::cascade::total(&self.counts);
+        crate::audit::AuditEvent::RetentionRun {
+            deleted: t.deleted,
+            anonymized: t.anonymized,
+            held: self.held,
+        }
+    }
+
     fn merge(&mut self, other: RetentionReport) {
         for (e, c) in other.counts {
             let t = self.counts.entry(e).or_default();

@@ -224,6 +224,14 @@ fn batches_are_bounded_deterministic_and_idempotent() {
 
     let rest = block_on(run_retention(&schema, &policies, &[], &store, &p, now, 10)).unwrap();
     assert_eq!(rest.counts["conversation"].deleted, 15);
+    assert_eq!(
+        rest.audit_event(),
+        privacy_kit::audit::AuditEvent::RetentionRun {
+            deleted: 30,
+            anonymized: 0,
+            held: 0
+        }
+    );
     assert_eq!(store.count("conversation") + store.count("message"), 0);
 }
 
