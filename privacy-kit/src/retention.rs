@@ -477,6 +477,7 @@ pub async fn apply_retention(
         };
         match due.action {
             Disposal::Anonymize if record.anonymized_at.is_some() => report.skipped += 1,
+            Disposal::Anonymize if hold_for(holds, schema, &record).is_some() => report.held += 1,
             Disposal::Anonymize => {
                 anonymize.push(schema.anonymization(&record, pseudonymizer, Vec::new(), batch.now))
             }
