@@ -210,7 +210,7 @@ enum Planned {
 }
 
 /// The options of a deletion run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct DeletionOptions<'a> {
     /// Legal holds: records they cover are kept.
@@ -219,16 +219,36 @@ pub struct DeletionOptions<'a> {
     pub pseudonymizer: &'a Pseudonymizer,
     /// Changes per `apply` call on a non-transactional store (and records per page read).
     pub batch_size: usize,
+    /// Where [`run_deletion`] records a `deletion_finished` entry, if anywhere.
+    pub audit: Option<&'a dyn AuditLog>,
+}
+
+impl fmt::Debug for DeletionOptions<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeletionOptions")
+            .field("holds", &self.holds)
+            .field("batch_size", &self.batch_size)
+            .field("audit", &self.audit.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> DeletionOptions<'a> {
-    /// Options with no holds and batches of 500.
+    /// Options with no holds, no audit log and batches of 500.
     pub fn new(pseudonymizer: &'a Pseudonymizer) -> Self {
         Self {
             holds: &[],
             pseudonymizer,
             batch_size: 500,
+            audit: None,
         }
+    }
+
+    /// With an audit log.
+    #[must_use]
+    pub fn audit(mut self, audit: &'a dyn AuditLog) -> Self {
+        self.audit = Some(audit);
+        self
     }
 
     /// With legal holds.
@@ -673,8 +693,24 @@ pub async fn run_deletion(
             };
         }
     }
-    receipt.finished_at = Some(clock.now());
+    let finished_at = clock.now();
+    receipt.finished_at = Some(finished_at);
     receipts.save_receipt(&receipt).await?;
+    if let Some(audit) = options.audit {
+        let t = total(&receipt.counts);
+        audit
+            .append(
+                finished_at,
+                AuditEvent::DeletionFinished {
+                    confirmation_code: receipt.confirmation_code.clone(),
+                    completed: receipt.status == DeletionStatus::Done,
+                    deleted: t.deleted,
+                    anonymized: t.anonymized,
+                    retained: t.retained,
+                },
+            )
+            .await?;
+    }
     Ok(receipt)
 }
 

@@ -13,7 +13,7 @@ use std::io::{Read, Seek, Write};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
@@ -21,7 +21,7 @@ use zip::{CompressionMethod, ZipArchive, ZipWriter};
 use crate::audit::AuditEvent;
 use crate::cascade::{resolve_subject, Subject};
 use crate::error::{Error, ErrorKind, Result};
-use crate::schema::Schema;
+use crate::schema::{RedactedFields, Schema};
 use crate::store::{Anchors, AuditLog, Page, Record, RecordStore};
 
 /// The `format` value of a manifest.
@@ -92,7 +92,7 @@ struct Line<'a> {
     anchors: &'a Anchors,
     #[serde(skip_serializing_if = "Option::is_none")]
     anonymized_at: Option<DateTime<Utc>>,
-    fields: Map<String, Value>,
+    fields: RedactedFields<'a>,
 }
 
 struct EntityFile<'a, W: Write + Seek> {
@@ -111,7 +111,7 @@ impl<W: Write + Seek> EntityFile<'_, W> {
             links: &record.links,
             anchors: &record.anchors,
             anonymized_at: record.anonymized_at,
-            fields: schema.redacted_fields(record),
+            fields: schema.redacted_view(record),
         };
         serde_json::to_writer(&mut self.line, &line)
             .map_err(|e| Error::invalid(format!("a record cannot be encoded as JSON: {e}")))?;

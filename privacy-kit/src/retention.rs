@@ -429,6 +429,16 @@ pub struct RetentionReport {
 }
 
 impl RetentionReport {
+    /// The audit register entry for this run.
+    pub fn audit_event(&self) -> crate::audit::AuditEvent {
+        let t = crate::cascade::total(&self.counts);
+        crate::audit::AuditEvent::RetentionRun {
+            deleted: t.deleted,
+            anonymized: t.anonymized,
+            held: self.held,
+        }
+    }
+
     fn merge(&mut self, other: RetentionReport) {
         for (e, c) in other.counts {
             let t = self.counts.entry(e).or_default();
@@ -467,6 +477,7 @@ pub async fn apply_retention(
         };
         match due.action {
             Disposal::Anonymize if record.anonymized_at.is_some() => report.skipped += 1,
+            Disposal::Anonymize if hold_for(holds, schema, &record).is_some() => report.held += 1,
             Disposal::Anonymize => {
                 anonymize.push(schema.anonymization(&record, pseudonymizer, Vec::new(), batch.now))
             }

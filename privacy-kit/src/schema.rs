@@ -411,20 +411,15 @@ impl Schema {
         }
     }
 
-    /// The record as it may leave the system in an export: secret fields (and any value that
-    /// looks like a sealed vault token) redacted.
+    /// The record's fields as they may leave the system in an export: secret fields (and any
+    /// value that looks like a sealed vault token) redacted.
     pub fn redacted_fields(&self, record: &Record) -> Map<String, Value> {
-        let entity = self.entity(&record.entity);
+        let view = self.redacted_view(record);
         record
             .fields
             .iter()
             .map(|(k, v)| {
-                let secret = entity
-                    .and_then(|e| e.fields.get(k))
-                    .is_some_and(|kind| *kind == FieldKind::Secret)
-                    || v.as_str()
-                        .is_some_and(|s| s.starts_with(crate::vault::TEXT_PREFIX));
-                let v = if secret && !v.is_null() {
+                let v = if view.is_redacted(k, v) {
                     Value::String(REDACTED.to_owned())
                 } else {
                     v.clone()
@@ -432,6 +427,15 @@ impl Schema {
                 (k.clone(), v)
             })
             .collect()
+    }
+
+    /// A serializable view of the record's fields, redacted like
+    /// [`redacted_fields`](Self::redacted_fields), without copying them.
+    pub fn redacted_view<'a>(&'a self, record: &'a Record) -> RedactedFields<'a> {
+        RedactedFields {
+            kinds: self.entity(&record.entity).map(|e| &e.fields),
+            fields: &record.fields,
+        }
     }
 
     /// The schema of the typical Instagram DM / comment automation product: 13 entities from
@@ -606,6 +610,42 @@ impl Schema {
     }
 }
 
+/// The fields of a record, serialized with secrets redacted. See [`Schema::redacted_view`].
+#[derive(Debug, Clone, Copy)]
+pub struct RedactedFields<'a> {
+    kinds: Option<&'a BTreeMap<String, FieldKind>>,
+    fields: &'a Map<String, Value>,
+}
+
+impl RedactedFields<'_> {
+    fn is_redacted(&self, name: &str, value: &Value) -> bool {
+        if value.is_null() {
+            return false;
+        }
+        self.kinds
+            .and_then(|k| k.get(name))
+            .is_some_and(|kind| *kind == FieldKind::Secret)
+            || value
+                .as_str()
+                .is_some_and(|s| s.starts_with(crate::vault::TEXT_PREFIX))
+    }
+}
+
+impl Serialize for RedactedFields<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.fields.len()))?;
+        for (k, v) in self.fields {
+            if self.is_redacted(k, v) {
+                map.serialize_entry(k, REDACTED)?;
+            } else {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
+    }
+}
+
 /// Replaces identifiers by stable pseudonyms: HMAC-SHA256 under a secret key, so the same value
 /// always gets the same pseudonym (distinct counts survive) and nobody without the key can
 /// recompute it.
@@ -769,6 +809,10 @@ mod tests {
             .field("expires_at", 5)
             .field("note", "pkv1.AAAA");
         let f = s.redacted_fields(&r);
+        assert_eq!(
+            serde_json::to_value(s.redacted_view(&r)).unwrap(),
+            Value::Object(f.clone())
+        );
         assert_eq!(f["token"], REDACTED);
         assert_eq!(f["note"], REDACTED);
         assert_eq!(f["expires_at"], 5);

@@ -10,7 +10,8 @@ pub const REDACTED: &str = "[redacted]";
 
 /// A secret value (an access token, a key). `Debug`, `Display` and `Serialize` show
 /// [`REDACTED`], never the value; the memory is zeroed when the secret is dropped. Read the value
-/// only where it is needed, with [`expose`](Secret::expose).
+/// only where it is needed, with [`expose`](Secret::expose). It has no `==`: compare secrets
+/// in constant time where that matters, after exposing them.
 ///
 /// ```
 /// use privacy_kit::Secret;
@@ -21,7 +22,7 @@ pub const REDACTED: &str = "[redacted]";
 /// assert_eq!(serde_json::to_string(&token).unwrap(), "\"[redacted]\"");
 /// assert_eq!(token.expose(), "IGQVJ-very-secret");
 /// ```
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Secret<T: Zeroize> {
     value: T,
 }

@@ -670,6 +670,27 @@ mod tests {
         assert!(TokenBinding::new("", "a").is_err());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_token_round_trips_only_on_its_own_row(
+            token in ".{0,300}",
+            tenant in "[a-z0-9_]{1,20}",
+            account in "[0-9]{1,20}",
+            other in "[a-z0-9_]{1,20}",
+        ) {
+            let vault = TokenVault::new(Keyring::generate("k1").unwrap());
+            let b = binding(&tenant, &account);
+            let sealed = vault.seal(&b, &Secret::new(token.clone())).unwrap();
+            let parsed: SealedToken = sealed.to_string().parse().unwrap();
+            let opened = vault.open(&b, &parsed).unwrap();
+            proptest::prop_assert_eq!(opened.expose(), &token);
+            if other != tenant {
+                let moved = binding(&other, &account);
+                proptest::prop_assert!(vault.open(&moved, &parsed).is_err());
+            }
+        }
+    }
+
     #[tokio::test]
     async fn rotation_reseals_in_batches() {
         let store = MemoryStore::new();

@@ -57,7 +57,10 @@ async fn delete(
     let receipt = cascade::request_deletion(store, Some(store), subject, RequestSource::User, t0())
         .await
         .unwrap();
-    let options = DeletionOptions::new(&p).holds(holds).batch_size(7);
+    let options = DeletionOptions::new(&p)
+        .holds(holds)
+        .batch_size(7)
+        .audit(store);
     let clock = ManualClock::new(t0());
     cascade::run_deletion(schema, store, store, receipt, &options, &clock)
         .await
@@ -189,6 +192,25 @@ fn organization_deletion_keeps_payments_under_legal_basis() {
     // status lookup by code
     let looked = block_on(cascade::deletion_status(&store, &receipt.confirmation_code)).unwrap();
     assert_eq!(looked, receipt);
+    // the register holds the request and the outcome, with ids and counts only
+    let log = block_on(privacy_kit::store::AuditLog::entries(&store, None, 10)).unwrap();
+    assert_eq!(log.len(), 2);
+    privacy_kit::audit::verify_chain(&log).unwrap();
+    match &log[1].event {
+        privacy_kit::audit::AuditEvent::DeletionFinished {
+            confirmation_code,
+            completed,
+            deleted,
+            ..
+        } => {
+            assert_eq!(confirmation_code, &receipt.confirmation_code);
+            assert!(*completed);
+            assert_eq!(*deleted, cascade::total(&receipt.counts).deleted);
+        }
+        other => panic!("{other:?}"),
+    }
+    let text = serde_json::to_string(&log).unwrap();
+    assert!(!text.contains("billing0@example.com") && !text.contains("Shop 0"));
     let missing = block_on(cascade::deletion_status(&store, "NOPE")).unwrap_err();
     assert_eq!(missing.kind(), &ErrorKind::NotFound);
 }

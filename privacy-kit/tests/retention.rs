@@ -224,6 +224,14 @@ fn batches_are_bounded_deterministic_and_idempotent() {
 
     let rest = block_on(run_retention(&schema, &policies, &[], &store, &p, now, 10)).unwrap();
     assert_eq!(rest.counts["conversation"].deleted, 15);
+    assert_eq!(
+        rest.audit_event(),
+        privacy_kit::audit::AuditEvent::RetentionRun {
+            deleted: 30,
+            anonymized: 0,
+            held: 0
+        }
+    );
     assert_eq!(store.count("conversation") + store.count("message"), 0);
 }
 
@@ -304,6 +312,32 @@ fn anonymized_records_are_not_due_again() {
         0
     ))
     .is_err());
+    // a hold placed between planning and applying is honoured
+    store.insert(Record::new("delivery_log", "l2", t0()).field("recipient_igsid", "ig2"));
+    let batch = block_on(plan_retention(
+        &schema,
+        &policies,
+        &[],
+        &store,
+        now,
+        None,
+        10,
+    ))
+    .unwrap();
+    assert_eq!(batch.due.len(), 1);
+    let hold = [LegalHold::new(
+        HoldScope::Entity {
+            entity: "delivery_log".into(),
+        },
+        "audit",
+    )];
+    let r = block_on(apply_retention(&schema, &store, &batch, &hold, &p)).unwrap();
+    assert_eq!(r.held, 1);
+    assert!(store
+        .record("delivery_log", "l2")
+        .unwrap()
+        .anonymized_at
+        .is_none());
     let custom = RetentionPolicy::new(
         "x",
         DataClass::DeliveryLog,
