@@ -40,8 +40,9 @@
 //! [`DELTA_MAX_RULES`] insertions.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, MatchKind};
 use chrono::{DateTime, Utc};
 use regex::Regex;
 
@@ -49,7 +50,9 @@ use crate::error::{Error, ErrorKind};
 use crate::event::{EventKind, InboundEvent, MediaKind};
 use crate::flow::{CompiledFlow, Flow};
 use crate::normalize::{is_unspaced_script, normalize, normalize_into};
-use crate::rule::{Action, Button, Condition, FieldOp, MatchMode, Message, Rule, Scope};
+use crate::rule::{
+    Action, Button, Condition, FieldOp, MatchMode, Message, Rule, Scope, TriggerKind,
+};
 use crate::template::{Template, TextLimit};
 
 /// The most rules a delta automaton holds before the account is compacted.
@@ -73,10 +76,62 @@ struct Use {
     keyword: u32,
 }
 
-/// One automaton with, per pattern, the rules using it.
+/// A fast non-cryptographic hasher (the Fx hash) for the phrase table.
+#[derive(Debug, Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut buf = [0u8; 8];
+            buf.copy_from_slice(c);
+            self.add(u64::from_le_bytes(buf));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut buf = [0u8; 8];
+            buf[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(buf));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxBuild = BuildHasherDefault<FxHasher>;
+
+/// One index segment: keywords of spaced scripts in a phrase table looked up per word run,
+/// keywords containing characters of unspaced scripts in an Aho-Corasick automaton, and per
+/// pattern the rules using it.
 #[derive(Debug, Default)]
 struct Segment {
+    /// Spaced keywords (whole words and phrases) -> pattern id.
+    phrases: HashMap<Box<str>, u32, FxBuild>,
+    /// The most words in a spaced keyword.
+    max_words: usize,
+    /// The longest spaced keyword, in bytes.
+    max_phrase_bytes: usize,
+    /// Keywords with unspaced-script characters.
     ac: Option<AhoCorasick>,
+    /// Automaton pattern index -> pattern id.
+    ac_ids: Vec<u32>,
     /// `uses[starts[p]..starts[p+1]]` are the uses of pattern `p`.
     starts: Vec<u32>,
     uses: Vec<Use>,
@@ -87,9 +142,19 @@ struct Segment {
 
 impl Segment {
     fn build(rules: &[Option<CompiledRule>], slots: Vec<u32>) -> Segment {
-        let mut ids: HashMap<&str, u32> = HashMap::new();
-        let mut patterns: Vec<&str> = Vec::new();
-        let mut per_pattern: Vec<(u32, Use)> = Vec::new();
+        let total: usize = slots
+            .iter()
+            .filter_map(|&s| rules.get(s as usize).and_then(Option::as_ref))
+            .map(|r| r.keywords.len() + r.exclude.len())
+            .sum();
+        let mut phrases: HashMap<Box<str>, u32, FxBuild> =
+            HashMap::with_capacity_and_hasher(total, FxBuild::default());
+        let mut unspaced: HashMap<&str, u32, FxBuild> = HashMap::default();
+        let mut ac_patterns: Vec<&str> = Vec::new();
+        let mut ac_ids: Vec<u32> = Vec::new();
+        let mut pattern_chars: Vec<u32> = Vec::with_capacity(total);
+        let mut per_pattern: Vec<(u32, Use)> = Vec::with_capacity(total);
+        let (mut max_words, mut max_phrase_bytes) = (0usize, 0usize);
         for &slot in &slots {
             let Some(rule) = rules.get(slot as usize).and_then(Option::as_ref) else {
                 continue;
@@ -97,17 +162,32 @@ impl Segment {
             let kind = match rule.rule.matcher.mode {
                 MatchMode::Exact => UseKind::Exact,
                 MatchMode::StartsWith => UseKind::StartsWith,
-                MatchMode::Contains => UseKind::Contains,
-                MatchMode::Any | MatchMode::Regex => UseKind::Contains,
+                MatchMode::Contains | MatchMode::Any | MatchMode::Regex => UseKind::Contains,
             };
             let keyword_lists = [(kind, &rule.keywords), (UseKind::Exclude, &rule.exclude)];
             for (kind, list) in keyword_lists {
                 for (i, kw) in list.iter().enumerate() {
-                    let next = patterns.len() as u32;
-                    let id = *ids.entry(kw.as_str()).or_insert_with(|| {
-                        patterns.push(kw.as_str());
-                        next
-                    });
+                    let next = pattern_chars.len() as u32;
+                    let id = if kw.chars().any(is_unspaced_script) {
+                        *unspaced.entry(kw.as_str()).or_insert_with(|| {
+                            ac_patterns.push(kw.as_str());
+                            ac_ids.push(next);
+                            pattern_chars.push(kw.chars().count() as u32);
+                            next
+                        })
+                    } else {
+                        match phrases.get(kw.as_str()) {
+                            Some(&id) => id,
+                            None => {
+                                phrases.insert(kw.as_str().into(), next);
+                                pattern_chars.push(kw.chars().count() as u32);
+                                max_words =
+                                    max_words.max(kw.bytes().filter(|&b| b == b' ').count() + 1);
+                                max_phrase_bytes = max_phrase_bytes.max(kw.len());
+                                next
+                            }
+                        }
+                    };
                     per_pattern.push((
                         id,
                         Use {
@@ -119,17 +199,11 @@ impl Segment {
                 }
             }
         }
-        if patterns.is_empty() {
-            return Segment {
-                slots,
-                ..Segment::default()
-            };
-        }
-        per_pattern.sort_by_key(|(p, _)| *p);
-        let mut starts = Vec::with_capacity(patterns.len() + 1);
+        per_pattern.sort_unstable_by_key(|(p, u)| (*p, u.slot));
+        let mut starts = Vec::with_capacity(pattern_chars.len() + 1);
         let mut uses = Vec::with_capacity(per_pattern.len());
         let mut next = 0usize;
-        for p in 0..patterns.len() as u32 {
+        for p in 0..pattern_chars.len() as u32 {
             starts.push(uses.len() as u32);
             while next < per_pattern.len() && per_pattern[next].0 == p {
                 uses.push(per_pattern[next].1);
@@ -137,19 +211,20 @@ impl Segment {
             }
         }
         starts.push(uses.len() as u32);
-        let pattern_chars = patterns.iter().map(|p| p.chars().count() as u32).collect();
-        let kind = if patterns.len() > 2_000 {
-            Some(AhoCorasickKind::ContiguousNFA)
-        } else {
+        let ac = if ac_patterns.is_empty() {
             None
+        } else {
+            AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .build(&ac_patterns)
+                .ok()
         };
-        let ac = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .kind(kind)
-            .build(&patterns)
-            .ok();
         Segment {
+            phrases,
+            max_words,
+            max_phrase_bytes,
             ac,
+            ac_ids,
             starts,
             uses,
             pattern_chars,
@@ -157,43 +232,102 @@ impl Segment {
         }
     }
 
-    fn scan(&self, text: &str, hits: &mut Vec<Hit>, excluded: &mut Vec<u32>) {
-        let Some(ac) = &self.ac else { return };
-        let bytes = text.as_bytes();
-        for m in ac.find_overlapping_iter(text) {
-            let (s, e) = (m.start(), m.end());
-            let start_ok = s == 0
-                || bytes[s - 1] == b' '
-                || unspaced_before(text, s)
-                || unspaced_after(text, s);
-            let end_ok = e == bytes.len()
-                || bytes[e] == b' '
-                || unspaced_after(text, e)
-                || unspaced_before(text, e);
-            if !(start_ok && end_ok) {
-                continue;
-            }
-            let p = m.pattern().as_usize();
-            let (Some(&a), Some(&b)) = (self.starts.get(p), self.starts.get(p + 1)) else {
-                continue;
+    fn emit(
+        &self,
+        p: u32,
+        s: usize,
+        e: usize,
+        len: usize,
+        hits: &mut Vec<Hit>,
+        excluded: &mut Vec<u32>,
+    ) {
+        let p = p as usize;
+        let (Some(&a), Some(&b)) = (self.starts.get(p), self.starts.get(p + 1)) else {
+            return;
+        };
+        let chars = self.pattern_chars.get(p).copied().unwrap_or(0);
+        for u in self.uses.get(a as usize..b as usize).unwrap_or(&[]) {
+            let rank = match u.kind {
+                UseKind::Exclude => {
+                    excluded.push(u.slot);
+                    continue;
+                }
+                UseKind::Exact if s == 0 && e == len => RANK_EXACT,
+                UseKind::StartsWith if s == 0 => RANK_STARTS_WITH,
+                UseKind::Contains => RANK_CONTAINS,
+                _ => continue,
             };
-            let chars = self.pattern_chars.get(p).copied().unwrap_or(0);
-            for u in &self.uses[a as usize..b as usize] {
-                let rank = match u.kind {
-                    UseKind::Exclude => {
-                        excluded.push(u.slot);
-                        continue;
+            hits.push(Hit {
+                slot: u.slot,
+                specificity: specificity(rank, chars),
+                keyword: Some(u.keyword),
+            });
+        }
+    }
+
+    fn scan(&self, text: &str, hits: &mut Vec<Hit>, excluded: &mut Vec<u32>) {
+        let bytes = text.as_bytes();
+        let len = bytes.len();
+        if let Some(ac) = &self.ac {
+            for m in ac.find_overlapping_iter(text) {
+                let (s, e) = (m.start(), m.end());
+                let start_ok = s == 0
+                    || bytes[s - 1] == b' '
+                    || unspaced_before(text, s)
+                    || unspaced_after(text, s);
+                let end_ok = e == len
+                    || bytes[e] == b' '
+                    || unspaced_after(text, e)
+                    || unspaced_before(text, e);
+                if start_ok && end_ok {
+                    if let Some(&p) = self.ac_ids.get(m.pattern().as_usize()) {
+                        self.emit(p, s, e, len, hits, excluded);
                     }
-                    UseKind::Exact if s == 0 && e == bytes.len() => RANK_EXACT,
-                    UseKind::StartsWith if s == 0 => RANK_STARTS_WITH,
-                    UseKind::Contains => RANK_CONTAINS,
-                    _ => continue,
-                };
-                hits.push(Hit {
-                    slot: u.slot,
-                    specificity: specificity(rank, chars),
-                    keyword: Some(u.keyword),
-                });
+                }
+            }
+        }
+        if self.phrases.is_empty() {
+            return;
+        }
+        // Word runs: maximal runs of characters that are neither spaces nor unspaced-script
+        // characters. A phrase is a chain of runs joined by single spaces.
+        let mut chain: Vec<usize> = Vec::with_capacity(self.max_words);
+        let mut run_start: Option<usize> = None;
+        let mut prev_end: Option<usize> = None;
+        let mut iter = text.char_indices().peekable();
+        loop {
+            let (at, c) = match iter.next() {
+                Some(x) => (x.0, Some(x.1)),
+                None => (len, None),
+            };
+            let in_word = c.is_some_and(|c| c != ' ' && !is_unspaced_script(c));
+            match (run_start, in_word) {
+                (None, true) => run_start = Some(at),
+                (Some(s), false) => {
+                    run_start = None;
+                    let joined =
+                        prev_end.is_some_and(|pe| pe + 1 == s && bytes.get(pe) == Some(&b' '));
+                    if !joined {
+                        chain.clear();
+                    }
+                    if chain.len() == self.max_words {
+                        chain.remove(0);
+                    }
+                    chain.push(s);
+                    for &start in &chain {
+                        if at - start > self.max_phrase_bytes {
+                            continue;
+                        }
+                        if let Some(&p) = text.get(start..at).and_then(|k| self.phrases.get(k)) {
+                            self.emit(p, start, at, len, hits, excluded);
+                        }
+                    }
+                    prev_end = Some(at);
+                }
+                _ => {}
+            }
+            if c.is_none() {
+                break;
             }
         }
     }
@@ -429,11 +563,32 @@ pub(crate) fn check_condition(c: &Condition) -> Result<(), Error> {
 
 impl CompiledRule {
     fn new(rule: Rule, seq: u64) -> Result<CompiledRule, Error> {
-        let id = rule.id.clone();
-        Self::build(rule, seq).map_err(|e| e.in_rule(id))
+        let (keywords, exclude, regex, actions) =
+            Self::check(&rule).map_err(|e| e.in_rule(rule.id.clone()))?;
+        let triggers = if rule.on.is_empty() {
+            TriggerKind::Comment.bit() | TriggerKind::Message.bit()
+        } else {
+            rule.on.iter().fold(0u16, |m, t| m | t.bit())
+        };
+        let age = (
+            rule.created_at.map_or(i64::MAX, |t| t.timestamp_micros()),
+            seq,
+        );
+        Ok(CompiledRule {
+            rule,
+            keywords,
+            exclude,
+            regex,
+            triggers,
+            actions,
+            age,
+        })
     }
 
-    fn build(rule: Rule, seq: u64) -> Result<CompiledRule, Error> {
+    #[allow(clippy::type_complexity)]
+    fn check(
+        rule: &Rule,
+    ) -> Result<(Vec<String>, Vec<String>, Option<Regex>, Vec<CompiledAction>), Error> {
         let invalid = |m: String| Error::new(ErrorKind::InvalidRule, m);
         if rule.id.trim().is_empty() {
             return Err(invalid("a rule needs a non-empty `id`".into()));
@@ -508,20 +663,7 @@ impl CompiledRule {
         for (i, a) in rule.actions.iter().enumerate() {
             actions.push(compile_action(a).map_err(|e| e.in_field(format!("actions[{i}]")))?);
         }
-        let triggers = rule.triggers().iter().fold(0u16, |m, t| m | t.bit());
-        let age = (
-            rule.created_at.map_or(i64::MAX, |t| t.timestamp_micros()),
-            seq,
-        );
-        Ok(CompiledRule {
-            rule,
-            keywords,
-            exclude,
-            regex,
-            triggers,
-            actions,
-            age,
-        })
+        Ok((keywords, exclude, regex, actions))
     }
 
     fn has_keywords(&self) -> bool {
@@ -595,7 +737,7 @@ fn compile_action(a: &Action) -> Result<CompiledAction, Error> {
 #[derive(Debug, Default)]
 pub struct RuleSet {
     rules: Vec<Option<CompiledRule>>,
-    by_id: HashMap<String, u32>,
+    by_id: HashMap<String, u32, FxBuild>,
     accounts: HashMap<String, AccountIndex>,
     flows: HashMap<(String, String), CompiledFlow>,
     seq: u64,
@@ -641,15 +783,16 @@ impl RuleSet {
             }
         }
         let mut per_account: HashMap<String, Vec<u32>> = HashMap::new();
+        set.rules.reserve(rules.len());
+        set.by_id.reserve(rules.len());
         for rule in rules {
-            let id = rule.id.clone();
-            if set.by_id.contains_key(&id) {
+            if set.by_id.contains_key(&rule.id) {
                 errors.push(
                     Error::new(
                         ErrorKind::InvalidRule,
                         "two rules have this id; ids must be unique",
                     )
-                    .in_rule(id),
+                    .in_rule(rule.id),
                 );
                 continue;
             }
@@ -660,16 +803,25 @@ impl RuleSet {
                 Ok(c) => {
                     set.seq += 1;
                     let slot = set.rules.len() as u32;
-                    let account = c.rule.account.clone();
-                    let has_kw = c.has_keywords();
-                    let entry = set.accounts.entry(account.clone()).or_default();
+                    let account = &c.rule.account;
+                    if !set.accounts.contains_key(account) {
+                        set.accounts
+                            .insert(account.clone(), AccountIndex::default());
+                    }
                     if c.keywords.is_empty() {
-                        entry.others.push(slot);
+                        if let Some(entry) = set.accounts.get_mut(account) {
+                            entry.others.push(slot);
+                        }
                     }
-                    if has_kw {
-                        per_account.entry(account).or_default().push(slot);
+                    if c.has_keywords() {
+                        match per_account.get_mut(account) {
+                            Some(v) => v.push(slot),
+                            None => {
+                                per_account.insert(account.clone(), vec![slot]);
+                            }
+                        }
                     }
-                    set.by_id.insert(id, slot);
+                    set.by_id.insert(c.rule.id.clone(), slot);
                     set.rules.push(Some(c));
                     set.live += 1;
                 }
@@ -789,6 +941,25 @@ impl RuleSet {
             compiled,
         );
         Ok(())
+    }
+
+    /// Approximate heap bytes of the keyword automatons and their indexes (not counting the
+    /// rules themselves).
+    pub fn index_memory(&self) -> usize {
+        self.accounts
+            .values()
+            .flat_map(|a| [&a.base, &a.delta])
+            .map(|s| {
+                s.ac.as_ref().map_or(0, AhoCorasick::memory_usage)
+                    + s.phrases.capacity() * (std::mem::size_of::<(Box<str>, u32)>() + 1)
+                    + s.phrases.keys().map(|k| k.len()).sum::<usize>()
+                    + s.ac_ids.capacity() * 4
+                    + s.starts.capacity() * 4
+                    + s.uses.capacity() * std::mem::size_of::<Use>()
+                    + s.pattern_chars.capacity() * 4
+                    + s.slots.capacity() * 4
+            })
+            .sum()
     }
 
     /// The number of rules.

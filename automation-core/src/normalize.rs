@@ -64,8 +64,8 @@ pub fn normalize_into(text: &str, out: &mut String) {
             w.emoji(c);
             continue;
         }
-        if is_hangul_syllable(c) {
-            w.word(c);
+        if let Some(f) = plain_letter(c) {
+            w.word(f);
             continue;
         }
         decompose_compatible(c, |d| {
@@ -167,8 +167,31 @@ pub fn is_unspaced_script(c: char) -> bool {
         | '\u{20000}'..='\u{3FFFF}')
 }
 
-fn is_hangul_syllable(c: char) -> bool {
-    ('\u{AC00}'..='\u{D7A3}').contains(&c)
+/// Letters of common scripts that have no decomposition and fold trivially: answered without
+/// the decomposition and case tables (the result is the same as the general path, except that
+/// Hangul syllables are kept whole instead of being split into jamo).
+#[inline]
+fn plain_letter(c: char) -> Option<char> {
+    match c {
+        '\u{AC00}'..='\u{D7A3}'
+        | '\u{4E00}'..='\u{9FFF}'
+        | '\u{3400}'..='\u{4DBF}'
+        | '\u{0430}'..='\u{0438}'
+        | '\u{043A}'..='\u{044F}'
+        | '\u{0627}'..='\u{063A}'
+        | '\u{0641}'..='\u{064A}'
+        | '\u{0E01}'..='\u{0E30}'
+        | '\u{0E32}'
+        | '\u{0E40}'..='\u{0E46}'
+        | '\u{03B1}'..='\u{03C1}'
+        | '\u{03C3}'..='\u{03C9}'
+        | '\u{0915}'..='\u{0928}'
+        | '\u{092A}'..='\u{0930}'
+        | '\u{0932}'..='\u{0933}'
+        | '\u{0935}'..='\u{0939}' => Some(c),
+        '\u{0410}'..='\u{0418}' | '\u{041A}'..='\u{042F}' => char::from_u32(c as u32 + 0x20),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -218,6 +241,24 @@ mod tests {
         assert_eq!(normalize("ราคา เท่าไหร่"), normalize("ราคา  เท่าไหร่!"));
         assert!(is_unspaced_script('猫'));
         assert!(!is_unspaced_script('a'));
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_general_path() {
+        use unicode_normalization::char::decompose_compatible;
+        for c in (0x0300u32..0xD7A4).filter_map(char::from_u32) {
+            if let Some(f) = plain_letter(c) {
+                if ('\u{AC00}'..='\u{D7A3}').contains(&c) {
+                    continue;
+                }
+                let mut d = Vec::new();
+                decompose_compatible(c, |x| d.push(x));
+                assert_eq!(d, vec![c], "{c:?} decomposes");
+                let lower: Vec<char> = c.to_lowercase().collect();
+                assert_eq!(lower, vec![f], "{c:?}");
+                assert!(c.is_alphanumeric() && !is_emoji(c));
+            }
+        }
     }
 
     #[test]
