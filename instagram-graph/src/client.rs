@@ -210,11 +210,15 @@ impl ClientBuilder {
         }
         let http = match self.http {
             Some(http) => http,
-            None => reqwest::Client::builder()
-                .timeout(self.timeout.unwrap_or(Duration::from_secs(30)))
-                .connect_timeout(self.connect_timeout.unwrap_or(Duration::from_secs(10)))
-                .user_agent(self.user_agent.clone())
-                .build()?,
+            None => {
+                let builder = reqwest::Client::builder()
+                    .timeout(self.timeout.unwrap_or(Duration::from_secs(30)))
+                    .connect_timeout(self.connect_timeout.unwrap_or(Duration::from_secs(10)))
+                    .user_agent(self.user_agent.clone());
+                #[cfg(feature = "native-tls")]
+                let builder = builder.tls_backend_native();
+                builder.build()?
+            }
         };
         Ok(Client {
             inner: Arc::new(Inner {

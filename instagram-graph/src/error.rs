@@ -501,8 +501,13 @@ impl Error {
 
 #[cfg(feature = "client")]
 impl From<reqwest::Error> for Error {
-    /// A transport failure; a timeout or a body error may have reached the server.
-    fn from(source: reqwest::Error) -> Self {
+    /// A transport failure; a timeout or a body error may have reached the server. The query
+    /// string of the URL is dropped from the message, as it may carry secrets.
+    fn from(mut source: reqwest::Error) -> Self {
+        // The query may hold `appsecret_proof` or a `client_secret`: keep only the path.
+        if let Some(url) = source.url_mut() {
+            url.set_query(None);
+        }
         let mut error = Self::new(ErrorKind::Transport {
             before_send: source.is_connect(),
             timeout: source.is_timeout(),
