@@ -398,7 +398,7 @@ impl Client {
             .header(AUTHORIZATION, bearer(&self.inner.token)?)
             .header(reqwest::header::USER_AGENT, self.inner.user_agent.as_str());
         let request = attach_body(request, body)?;
-        execute(request).instrument(span).await
+        execute(request, span.clone()).instrument(span).await
     }
 }
 
@@ -449,12 +449,15 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// Sends a prepared request and turns the answer into a typed response or an [`Error`].
+///
+/// `span` is the call's span; the HTTP status is recorded on its `status` field.
 pub(crate) async fn execute<T: DeserializeOwned>(
     request: reqwest::RequestBuilder,
+    span: tracing::Span,
 ) -> Result<Response<T>, Error> {
     let response = request.send().await?;
     let status = response.status().as_u16();
-    tracing::Span::current().record("status", status);
+    span.record("status", status);
     let usage = usage_from_headers(response.headers());
     let wait = retry_after(response.headers());
     let body = response.text().await?;
