@@ -316,6 +316,22 @@ impl Client {
         }
     }
 
+    /// A client for another access token (another account) that shares this client's
+    /// connection pool and settings. With Facebook Login, give the Page of that account.
+    pub fn with_token(&self, token: impl Into<AccessToken>, flavor: Flavor) -> Client {
+        Client {
+            inner: Arc::new(Inner {
+                http: self.inner.http.clone(),
+                base: self.inner.base.clone(),
+                version: self.inner.version.clone(),
+                token: token.into(),
+                flavor,
+                app_secret: self.inner.app_secret.clone(),
+                user_agent: self.inner.user_agent.clone(),
+            }),
+        }
+    }
+
     /// The API flavour.
     pub fn flavor(&self) -> &Flavor {
         &self.inner.flavor
@@ -467,9 +483,9 @@ pub(crate) async fn execute<T: DeserializeOwned>(
         return Err(error);
     }
     // Some endpoints answer 200 with an error envelope.
-    if body.starts_with("{\"error\":") {
+    if body.trim_start().starts_with('{') && body.contains("\"error\"") {
         let error = Error::from_response(status, &body, wait, usage.regain_access_after());
-        if error.graph().is_some() {
+        if error.code().is_some() && error.graph().is_some_and(|g| !g.message.is_empty()) {
             return Err(error);
         }
     }
