@@ -44,8 +44,10 @@ pub enum Flavor {
     /// Instagram Login (`graph.instagram.com`): an Instagram user token; `/me` is the professional
     /// account and messaging goes through `/me/messages`.
     InstagramLogin,
-    /// Facebook Login (`graph.facebook.com`): a Page token; messaging and conversations go through
-    /// the linked Facebook Page.
+    /// Facebook Login (`graph.facebook.com`): a Page token; messaging, conversations, the
+    /// messenger profile and the webhook subscription go through the linked Facebook Page. Media
+    /// and comments are read through the Instagram user id (`IG_USER_ID`), which the media and
+    /// comment methods take explicitly.
     FacebookLogin {
         /// The Facebook Page linked to the Instagram account.
         page_id: PageId,
