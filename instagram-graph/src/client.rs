@@ -44,8 +44,10 @@ pub enum Flavor {
     /// Instagram Login (`graph.instagram.com`): an Instagram user token; `/me` is the professional
     /// account and messaging goes through `/me/messages`.
     InstagramLogin,
-    /// Facebook Login (`graph.facebook.com`): a Page token; messaging and conversations go through
-    /// the linked Facebook Page.
+    /// Facebook Login (`graph.facebook.com`): a Page token; messaging, conversations, the
+    /// messenger profile and the webhook subscription go through the linked Facebook Page. Media
+    /// and comments are read through the Instagram user id (`IG_USER_ID`), which the media and
+    /// comment methods take explicitly.
     FacebookLogin {
         /// The Facebook Page linked to the Instagram account.
         page_id: PageId,
@@ -210,11 +212,15 @@ impl ClientBuilder {
         }
         let http = match self.http {
             Some(http) => http,
-            None => reqwest::Client::builder()
-                .timeout(self.timeout.unwrap_or(Duration::from_secs(30)))
-                .connect_timeout(self.connect_timeout.unwrap_or(Duration::from_secs(10)))
-                .user_agent(self.user_agent.clone())
-                .build()?,
+            None => {
+                let builder = reqwest::Client::builder()
+                    .timeout(self.timeout.unwrap_or(Duration::from_secs(30)))
+                    .connect_timeout(self.connect_timeout.unwrap_or(Duration::from_secs(10)))
+                    .user_agent(self.user_agent.clone());
+                #[cfg(feature = "native-tls")]
+                let builder = builder.tls_backend_native();
+                builder.build()?
+            }
         };
         Ok(Client {
             inner: Arc::new(Inner {
@@ -312,6 +318,22 @@ impl Client {
         }
     }
 
+    /// A client for another access token (another account) that shares this client's
+    /// connection pool and settings. With Facebook Login, give the Page of that account.
+    pub fn with_token(&self, token: impl Into<AccessToken>, flavor: Flavor) -> Client {
+        Client {
+            inner: Arc::new(Inner {
+                http: self.inner.http.clone(),
+                base: self.inner.base.clone(),
+                version: self.inner.version.clone(),
+                token: token.into(),
+                flavor,
+                app_secret: self.inner.app_secret.clone(),
+                user_agent: self.inner.user_agent.clone(),
+            }),
+        }
+    }
+
     /// The API flavour.
     pub fn flavor(&self) -> &Flavor {
         &self.inner.flavor
@@ -394,7 +416,7 @@ impl Client {
             .header(AUTHORIZATION, bearer(&self.inner.token)?)
             .header(reqwest::header::USER_AGENT, self.inner.user_agent.as_str());
         let request = attach_body(request, body)?;
-        execute(request).instrument(span).await
+        execute(request, span.clone()).instrument(span).await
     }
 }
 
@@ -445,12 +467,15 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// Sends a prepared request and turns the answer into a typed response or an [`Error`].
+///
+/// `span` is the call's span; the HTTP status is recorded on its `status` field.
 pub(crate) async fn execute<T: DeserializeOwned>(
     request: reqwest::RequestBuilder,
+    span: tracing::Span,
 ) -> Result<Response<T>, Error> {
     let response = request.send().await?;
     let status = response.status().as_u16();
-    tracing::Span::current().record("status", status);
+    span.record("status", status);
     let usage = usage_from_headers(response.headers());
     let wait = retry_after(response.headers());
     let body = response.text().await?;
@@ -460,9 +485,9 @@ pub(crate) async fn execute<T: DeserializeOwned>(
         return Err(error);
     }
     // Some endpoints answer 200 with an error envelope.
-    if body.starts_with("{\"error\":") {
+    if body.trim_start().starts_with('{') && body.contains("\"error\"") {
         let error = Error::from_response(status, &body, wait, usage.regain_access_after());
-        if error.graph().is_some() {
+        if error.code().is_some() && error.graph().is_some_and(|g| !g.message.is_empty()) {
             return Err(error);
         }
     }

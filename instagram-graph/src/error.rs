@@ -180,6 +180,8 @@ pub enum Limit {
     IceBreakers,
     /// Comments per page: 1 to 50.
     CommentsPerPage,
+    /// Messages of a conversation readable in detail: the 20 most recent.
+    RecentMessages,
 }
 
 impl Limit {
@@ -192,7 +194,8 @@ impl Limit {
             | Self::ButtonTemplateButtons
             | Self::GenericElements
             | Self::IceBreakers
-            | Self::CommentsPerPage => 1,
+            | Self::CommentsPerPage
+            | Self::RecentMessages => 1,
             _ => 0,
         }
     }
@@ -212,6 +215,7 @@ impl Limit {
             Self::GenericButtons => 3,
             Self::IceBreakers => 4,
             Self::CommentsPerPage => 50,
+            Self::RecentMessages => 20,
         }
     }
 
@@ -231,6 +235,7 @@ impl Limit {
             Self::GenericButtons => "buttons per generic template element",
             Self::IceBreakers => "ice breakers per locale",
             Self::CommentsPerPage => "comments per page",
+            Self::RecentMessages => "recent messages readable in detail",
         }
     }
 
@@ -501,8 +506,13 @@ impl Error {
 
 #[cfg(feature = "client")]
 impl From<reqwest::Error> for Error {
-    /// A transport failure; a timeout or a body error may have reached the server.
-    fn from(source: reqwest::Error) -> Self {
+    /// A transport failure; a timeout or a body error may have reached the server. The query
+    /// string of the URL is dropped from the message, as it may carry secrets.
+    fn from(mut source: reqwest::Error) -> Self {
+        // The query may hold `appsecret_proof` or a `client_secret`: keep only the path.
+        if let Some(url) = source.url_mut() {
+            url.set_query(None);
+        }
         let mut error = Self::new(ErrorKind::Transport {
             before_send: source.is_connect(),
             timeout: source.is_timeout(),

@@ -190,8 +190,12 @@ impl OAuthClient {
             ("code".to_owned(), code.to_owned()),
         ];
         let request = attach_body(self.http.request(Method::POST, url), Body::Form(form))?;
-        let span = tracing::debug_span!("graph.oauth", step = "exchange_code");
-        tracing::Instrument::instrument(execute(request), span).await
+        let span = tracing::debug_span!(
+            "graph.oauth",
+            step = "exchange_code",
+            status = tracing::field::Empty
+        );
+        tracing::Instrument::instrument(execute(request, span.clone()), span).await
     }
 
     /// Exchanges a short-lived token for a long-lived one (about 60 days). The token travels in the
@@ -209,8 +213,12 @@ impl OAuthClient {
             .http
             .request(Method::GET, url)
             .header(AUTHORIZATION, bearer(short)?);
-        let span = tracing::debug_span!("graph.oauth", step = "exchange_long_lived");
-        tracing::Instrument::instrument(execute(request), span).await
+        let span = tracing::debug_span!(
+            "graph.oauth",
+            step = "exchange_long_lived",
+            status = tracing::field::Empty
+        );
+        tracing::Instrument::instrument(execute(request, span.clone()), span).await
     }
 
     /// Refreshes a long-lived token (60 more days). Meta accepts it once the token is 24 hours old
@@ -224,8 +232,12 @@ impl OAuthClient {
             .http
             .request(Method::GET, url)
             .header(AUTHORIZATION, bearer(token)?);
-        let span = tracing::debug_span!("graph.oauth", step = "refresh");
-        tracing::Instrument::instrument(execute(request), span).await
+        let span = tracing::debug_span!(
+            "graph.oauth",
+            step = "refresh",
+            status = tracing::field::Empty
+        );
+        tracing::Instrument::instrument(execute(request, span.clone()), span).await
     }
 
     /// Refreshes only when `lifetime` allows it at `now`; otherwise returns a validation error

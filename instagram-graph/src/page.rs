@@ -10,12 +10,20 @@ use serde::{Deserialize, Serialize};
 #[serde(bound(deserialize = "T: Deserialize<'de>"))]
 #[non_exhaustive]
 pub struct Page<T> {
-    /// The items of this page.
-    #[serde(default = "Vec::new")]
+    /// The items of this page (`null` or missing reads as empty).
+    #[serde(default = "Vec::new", deserialize_with = "null_as_empty")]
     pub data: Vec<T>,
     /// The cursors and links to the neighbouring pages, when there are any.
     #[serde(default)]
     pub paging: Option<Paging>,
+}
+
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 impl<T> Default for Page<T> {
@@ -134,6 +142,14 @@ mod tests {
             serde_json::from_str(r#"{"data":[1],"paging":{"cursors":{"after":"A"}}}"#).unwrap();
         assert!(!last.has_next());
         assert_eq!(last.next_cursor(), None);
+    }
+
+    #[test]
+    fn null_or_missing_data_is_empty() {
+        let page: Page<u8> = serde_json::from_str(r#"{"data":null,"paging":null}"#).unwrap();
+        assert!(page.data.is_empty() && page.paging.is_none());
+        let page: Page<u8> = serde_json::from_str("{}").unwrap();
+        assert!(page.data.is_empty());
     }
 
     #[test]

@@ -164,3 +164,39 @@ async fn user_agent_and_version_are_configurable() {
         Some("v")
     );
 }
+
+#[tokio::test]
+async fn with_token_switches_account_and_keeps_settings() {
+    let server = MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .and(wiremock::matchers::path("/v25.0/me"))
+        .and(wiremock::matchers::header("authorization", "Bearer OTHER"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"username":"other"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/v25.0/PAGE2/messages"))
+        .and(wiremock::matchers::header("authorization", "Bearer OTHER"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"recipient_id":"1"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let other = client(&server).with_token(
+        "OTHER",
+        instagram_graph::Flavor::FacebookLogin {
+            page_id: instagram_graph::id::PageId::new("PAGE2"),
+        },
+    );
+    assert_eq!(
+        other
+            .me(&["username"])
+            .await
+            .unwrap()
+            .data
+            .username
+            .as_deref(),
+        Some("other")
+    );
+    other.send_text("1", "hi").await.unwrap();
+}

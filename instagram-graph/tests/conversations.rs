@@ -172,3 +172,42 @@ async fn user_profile_without_consent() {
     assert_eq!(err.kind(), &ErrorKind::ConsentRequired);
     assert!(!err.is_retryable());
 }
+
+#[tokio::test]
+async fn recent_messages_reads_details_of_at_most_twenty() {
+    let server = MockServer::start().await;
+    graph("GET", "CONV2")
+        .and(query_is(&[("fields", "messages{id,created_time}")]))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "CONV2",
+            "messages": {"data": [{"id": "m3"}, {"id": "m2"}, {"id": "m1"}]}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    for (id, text) in [("m3", "newest"), ("m2", "middle")] {
+        graph("GET", id)
+            .and(query_is(&[("fields", "id,created_time,from,to,message")]))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"id": id, "message": text})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let c = client(&server);
+    let recent = c.recent_messages("CONV2", 2).await.unwrap().data;
+    let texts: Vec<_> = recent
+        .iter()
+        .map(|m| m.message.as_deref().unwrap())
+        .collect();
+    assert_eq!(texts, ["newest", "middle"]);
+    let err = c.recent_messages("CONV2", 21).await.unwrap_err();
+    assert!(matches!(
+        err.kind(),
+        ErrorKind::LimitExceeded {
+            limit: instagram_graph::error::Limit::RecentMessages,
+            actual: 21
+        }
+    ));
+}

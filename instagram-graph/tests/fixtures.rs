@@ -151,3 +151,86 @@ fn error_bodies() {
     assert_eq!(err.kind(), &ErrorKind::RateLimited { retry_after: None });
     assert!(err.is_retryable());
 }
+
+#[test]
+fn publishing_insights_mentions_and_debug_token() {
+    use instagram_graph::model::{
+        ContainerStatus, ContainerStatusCode, Created, DebugToken, Insight, MentionedComment,
+        MentionedMedia, PublishingLimit,
+    };
+    let Some(created) = fixture("graph_container_create_1.json") else {
+        return;
+    };
+    let created: Created = serde_json::from_str(&created).unwrap();
+    assert_eq!(created.id, "17889455560051444");
+    let reply: Created =
+        serde_json::from_str(&fixture("graph_mentions_reply_response_1.json").unwrap()).unwrap();
+    assert_eq!(reply.id, "17911496353086895");
+
+    let s1: ContainerStatus =
+        serde_json::from_str(&fixture("graph_container_status_1.json").unwrap()).unwrap();
+    assert_eq!(s1.status_code, Some(ContainerStatusCode::Finished));
+    let s2: ContainerStatus =
+        serde_json::from_str(&fixture("graph_container_status_2.json").unwrap()).unwrap();
+    assert_eq!(s2.copyright_check_status.unwrap().matches_found, Some(true));
+    let s3: ContainerStatus =
+        serde_json::from_str(&fixture("graph_container_status_3.json").unwrap()).unwrap();
+    assert_eq!(s3.status_code, Some(ContainerStatusCode::InProgress));
+
+    let limit: Page<PublishingLimit> =
+        serde_json::from_str(&fixture("graph_content_publishing_limit_1.json").unwrap()).unwrap();
+    assert_eq!(limit.data[0].config.as_ref().unwrap().quota_total, Some(25));
+
+    let media_insights: Page<Insight> =
+        serde_json::from_str(&fixture("graph_media_insights_1.json").unwrap()).unwrap();
+    assert_eq!(media_insights.data[1].name, "reach");
+    assert_eq!(media_insights.data[1].values[0].as_i64(), Some(5));
+    let user_insights: Page<Insight> =
+        serde_json::from_str(&fixture("graph_user_insights_1.json").unwrap()).unwrap();
+    assert_eq!(
+        user_insights.data[0].values[1]
+            .end_time
+            .unwrap()
+            .to_rfc3339(),
+        "2017-05-05T07:00:00+00:00"
+    );
+
+    for name in [
+        "graph_mentioned_comment_1.json",
+        "graph_mentioned_comment_2.json",
+    ] {
+        let m: MentionedComment = serde_json::from_str(&fixture(name).unwrap()).unwrap();
+        assert!(m.mentioned_comment.unwrap().text.unwrap().starts_with('@'));
+    }
+    for name in [
+        "graph_mentioned_media_1.json",
+        "graph_mentioned_media_2.json",
+    ] {
+        let m: MentionedMedia = serde_json::from_str(&fixture(name).unwrap()).unwrap();
+        assert!(m.mentioned_media.unwrap().media_type.is_some());
+    }
+
+    let debug: DebugToken =
+        serde_json::from_str(&fixture("graph_debug_token_1.json").unwrap()).unwrap();
+    assert_eq!(debug.is_valid, Some(true));
+    assert_eq!(debug.token_type.as_deref(), Some("USER"));
+    assert_eq!(debug.expires_at.unwrap().timestamp(), 1_577_347_200);
+    assert_eq!(debug.scopes.len(), 5);
+}
+
+#[test]
+fn every_graph_fixture_is_covered() {
+    // Guards against new graph_*.json files landing without a test that parses them.
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/meta");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("skipping: fixture folder {} is absent", dir.display());
+        return;
+    };
+    let source = include_str!("fixtures.rs");
+    for entry in entries {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.starts_with("graph_") && name.ends_with(".json") {
+            assert!(source.contains(&name), "{name} is not parsed by any test");
+        }
+    }
+}

@@ -177,3 +177,26 @@ async fn refresh_of_an_expired_token_is_token_invalid() {
         .unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::TokenInvalid { .. }));
 }
+
+#[tokio::test]
+async fn transport_errors_do_not_echo_the_app_secret() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    let client = OAuthClient::new(OAuthConfig::new(
+        "APPID",
+        "APPSECRET",
+        "https://example.com/cb",
+    ))
+    .base_urls(base.clone(), base);
+    let err = client
+        .exchange_long_lived(&AccessToken::new("SHORT"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Transport { .. }));
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("APPSECRET"), "{shown}");
+    assert!(!shown.contains("SHORT"), "{shown}");
+}

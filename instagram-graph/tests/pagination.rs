@@ -126,3 +126,30 @@ async fn stream_stops_when_the_cursor_does_not_move() {
         .await;
     assert_eq!(pages.len(), 2);
 }
+
+#[tokio::test]
+async fn items_flattens_every_page() {
+    let server = MockServer::start().await;
+    graph("GET", "me/conversations")
+        .and(query_is(&[("platform", "instagram")]))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": [{"id": "c1"}, {"id": "c2"}],
+            "paging": {"cursors": {"after": "A"}, "next": "https://x/next"}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    graph("GET", "me/conversations")
+        .and(query_is(&[("platform", "instagram"), ("after", "A")]))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [{"id": "c3"}]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let ids: Vec<String> = client(&server)
+        .conversations()
+        .items()
+        .map(|c| c.unwrap().id.into_string())
+        .collect()
+        .await;
+    assert_eq!(ids, ["c1", "c2", "c3"]);
+}

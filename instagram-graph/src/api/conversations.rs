@@ -4,7 +4,7 @@ use reqwest::Method;
 
 use super::{fields_query, ListRequest};
 use crate::client::{Body, Client, Response};
-use crate::error::Error;
+use crate::error::{Error, Limit};
 use crate::model::{Conversation, Message};
 use crate::page::Page;
 
@@ -46,6 +46,33 @@ impl Client {
             .call(Method::GET, conversation, &query, Body::Empty)
             .await?;
         Ok(conv.map(|c| c.messages.unwrap_or_default()))
+    }
+
+    /// Reads the `count` most recent messages of a conversation in detail (1 to 20: Meta only
+    /// returns details of the 20 most recent). Lists the ids first, then reads each message, so
+    /// it makes `1 + count` calls (the Conversations API allows 2 per second per account).
+    /// Returns the messages newest first, with the usage of the last call.
+    pub async fn recent_messages(
+        &self,
+        conversation: &str,
+        count: usize,
+    ) -> Result<Response<Vec<Message>>, Error> {
+        Limit::RecentMessages.check(count)?;
+        let listed = self.conversation_messages(conversation).await?;
+        let mut usage = listed.usage;
+        let mut status = listed.status;
+        let mut messages = Vec::with_capacity(count);
+        for summary in listed.data.data.into_iter().take(count) {
+            let detail = self.message(summary.id.as_str(), &[]).await?;
+            usage = detail.usage;
+            status = detail.status;
+            messages.push(detail.data);
+        }
+        Ok(Response {
+            data: messages,
+            usage,
+            status,
+        })
     }
 
     /// Reads one message (`GET /<MESSAGE_ID>?fields=id,created_time,from,to,message`). Works for

@@ -124,6 +124,20 @@ impl<T: DeserializeOwned> ListRequest<T> {
     }
 }
 
+impl<T: DeserializeOwned + 'static> ListRequest<T> {
+    /// Every item of every page, in order. The stream ends after the first error.
+    pub fn items(self) -> impl Stream<Item = Result<T, Error>> {
+        use futures_util::StreamExt;
+        self.pages().flat_map(|page| {
+            let items: Vec<Result<T, Error>> = match page {
+                Ok(page) => page.data.data.into_iter().map(Ok).collect(),
+                Err(error) => vec![Err(error)],
+            };
+            futures_util::stream::iter(items)
+        })
+    }
+}
+
 pub(crate) fn fields_query(fields: &[&str]) -> Vec<(&'static str, String)> {
     if fields.is_empty() {
         Vec::new()

@@ -10,8 +10,10 @@ use crate::model::message::Button;
 #[non_exhaustive]
 pub struct IceBreaker {
     /// The question shown to the person.
+    #[serde(default)]
     pub question: String,
     /// The payload of the `messaging_postbacks` webhook sent when it is tapped.
+    #[serde(default)]
     pub payload: String,
 }
 
@@ -56,10 +58,15 @@ pub type MenuItem = Button;
 #[non_exhaustive]
 pub struct PersistentMenu {
     /// The locale, `default` for all others.
+    #[serde(default = "default_locale")]
     pub locale: String,
     /// The items (Meta recommends at most 5).
     #[serde(default)]
     pub call_to_actions: Vec<MenuItem>,
+}
+
+fn default_locale() -> String {
+    "default".to_owned()
 }
 
 impl PersistentMenu {

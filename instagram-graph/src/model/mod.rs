@@ -8,24 +8,32 @@ pub mod account;
 pub mod comment;
 pub mod common;
 pub mod conversation;
+pub mod insights;
 pub mod media;
+pub mod mention;
 pub mod message;
 pub mod messenger_profile;
 pub mod oauth;
 pub mod profile;
+pub mod publishing;
 
 pub use account::{Account, AccountType};
 pub use comment::{Comment, CommentAuthor, CommentMedia};
 pub use common::{Created, Owner, Success};
 pub use conversation::{Conversation, Message, Participant};
+pub use insights::{Insight, InsightValue};
 pub use media::{Media, MediaProductType, MediaType};
+pub use mention::{MentionedComment, MentionedMedia};
 pub use message::{
     AttachmentType, Button, ButtonTemplate, ButtonType, GenericElement, GenericTemplate,
     QuickReply, Reaction, Recipient, SendRequest, SendResponse, SenderAction,
 };
 pub use messenger_profile::{IceBreaker, IceBreakers, MenuItem, PersistentMenu};
-pub use oauth::{AccessToken, LongLivedToken, RefreshCheck, ShortLivedToken, TokenLifetime};
+pub use oauth::{
+    AccessToken, DebugToken, LongLivedToken, RefreshCheck, ShortLivedToken, TokenLifetime,
+};
 pub use profile::UserProfile;
+pub use publishing::{ContainerStatus, ContainerStatusCode, PublishingLimit};
 
 /// Declares a string enum whose unknown values land in `Unknown(String)`. Matching is
 /// case-insensitive; serialization writes the documented spelling.

@@ -209,6 +209,71 @@ impl TokenLifetime {
     }
 }
 
+/// What `GET /debug_token?input_token=...` says about a token (Facebook Login). Accepts the
+/// response with or without its `data` wrapper.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct DebugToken {
+    /// The app the token belongs to.
+    pub app_id: Option<String>,
+    /// `USER`, `PAGE`, `APP`, ...
+    pub token_type: Option<String>,
+    /// The app name.
+    pub application: Option<String>,
+    /// When the token expires (`None` when it does not, or Meta did not say).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When data access expires.
+    pub data_access_expires_at: Option<DateTime<Utc>>,
+    /// Whether the token is valid.
+    pub is_valid: Option<bool>,
+    /// The granted scopes.
+    pub scopes: Vec<String>,
+    /// The user the token belongs to.
+    pub user_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DebugTokenFields {
+    #[serde(default, deserialize_with = "crate::model::de::opt_id_text")]
+    app_id: Option<String>,
+    #[serde(default, rename = "type")]
+    token_type: Option<String>,
+    #[serde(default)]
+    application: Option<String>,
+    #[serde(default, deserialize_with = "crate::model::de::lenient_time")]
+    expires_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "crate::model::de::lenient_time")]
+    data_access_expires_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "crate::model::de::lenient_bool")]
+    is_valid: Option<bool>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default, deserialize_with = "crate::model::de::opt_id_text")]
+    user_id: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for DebugToken {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let inner = match value.get("data") {
+            Some(data @ serde_json::Value::Object(_)) => data.clone(),
+            _ => value,
+        };
+        let f = DebugTokenFields::deserialize(inner).map_err(serde::de::Error::custom)?;
+        Ok(Self {
+            app_id: f.app_id,
+            token_type: f.token_type,
+            application: f.application,
+            // Meta writes 0 for "never expires".
+            expires_at: f.expires_at.filter(|t| t.timestamp() != 0),
+            data_access_expires_at: f.data_access_expires_at.filter(|t| t.timestamp() != 0),
+            is_valid: f.is_valid,
+            scopes: f.scopes,
+            user_id: f.user_id,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
