@@ -103,8 +103,8 @@ fn decode<'a, T: Deserialize<'a>>(raw: &'a str, loc: Loc, inner: &str) -> Result
         Err(plain) => {
             let mut de = serde_json::Deserializer::from_str(raw);
             let (path, message) = match serde_path_to_error::deserialize::<_, T>(&mut de) {
-                Ok(_) => (String::new(), plain.to_string()),
-                Err(e) => (e.path().to_string(), e.into_inner().to_string()),
+                Ok(_) => (String::new(), without_position(plain)),
+                Err(e) => (e.path().to_string(), without_position(e.into_inner())),
             };
             let inner_path = if path.is_empty() || path == "." {
                 inner.to_owned()
@@ -116,6 +116,16 @@ fn decode<'a, T: Deserialize<'a>>(raw: &'a str, loc: Loc, inner: &str) -> Result
             let base = loc.join(&inner_path);
             Err(Error::decode(base, raw, message))
         }
+    }
+}
+
+/// serde_json's message without its " at line L column C" suffix: positions inside a part mean
+/// little to a reader, who gets the part's path instead.
+fn without_position(error: serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(at) if error.line() > 0 => text[..at].to_owned(),
+        _ => text,
     }
 }
 
