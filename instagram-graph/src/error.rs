@@ -72,6 +72,28 @@ pub enum ErrorKind {
     },
 }
 
+impl ErrorKind {
+    /// A short snake_case name of the kind, for logs, metrics and command-line output.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::RateLimited { .. } => "rate_limited",
+            Self::TokenInvalid { .. } => "token_invalid",
+            Self::PermissionDenied => "permission_denied",
+            Self::OutsideMessagingWindow => "outside_messaging_window",
+            Self::RecipientUnavailable => "recipient_unavailable",
+            Self::InvalidPrivateReply => "invalid_private_reply",
+            Self::ConsentRequired => "consent_required",
+            Self::InvalidParameter => "invalid_parameter",
+            Self::Transient => "transient",
+            Self::Api => "api",
+            Self::LimitExceeded { .. } => "limit_exceeded",
+            Self::Validation { .. } => "validation",
+            Self::Decode { .. } => "decode",
+            Self::Transport { .. } => "transport",
+        }
+    }
+}
+
 /// Why an access token is invalid, from the subcode of error 190.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -479,8 +501,13 @@ impl Error {
 
 #[cfg(feature = "client")]
 impl From<reqwest::Error> for Error {
-    /// A transport failure; a timeout or a body error may have reached the server.
-    fn from(source: reqwest::Error) -> Self {
+    /// A transport failure; a timeout or a body error may have reached the server. The query
+    /// string of the URL is dropped from the message, as it may carry secrets.
+    fn from(mut source: reqwest::Error) -> Self {
+        // The query may hold `appsecret_proof` or a `client_secret`: keep only the path.
+        if let Some(url) = source.url_mut() {
+            url.set_query(None);
+        }
         let mut error = Self::new(ErrorKind::Transport {
             before_send: source.is_connect(),
             timeout: source.is_timeout(),
