@@ -285,6 +285,7 @@ fn comments_in_both_login_forms() {
     let e = complete("comments_facebook_login.json");
     assert_eq!(e[0].time, secs(1700000012));
     assert!(e[0].sender.is_none());
+    assert_eq!(e[0].counterpart().unwrap(), "6000000000000003");
     let EventKind::Comment(c) = &e[0].kind else {
         panic!()
     };

@@ -160,11 +160,14 @@ pub struct Event {
 }
 
 impl Event {
-    /// The person on the other side of a conversation event: the sender of an incoming event,
-    /// the recipient of an echo.
+    /// The person the event is about, as seen by your account: the sender of an incoming event,
+    /// the recipient of an echo, the author of a comment.
     pub fn counterpart(&self) -> Option<&Igsid> {
         match &self.kind {
             EventKind::Message(m) if m.is_echo => self.recipient.as_ref(),
+            EventKind::Comment(c) | EventKind::LiveComment(c) => {
+                c.from.as_ref().and_then(|from| from.id.as_ref())
+            }
             _ => self.sender.as_ref(),
         }
     }
