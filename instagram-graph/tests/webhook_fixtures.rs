@@ -285,6 +285,7 @@ fn comments_in_both_login_forms() {
     let e = complete("comments_facebook_login.json");
     assert_eq!(e[0].time, secs(1700000012));
     assert!(e[0].sender.is_none());
+    assert_eq!(e[0].counterpart().unwrap(), "6000000000000003");
     let EventKind::Comment(c) = &e[0].kind else {
         panic!()
     };
@@ -526,4 +527,24 @@ fn events_print_as_flat_json_with_string_ids_and_rfc3339_times() {
             "ref": "footer"
         })
     );
+}
+
+#[test]
+fn key_order_does_not_matter() {
+    // `value` before `field`, `payload` before `type`: decoded once the deciding key is known.
+    let body = br#"{"entry":[{"changes":[{"value":{"text":"hi","comment_id":"7"},"field":"comments"}],"time":1700000000,"id":"1"}],"object":"instagram"}"#;
+    let n = webhook::parse(body).unwrap();
+    assert!(n.is_complete());
+    assert!(
+        matches!(&n.events()[0].kind, EventKind::Comment(c) if c.id.as_ref().unwrap() == "7" && c.text.as_deref() == Some("hi"))
+    );
+    let body = br#"{"object":"instagram","entry":[{"id":"1","messaging":[{"message":{"attachments":[{"payload":{"reel_video_id":42,"url":"u"},"type":"ig_reel"}],"mid":"m"},"timestamp":1700000000000,"sender":{"id":"2"}}]}]}"#;
+    let n = webhook::parse(body).unwrap();
+    assert!(n.is_complete());
+    let EventKind::Message(m) = &n.events()[0].kind else {
+        panic!()
+    };
+    assert_eq!(m.attachments[0].kind, AttachmentKind::IgReel);
+    assert_eq!(m.attachments[0].media_id.as_ref().unwrap(), "42");
+    assert_eq!(m.attachments[0].url.as_deref(), Some("u"));
 }

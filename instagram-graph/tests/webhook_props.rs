@@ -78,6 +78,51 @@ fn key() -> impl Strategy<Value = String> {
     ]
 }
 
+/// An id: usually well formed (a string or a number), sometimes anything.
+fn id_like() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        3 => "[0-9]{1,17}".prop_map(Value::String),
+        2 => any::<u64>().prop_map(Value::from),
+        1 => any_json(),
+    ]
+}
+
+/// A timestamp: usually well formed (seconds or milliseconds, number or string), sometimes anything.
+fn time_like() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        2 => (1_000_000_000i64..2_000_000_000_000).prop_map(Value::from),
+        1 => (1_000_000_000i64..2_000_000_000_000).prop_map(|t| Value::String(t.to_string())),
+        1 => any_json(),
+    ]
+}
+
+/// A body for an event key: usually shaped like a message or reaction, sometimes anything.
+fn event_body() -> impl Strategy<Value = Value> {
+    let kind = prop::sample::select(vec![
+        "image",
+        "video",
+        "ig_reel",
+        "story_mention",
+        "template",
+        "fallback",
+        "like_heart",
+        "ephemeral",
+        "brand_new",
+    ]);
+    let attachment = (kind, any_json(), ".{0,20}").prop_map(|(kind, payload, url)| {
+        json!([{"type": kind, "payload": {"url": url, "reel_video_id": 123}}, {"type": kind, "payload": payload}])
+    });
+    prop_oneof![
+        2 => (id_like(), ".{0,30}", attachment, any::<bool>()).prop_map(|(mid, text, attachments, echo)| {
+            json!({"mid": mid, "text": text, "attachments": attachments, "is_echo": echo,
+                   "reply_to": {"story": {"id": "1", "url": "u"}}, "quick_reply": {"payload": "P"}})
+        }),
+        1 => (id_like(), prop::sample::select(vec!["react", "unreact", "other"]))
+            .prop_map(|(mid, action)| json!({"mid": mid, "action": action, "reaction": "love"})),
+        1 => any_json(),
+    ]
+}
+
 /// Values placed where the parser expects specific shapes, with random types.
 fn envelope() -> impl Strategy<Value = Value> {
     let field = prop_oneof![
@@ -107,11 +152,11 @@ fn envelope() -> impl Strategy<Value = Value> {
         "app_roles",
         "mystery",
     ]);
-    let messaging = (any_json(), any_json(), any_json(), event_key, any_json()).prop_map(
+    let messaging = (id_like(), id_like(), time_like(), event_key, event_body()).prop_map(
         |(sender, recipient, timestamp, key, body)| {
             let mut m = Map::new();
             m.insert("sender".into(), json!({ "id": sender }));
-            m.insert("recipient".into(), recipient);
+            m.insert("recipient".into(), json!({ "id": recipient }));
             m.insert("timestamp".into(), timestamp);
             m.insert(key.into(), body);
             Value::Object(m)
@@ -120,8 +165,8 @@ fn envelope() -> impl Strategy<Value = Value> {
     let change =
         (field, any_json()).prop_map(|(field, value)| json!({"field": field, "value": value}));
     let entry = (
-        any_json(),
-        any_json(),
+        id_like(),
+        time_like(),
         prop::collection::vec(messaging, 0..3),
         prop::collection::vec(change, 0..3),
     )
@@ -176,6 +221,22 @@ proptest! {
         // Cut in half it is no longer JSON: refused with an error, never a panic.
         let cut = &body[..body.len() / 2];
         prop_assert!(webhook::parse(cut).is_err());
+    }
+
+    /// The one-pass path and the part-by-part path agree: adding one malformed entry (which forces
+    /// the part-by-part path) adds exactly one error and changes no event.
+    #[test]
+    fn a_bad_entry_changes_nothing_else(value in envelope()) {
+        let notification = match value {
+            Value::Array(mut wrapped) => wrapped.remove(0),
+            other => other,
+        };
+        let before = webhook::parse(&serde_json::to_vec(&notification).unwrap()).unwrap();
+        let mut spoiled = notification.clone();
+        spoiled["entry"].as_array_mut().unwrap().push(json!("not an entry"));
+        let after = webhook::parse(&serde_json::to_vec(&spoiled).unwrap()).unwrap();
+        prop_assert_eq!(before.events(), after.events());
+        prop_assert_eq!(before.errors().len() + 1, after.errors().len());
     }
 
     #[test]

@@ -194,13 +194,73 @@ pub(crate) struct WireEntry<'a> {
     pub(crate) value: Option<&'a RawValue>,
 }
 
-/// One `changes[]` element (or a bare `{field, value}`).
-#[derive(Deserialize)]
+/// One `changes[]` element.
 pub(crate) struct WireChange<'a> {
-    #[serde(default, borrow)]
     pub(crate) field: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    pub(crate) value: Option<&'a RawValue>,
+    pub(crate) value: Option<WireChangeValue<'a>>,
+}
+
+/// A change's `value`: decoded in the same pass when the `field` before it says how, raw
+/// otherwise.
+pub(crate) enum WireChangeValue<'a> {
+    Comment(WireComment),
+    Mention(WireMention),
+    StoryInsights(WireStoryInsights),
+    /// A value of one of the fields above that is not an object.
+    Other(serde_json::Value),
+    /// A value met before its `field`, or of a field decoded later (messaging fields, unknown).
+    Raw(&'a RawValue),
+}
+
+impl<T> ObjectOr<T> {
+    fn into_change(self, typed: fn(T) -> WireChangeValue<'static>) -> WireChangeValue<'static> {
+        match self {
+            ObjectOr::Object(t) => typed(t),
+            ObjectOr::Other(value) => WireChangeValue::Other(value),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for WireChange<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ChangeVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for ChangeVisitor<'a> {
+            type Value = WireChange<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a change object with `field` and `value`")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = WireChange {
+                    field: None,
+                    value: None,
+                };
+                while let Some(Key(key)) = map.next_key::<Key<'a>>()? {
+                    match key.as_ref() {
+                        "field" => out.field = map.next_value::<Option<Key<'a>>>()?.map(|k| k.0),
+                        "value" => {
+                            out.value = Some(match out.field.as_deref() {
+                                Some("comments") | Some("live_comments") => map
+                                    .next_value::<ObjectOr<WireComment>>()?
+                                    .into_change(WireChangeValue::Comment),
+                                Some("mentions") => map
+                                    .next_value::<ObjectOr<WireMention>>()?
+                                    .into_change(WireChangeValue::Mention),
+                                Some("story_insights") => map
+                                    .next_value::<ObjectOr<WireStoryInsights>>()?
+                                    .into_change(WireChangeValue::StoryInsights),
+                                _ => WireChangeValue::Raw(map.next_value()?),
+                            })
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(ChangeVisitor(std::marker::PhantomData))
+    }
 }
 
 /// `sender` / `recipient`.
@@ -370,50 +430,48 @@ fn is_plain_kind(kind: &str) -> bool {
     )
 }
 
-/// Decodes the payload of a plain kind: its fields if it is an object, the value otherwise.
-struct PlainPayload<'a>(std::marker::PhantomData<&'a ()>);
-
-impl<'de, 'a> de::DeserializeSeed<'de> for PlainPayload<'a> {
-    type Value = WirePayloadPart<'a>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
+/// A value decoded as `T` when it is an object, kept as JSON otherwise.
+pub(crate) enum ObjectOr<T> {
+    Object(T),
+    Other(serde_json::Value),
 }
 
-impl<'de, 'a> Visitor<'de> for PlainPayload<'a> {
-    type Value = WirePayloadPart<'a>;
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOr<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ObjectOrVisitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectOrVisitor<T> {
+            type Value = ObjectOr<T>;
 
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an attachment payload")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        WirePayload::deserialize(de::value::MapAccessDeserializer::new(map))
-            .map(WirePayloadPart::Fields)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))
-            .map(WirePayloadPart::Other)
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(WirePayloadPart::Other(serde_json::Value::String(
-            v.to_owned(),
-        )))
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(WirePayloadPart::Other(v.into()))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(WirePayloadPart::Other(v.into()))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(WirePayloadPart::Other(v.into()))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(WirePayloadPart::Other(v.into()))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(WirePayloadPart::Other(serde_json::Value::Null))
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object or any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(ObjectOr::Object)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))
+                    .map(ObjectOr::Other)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(ObjectOr::Other(serde_json::Value::String(v.to_owned())))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(ObjectOr::Other(v.into()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(ObjectOr::Other(v.into()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(ObjectOr::Other(v.into()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(ObjectOr::Other(v.into()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(ObjectOr::Other(serde_json::Value::Null))
+            }
+        }
+        d.deserialize_any(ObjectOrVisitor(std::marker::PhantomData))
     }
 }
 
@@ -438,7 +496,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for WireAttachment<'a> {
                         "payload" => {
                             let plain = out.kind.as_deref().is_some_and(is_plain_kind);
                             out.payload = Some(if plain {
-                                map.next_value_seed(PlainPayload(std::marker::PhantomData))?
+                                match map.next_value::<ObjectOr<WirePayload>>()? {
+                                    ObjectOr::Object(fields) => WirePayloadPart::Fields(fields),
+                                    ObjectOr::Other(value) => WirePayloadPart::Other(value),
+                                }
                             } else {
                                 WirePayloadPart::Raw(map.next_value()?)
                             });

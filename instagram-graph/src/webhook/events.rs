@@ -160,11 +160,38 @@ pub struct Event {
 }
 
 impl Event {
-    /// The person on the other side of a conversation event: the sender of an incoming event,
-    /// the recipient of an echo.
+    /// An event of the given kind with no ids and no time: a starting point for tests and
+    /// simulators outside this crate, which set the public fields they need.
+    ///
+    /// ```
+    /// use instagram_graph::webhook::{Event, EventKind, Message};
+    ///
+    /// let mut message = Message::default();
+    /// message.text = Some("price?".into());
+    /// let mut event = Event::new(EventKind::Message(message));
+    /// event.sender = Some("6000000000000001".into());
+    /// assert_eq!(event.counterpart().unwrap(), "6000000000000001");
+    /// ```
+    pub fn new(kind: EventKind) -> Self {
+        Event {
+            object: None,
+            account_id: None,
+            sender: None,
+            recipient: None,
+            time: None,
+            standby: false,
+            kind,
+        }
+    }
+
+    /// The person the event is about, as seen by your account: the sender of an incoming event,
+    /// the recipient of an echo, the author of a comment.
     pub fn counterpart(&self) -> Option<&Igsid> {
         match &self.kind {
             EventKind::Message(m) if m.is_echo => self.recipient.as_ref(),
+            EventKind::Comment(c) | EventKind::LiveComment(c) => {
+                c.from.as_ref().and_then(|from| from.id.as_ref())
+            }
             _ => self.sender.as_ref(),
         }
     }
@@ -289,6 +316,19 @@ pub struct Attachment {
     /// (`template`, `fallback`, and unknown kinds).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payload: Option<serde_json::Value>,
+}
+
+impl Attachment {
+    /// An attachment of the given kind with no URL, title, media or payload.
+    pub fn new(kind: AttachmentKind) -> Self {
+        Attachment {
+            kind,
+            url: None,
+            title: None,
+            media_id: None,
+            payload: None,
+        }
+    }
 }
 
 /// What a message replies to.
@@ -437,6 +477,18 @@ pub struct Reaction {
     pub emoji: Option<String>,
 }
 
+impl Reaction {
+    /// A reaction event with the given action and nothing else set.
+    pub fn new(action: ReactionAction) -> Self {
+        Reaction {
+            mid: None,
+            action,
+            reaction: None,
+            emoji: None,
+        }
+    }
+}
+
 /// The person read (saw) the conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 #[non_exhaustive]
@@ -520,6 +572,20 @@ pub struct Handover {
     pub raw: Option<serde_json::Value>,
 }
 
+impl Handover {
+    /// A thread-control event with the given action and nothing else set.
+    pub fn new(action: HandoverAction) -> Self {
+        Handover {
+            action,
+            previous_owner_app_id: None,
+            new_owner_app_id: None,
+            requested_owner_app_id: None,
+            metadata: None,
+            raw: None,
+        }
+    }
+}
+
 /// An event this version does not model, kept as sent.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
@@ -530,4 +596,11 @@ pub struct UnknownEvent {
     pub field: Option<String>,
     /// The change's `value`, or an object of the messaging event's unrecognised keys.
     pub value: serde_json::Value,
+}
+
+impl UnknownEvent {
+    /// An unknown event with the given field name and raw value.
+    pub fn new(field: Option<String>, value: serde_json::Value) -> Self {
+        UnknownEvent { field, value }
+    }
 }

@@ -22,9 +22,8 @@ use crate::error::Error;
 use crate::id::IgUserId;
 
 use super::envelope::{
-    Probe, Timestamp, WireAttachment, WireBody, WireChange, WireComment, WireEntry, WireEvent,
-    WireMention, WireMessage, WireMessaging, WireNotification, WirePayload, WirePayloadPart,
-    WireReferral, WireStoryInsights,
+    Probe, Timestamp, WireAttachment, WireBody, WireChange, WireChangeValue, WireEntry, WireEvent,
+    WireMessage, WireMessaging, WireNotification, WirePayload, WirePayloadPart, WireReferral,
 };
 use super::events::{
     AdsContext, Attachment, AttachmentKind, Comment, CommentAuthor, CommentMedia, Event, EventKind,
@@ -104,8 +103,8 @@ fn decode<'a, T: Deserialize<'a>>(raw: &'a str, loc: Loc, inner: &str) -> Result
         Err(plain) => {
             let mut de = serde_json::Deserializer::from_str(raw);
             let (path, message) = match serde_path_to_error::deserialize::<_, T>(&mut de) {
-                Ok(_) => (String::new(), plain.to_string()),
-                Err(e) => (e.path().to_string(), e.into_inner().to_string()),
+                Ok(_) => (String::new(), without_position(plain)),
+                Err(e) => (e.path().to_string(), without_position(e.into_inner())),
             };
             let inner_path = if path.is_empty() || path == "." {
                 inner.to_owned()
@@ -117,6 +116,16 @@ fn decode<'a, T: Deserialize<'a>>(raw: &'a str, loc: Loc, inner: &str) -> Result
             let base = loc.join(&inner_path);
             Err(Error::decode(base, raw, message))
         }
+    }
+}
+
+/// serde_json's message without its " at line L column C" suffix: positions inside a part mean
+/// little to a reader, who gets the part's path instead.
+fn without_position(error: serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(at) if error.line() > 0 => text[..at].to_owned(),
+        _ => text,
     }
 }
 
@@ -363,18 +372,55 @@ fn is_messaging_field(field: &str) -> bool {
     )
 }
 
+/// Decodes a raw change value by its field (when it came before its `field`, or from an
+/// entry-level `field`/`value`). Messaging and unknown fields stay raw.
+fn resolve_change<'a>(
+    field: Option<&str>,
+    raw: &'a RawValue,
+    loc: Loc,
+) -> Result<WireChangeValue<'a>, Error> {
+    if !raw.get().starts_with('{') {
+        return match field {
+            Some("comments" | "live_comments" | "mentions" | "story_insights") => {
+                Ok(WireChangeValue::Other(to_value(raw, loc)?))
+            }
+            _ => Ok(WireChangeValue::Raw(raw)),
+        };
+    }
+    Ok(match field {
+        Some("comments" | "live_comments") => {
+            WireChangeValue::Comment(decode(raw.get(), loc, "value")?)
+        }
+        Some("mentions") => WireChangeValue::Mention(decode(raw.get(), loc, "value")?),
+        Some("story_insights") => WireChangeValue::StoryInsights(decode(raw.get(), loc, "value")?),
+        _ => WireChangeValue::Raw(raw),
+    })
+}
+
 /// A `{field, value}` change.
 fn change_event(
     ctx: &Ctx,
     field: Option<&str>,
-    value: Option<&RawValue>,
+    value: Option<WireChangeValue<'_>>,
     loc: Loc,
 ) -> Result<Event, Error> {
-    let raw = value.map_or("{}", RawValue::get);
-    let value_is_object = raw.starts_with('{');
-    let kind = match field {
-        Some("comments") | Some("live_comments") if value_is_object => {
-            let w: WireComment = decode(raw, loc, "value")?;
+    let value = match value {
+        Some(WireChangeValue::Raw(raw)) => Some(resolve_change(field, raw, loc)?),
+        Some(other) => Some(other),
+        // A missing value of a known field reads as an empty object.
+        None => match field {
+            Some("comments" | "live_comments") => {
+                Some(WireChangeValue::Comment(decode("{}", loc, "value")?))
+            }
+            Some("mentions") => Some(WireChangeValue::Mention(decode("{}", loc, "value")?)),
+            Some("story_insights") => {
+                Some(WireChangeValue::StoryInsights(decode("{}", loc, "value")?))
+            }
+            _ => None,
+        },
+    };
+    let kind = match value {
+        Some(WireChangeValue::Comment(w)) => {
             let comment = Comment {
                 id: w.comment_id.or(w.id),
                 text: w.text,
@@ -391,39 +437,37 @@ fn change_event(
                 }),
                 parent_id: w.parent_id,
             };
-            if field == Some("comments") {
-                EventKind::Comment(comment)
-            } else {
+            if field == Some("live_comments") {
                 EventKind::LiveComment(comment)
+            } else {
+                EventKind::Comment(comment)
             }
         }
-        Some("mentions") if value_is_object => {
-            let w: WireMention = decode(raw, loc, "value")?;
-            EventKind::Mention(Mention {
-                comment_id: w.comment_id,
-                media_id: w.media_id,
-            })
-        }
-        Some("story_insights") if value_is_object => {
-            let w: WireStoryInsights = decode(raw, loc, "value")?;
-            EventKind::StoryInsights(StoryInsights {
-                media_id: w.media_id,
-                exits: w.exits,
-                replies: w.replies,
-                reach: w.reach,
-                taps_forward: w.taps_forward,
-                taps_back: w.taps_back,
-                impressions: w.impressions,
-            })
-        }
-        Some(name) if is_messaging_field(name) && value_is_object => {
-            if let Some(value) = value {
-                let w: WireMessaging<'_> = decode(raw, loc, "value")?;
-                return messaging_event(ctx, w, name == "standby", Some((name, value)), loc);
+        Some(WireChangeValue::Mention(w)) => EventKind::Mention(Mention {
+            comment_id: w.comment_id,
+            media_id: w.media_id,
+        }),
+        Some(WireChangeValue::StoryInsights(w)) => EventKind::StoryInsights(StoryInsights {
+            media_id: w.media_id,
+            exits: w.exits,
+            replies: w.replies,
+            reach: w.reach,
+            taps_forward: w.taps_forward,
+            taps_back: w.taps_back,
+            impressions: w.impressions,
+        }),
+        Some(WireChangeValue::Raw(raw)) => match field {
+            Some(name) if is_messaging_field(name) && raw.get().starts_with('{') => {
+                let w: WireMessaging<'_> = decode(raw.get(), loc, "value")?;
+                return messaging_event(ctx, w, name == "standby", Some((name, raw)), loc);
             }
-            unknown(field, value, loc)?
-        }
-        _ => unknown(field, value, loc)?,
+            _ => unknown(field, Some(raw), loc)?,
+        },
+        Some(WireChangeValue::Other(value)) => EventKind::Unknown(UnknownEvent {
+            field: field.map(str::to_owned),
+            value,
+        }),
+        None => unknown(field, None, loc)?,
     };
     Ok(Event {
         object: ctx.object.clone(),
@@ -516,7 +560,12 @@ fn fast_entry(object: Option<Object>, e: WireEntry<'_>, loc: Loc, out: &mut Outc
         ));
     }
     if e.field.is_some() || e.value.is_some() {
-        out.push(change_event(&ctx, e.field.as_deref(), e.value, loc));
+        out.push(change_event(
+            &ctx,
+            e.field.as_deref(),
+            e.value.map(WireChangeValue::Raw),
+            loc,
+        ));
     }
 }
 
@@ -736,6 +785,11 @@ fn isolated_entry(object: Option<Object>, raw: &str, loc: Loc, out: &mut Outcome
             }
             None => None,
         };
-        out.push(change_event(&ctx, field.as_deref(), probe.value, loc));
+        out.push(change_event(
+            &ctx,
+            field.as_deref(),
+            probe.value.map(WireChangeValue::Raw),
+            loc,
+        ));
     }
 }
