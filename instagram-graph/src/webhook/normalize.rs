@@ -22,8 +22,9 @@ use crate::error::Error;
 use crate::id::IgUserId;
 
 use super::envelope::{
-    Probe, Timestamp, WireAttachment, WireBody, WireChange, WireChangeValue, WireEntry, WireEvent,
-    WireMessage, WireMessaging, WireNotification, WirePayload, WirePayloadPart, WireReferral,
+    Probe, RawList, Timestamp, WireAttachment, WireBody, WireChange, WireChangeValue, WireEntry,
+    WireEvent, WireMessage, WireMessaging, WireNotification, WirePayload, WirePayloadPart,
+    WireReferral,
 };
 use super::events::{
     AdsContext, Attachment, AttachmentKind, Comment, CommentAuthor, CommentMedia, Event, EventKind,
@@ -664,20 +665,18 @@ fn element(raw: &str, loc: Loc, out: &mut Outcome) -> Result<(), Error> {
             }
             None => None,
         };
-        if let Some(entries) = probe.entry {
-            let entries_loc = loc.with(Part::Named("entry"));
-            match decode::<Option<Vec<&RawValue>>>(entries.get(), entries_loc, "") {
-                Ok(list) => {
-                    for (i, e) in list.into_iter().flatten().enumerate() {
-                        let loc = Loc {
-                            entry: Some(i),
-                            ..loc
-                        };
-                        isolated_entry(object.clone(), e.get(), loc, out);
-                    }
+        match probe.entry {
+            Some(RawList::Items(entries)) => {
+                for (i, e) in entries.into_iter().enumerate() {
+                    let loc = Loc {
+                        entry: Some(i),
+                        ..loc
+                    };
+                    isolated_entry(object.clone(), e.get(), loc, out);
                 }
-                Err(e) => out.errors.push(e),
             }
+            Some(RawList::NotAList(found)) => out.errors.push(not_a_list(raw, loc, "entry", found)),
+            None => {}
         }
         Ok(())
     } else if probe.messaging.is_some()
@@ -703,6 +702,15 @@ fn element(raw: &str, loc: Loc, out: &mut Outcome) -> Result<(), Error> {
             format!("{NOT_A_NOTIFICATION}; found an object with none of these keys"),
         ))
     }
+}
+
+/// The error for a key of `raw` at `loc` that should hold an array.
+fn not_a_list(raw: &str, loc: Loc, name: &'static str, found: &str) -> Error {
+    Error::decode(
+        loc.with(Part::Named(name)).join(""),
+        raw,
+        format!("`{name}` must be an array; found {found}"),
+    )
 }
 
 /// One entry, each messaging event and change decoded on its own.
@@ -744,15 +752,14 @@ fn isolated_entry(object: Option<Object>, raw: &str, loc: Loc, out: &mut Outcome
         (probe.standby, "standby"),
     ];
     for (list, name) in lists {
-        let Some(list) = list else { continue };
-        let items =
-            match decode::<Option<Vec<&RawValue>>>(list.get(), loc.with(Part::Named(name)), "") {
-                Ok(items) => items.unwrap_or_default(),
-                Err(e) => {
-                    out.errors.push(e);
-                    continue;
-                }
-            };
+        let items = match list {
+            Some(RawList::Items(items)) => items,
+            Some(RawList::NotAList(found)) => {
+                out.errors.push(not_a_list(raw, loc, name, found));
+                continue;
+            }
+            None => continue,
+        };
         for (i, item) in items.into_iter().enumerate() {
             let item = item.get();
             let result = match name {
