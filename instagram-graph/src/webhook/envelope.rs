@@ -817,3 +817,52 @@ pub(crate) struct Probe<'a> {
     #[serde(default, borrow)]
     pub(crate) timestamp: Option<&'a RawValue>,
 }
+
+/// The whole body, as the isolating path first sees it.
+pub(crate) enum TopNode<'a> {
+    Array(Vec<&'a RawValue>),
+    Object(Probe<'a>),
+    /// What the body was instead (`a string`, `a number`, ...).
+    Scalar(&'static str),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for TopNode<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct TopVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for TopVisitor<'a> {
+            type Value = TopNode<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object or array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(1));
+                while let Some(item) = seq.next_element::<&'a RawValue>()? {
+                    items.push(item);
+                }
+                Ok(TopNode::Array(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                Probe::deserialize(de::value::MapAccessDeserializer::new(map)).map(TopNode::Object)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(TopNode::Scalar("a string"))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(TopNode::Scalar("a boolean"))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(TopNode::Scalar("a number"))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(TopNode::Scalar("a number"))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(TopNode::Scalar("a number"))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(TopNode::Scalar("null"))
+            }
+        }
+        d.deserialize_any(TopVisitor(std::marker::PhantomData))
+    }
+}

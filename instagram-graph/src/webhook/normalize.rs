@@ -22,9 +22,9 @@ use crate::error::Error;
 use crate::id::IgUserId;
 
 use super::envelope::{
-    Probe, RawList, Timestamp, WireAttachment, WireBody, WireChange, WireChangeValue, WireEntry,
-    WireEvent, WireMessage, WireMessaging, WireNotification, WirePayload, WirePayloadPart,
-    WireReferral,
+    Probe, RawList, Timestamp, TopNode, WireAttachment, WireBody, WireChange, WireChangeValue,
+    WireEntry, WireEvent, WireMessage, WireMessaging, WireNotification, WirePayload,
+    WirePayloadPart, WireReferral,
 };
 use super::events::{
     AdsContext, Attachment, AttachmentKind, Comment, CommentAuthor, CommentMedia, Event, EventKind,
@@ -599,47 +599,65 @@ pub(crate) fn isolating(body: &[u8]) -> Result<Outcome, Error> {
             format!("the body is not UTF-8 ({e}); a webhook notification is JSON text"),
         )
     })?;
-    let top: &RawValue = serde_json::from_str(text).map_err(|e| {
-        Error::decode(
-            ".",
-            text,
-            format!("the body is not valid JSON ({e}); a webhook notification is a JSON object"),
-        )
-    })?;
-    let mut out = Outcome::default();
-    let raw = top.get();
-    if raw.starts_with('[') {
-        let items: Vec<&RawValue> = decode(raw, Loc::ROOT, "")?;
-        let mut recognised = items.is_empty();
-        let mut first_refusal = None;
-        for (i, item) in items.into_iter().enumerate() {
-            let loc = Loc {
-                top: Some(i),
-                ..Loc::ROOT
-            };
-            match element(item.get(), loc, &mut out) {
-                Ok(()) => recognised = true,
-                Err(e) => {
-                    if first_refusal.is_none() {
-                        first_refusal = Some(e.to_string());
-                    }
-                    out.errors.push(e);
-                }
+    let top = match serde_json::from_str::<TopNode<'_>>(text) {
+        Ok(top) => top,
+        Err(shape) => {
+            // Either the text is not JSON, or a top-level object repeats a deciding key.
+            if let Err(e) = serde_json::from_str::<&RawValue>(text) {
+                return Err(Error::decode(
+                    ".",
+                    text,
+                    format!(
+                        "the body is not valid JSON ({e}); a webhook notification is a JSON object"
+                    ),
+                ));
             }
-        }
-        if !recognised {
-            let reason = first_refusal.unwrap_or_default();
             return Err(Error::decode(
                 ".",
                 text,
-                format!("{NOT_A_NOTIFICATION} (no element of the array is one: {reason})"),
+                format!("{NOT_A_NOTIFICATION} ({})", without_position(shape)),
             ));
         }
-        Ok(out)
-    } else {
-        element(raw, Loc::ROOT, &mut out)?;
-        Ok(out)
+    };
+    let mut out = Outcome::default();
+    match top {
+        TopNode::Array(items) => {
+            let mut recognised = items.is_empty();
+            let mut first_refusal = None;
+            for (i, item) in items.into_iter().enumerate() {
+                let loc = Loc {
+                    top: Some(i),
+                    ..Loc::ROOT
+                };
+                match element(item.get(), loc, &mut out) {
+                    Ok(()) => recognised = true,
+                    Err(e) => {
+                        if first_refusal.is_none() {
+                            first_refusal = Some(e.to_string());
+                        }
+                        out.errors.push(e);
+                    }
+                }
+            }
+            if !recognised {
+                let reason = first_refusal.unwrap_or_default();
+                return Err(Error::decode(
+                    ".",
+                    text,
+                    format!("{NOT_A_NOTIFICATION} (no element of the array is one: {reason})"),
+                ));
+            }
+        }
+        TopNode::Object(probe) => classify(text.trim(), probe, Loc::ROOT, &mut out)?,
+        TopNode::Scalar(found) => {
+            return Err(Error::decode(
+                ".",
+                text,
+                format!("{NOT_A_NOTIFICATION}; found {found}"),
+            ))
+        }
     }
+    Ok(out)
 }
 
 /// One top-level object (or element of a top-level array). `Err` when it is not recognised.
@@ -652,6 +670,12 @@ fn element(raw: &str, loc: Loc, out: &mut Outcome) -> Result<(), Error> {
         ));
     }
     let probe: Probe<'_> = decode(raw, loc, "")?;
+    classify(raw, probe, loc, out)
+}
+
+/// Sorts an object by the keys it has: a notification, an entry, or a lone messaging event.
+/// `Err` when it is none of them.
+fn classify(raw: &str, probe: Probe<'_>, loc: Loc, out: &mut Outcome) -> Result<(), Error> {
     if probe.entry.is_some() || probe.object.is_some() {
         let object = match probe.object {
             Some(o) => {
