@@ -180,6 +180,8 @@ pub enum Limit {
     IceBreakers,
     /// Comments per page: 1 to 50.
     CommentsPerPage,
+    /// Messages of a conversation readable in detail: the 20 most recent.
+    RecentMessages,
 }
 
 impl Limit {
@@ -192,7 +194,8 @@ impl Limit {
             | Self::ButtonTemplateButtons
             | Self::GenericElements
             | Self::IceBreakers
-            | Self::CommentsPerPage => 1,
+            | Self::CommentsPerPage
+            | Self::RecentMessages => 1,
             _ => 0,
         }
     }
@@ -212,6 +215,7 @@ impl Limit {
             Self::GenericButtons => 3,
             Self::IceBreakers => 4,
             Self::CommentsPerPage => 50,
+            Self::RecentMessages => 20,
         }
     }
 
@@ -231,6 +235,7 @@ impl Limit {
             Self::GenericButtons => "buttons per generic template element",
             Self::IceBreakers => "ice breakers per locale",
             Self::CommentsPerPage => "comments per page",
+            Self::RecentMessages => "recent messages readable in detail",
         }
     }
 
