@@ -35,6 +35,8 @@ fn json_that_is_not_a_notification() {
         br#"{"id":"17841405726653026"}"#,
         br#"{"recipient_id":"1","message_id":"m"}"#,
         br#"{"data":[{"id":"1"}],"paging":{}}"#,
+        // A deciding key given twice leaves the shape ambiguous.
+        br#"{"object":"instagram","entry":[],"entry":[]}"#,
     ] {
         let reason = refusal(body);
         assert!(

@@ -739,23 +739,73 @@ pub(crate) struct WireStoryInsights {
     pub(crate) impressions: Option<u64>,
 }
 
+/// The items of an array, each kept raw; or what stood where an array was expected.
+pub(crate) enum RawList<'a> {
+    Items(Vec<&'a RawValue>),
+    NotAList(&'static str),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawList<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ListVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for ListVisitor<'a> {
+            type Value = RawList<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(4));
+                while let Some(item) = seq.next_element::<&'a RawValue>()? {
+                    items.push(item);
+                }
+                Ok(RawList::Items(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_key::<IgnoredAny>()?.is_some() {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Ok(RawList::NotAList("an object"))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(RawList::NotAList("a string"))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(RawList::NotAList("a boolean"))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(RawList::NotAList("a number"))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(RawList::NotAList("a number"))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(RawList::NotAList("a number"))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(RawList::Items(Vec::new()))
+            }
+        }
+        d.deserialize_any(ListVisitor(std::marker::PhantomData))
+    }
+}
+
 /// The slow path's view of any object: which of the keys that decide the shape it has.
 #[derive(Deserialize)]
 pub(crate) struct Probe<'a> {
     #[serde(default, borrow)]
     pub(crate) object: Option<&'a RawValue>,
     #[serde(default, borrow)]
-    pub(crate) entry: Option<&'a RawValue>,
+    pub(crate) entry: Option<RawList<'a>>,
     #[serde(default, borrow)]
     pub(crate) id: Option<&'a RawValue>,
     #[serde(default, borrow)]
     pub(crate) time: Option<&'a RawValue>,
     #[serde(default, borrow)]
-    pub(crate) messaging: Option<&'a RawValue>,
+    pub(crate) messaging: Option<RawList<'a>>,
     #[serde(default, borrow)]
-    pub(crate) standby: Option<&'a RawValue>,
+    pub(crate) standby: Option<RawList<'a>>,
     #[serde(default, borrow)]
-    pub(crate) changes: Option<&'a RawValue>,
+    pub(crate) changes: Option<RawList<'a>>,
     #[serde(default, borrow)]
     pub(crate) field: Option<&'a RawValue>,
     #[serde(default, borrow)]
@@ -766,4 +816,53 @@ pub(crate) struct Probe<'a> {
     pub(crate) recipient: Option<&'a RawValue>,
     #[serde(default, borrow)]
     pub(crate) timestamp: Option<&'a RawValue>,
+}
+
+/// The whole body, as the isolating path first sees it.
+pub(crate) enum TopNode<'a> {
+    Array(Vec<&'a RawValue>),
+    Object(Probe<'a>),
+    /// What the body was instead (`a string`, `a number`, ...).
+    Scalar(&'static str),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for TopNode<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct TopVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for TopVisitor<'a> {
+            type Value = TopNode<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object or array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(1));
+                while let Some(item) = seq.next_element::<&'a RawValue>()? {
+                    items.push(item);
+                }
+                Ok(TopNode::Array(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                Probe::deserialize(de::value::MapAccessDeserializer::new(map)).map(TopNode::Object)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(TopNode::Scalar("a string"))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(TopNode::Scalar("a boolean"))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(TopNode::Scalar("a number"))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(TopNode::Scalar("a number"))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(TopNode::Scalar("a number"))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(TopNode::Scalar("null"))
+            }
+        }
+        d.deserialize_any(TopVisitor(std::marker::PhantomData))
+    }
 }

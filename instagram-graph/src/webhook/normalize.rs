@@ -22,8 +22,9 @@ use crate::error::Error;
 use crate::id::IgUserId;
 
 use super::envelope::{
-    Probe, Timestamp, WireAttachment, WireBody, WireChange, WireChangeValue, WireEntry, WireEvent,
-    WireMessage, WireMessaging, WireNotification, WirePayload, WirePayloadPart, WireReferral,
+    Probe, RawList, Timestamp, TopNode, WireAttachment, WireBody, WireChange, WireChangeValue,
+    WireEntry, WireEvent, WireMessage, WireMessaging, WireNotification, WirePayload,
+    WirePayloadPart, WireReferral,
 };
 use super::events::{
     AdsContext, Attachment, AttachmentKind, Comment, CommentAuthor, CommentMedia, Event, EventKind,
@@ -598,47 +599,65 @@ pub(crate) fn isolating(body: &[u8]) -> Result<Outcome, Error> {
             format!("the body is not UTF-8 ({e}); a webhook notification is JSON text"),
         )
     })?;
-    let top: &RawValue = serde_json::from_str(text).map_err(|e| {
-        Error::decode(
-            ".",
-            text,
-            format!("the body is not valid JSON ({e}); a webhook notification is a JSON object"),
-        )
-    })?;
-    let mut out = Outcome::default();
-    let raw = top.get();
-    if raw.starts_with('[') {
-        let items: Vec<&RawValue> = decode(raw, Loc::ROOT, "")?;
-        let mut recognised = items.is_empty();
-        let mut first_refusal = None;
-        for (i, item) in items.into_iter().enumerate() {
-            let loc = Loc {
-                top: Some(i),
-                ..Loc::ROOT
-            };
-            match element(item.get(), loc, &mut out) {
-                Ok(()) => recognised = true,
-                Err(e) => {
-                    if first_refusal.is_none() {
-                        first_refusal = Some(e.to_string());
-                    }
-                    out.errors.push(e);
-                }
+    let top = match serde_json::from_str::<TopNode<'_>>(text) {
+        Ok(top) => top,
+        Err(shape) => {
+            // Either the text is not JSON, or a top-level object repeats a deciding key.
+            if let Err(e) = serde_json::from_str::<&RawValue>(text) {
+                return Err(Error::decode(
+                    ".",
+                    text,
+                    format!(
+                        "the body is not valid JSON ({e}); a webhook notification is a JSON object"
+                    ),
+                ));
             }
-        }
-        if !recognised {
-            let reason = first_refusal.unwrap_or_default();
             return Err(Error::decode(
                 ".",
                 text,
-                format!("{NOT_A_NOTIFICATION} (no element of the array is one: {reason})"),
+                format!("{NOT_A_NOTIFICATION} ({})", without_position(shape)),
             ));
         }
-        Ok(out)
-    } else {
-        element(raw, Loc::ROOT, &mut out)?;
-        Ok(out)
+    };
+    let mut out = Outcome::default();
+    match top {
+        TopNode::Array(items) => {
+            let mut recognised = items.is_empty();
+            let mut first_refusal = None;
+            for (i, item) in items.into_iter().enumerate() {
+                let loc = Loc {
+                    top: Some(i),
+                    ..Loc::ROOT
+                };
+                match element(item.get(), loc, &mut out) {
+                    Ok(()) => recognised = true,
+                    Err(e) => {
+                        if first_refusal.is_none() {
+                            first_refusal = Some(e.to_string());
+                        }
+                        out.errors.push(e);
+                    }
+                }
+            }
+            if !recognised {
+                let reason = first_refusal.unwrap_or_default();
+                return Err(Error::decode(
+                    ".",
+                    text,
+                    format!("{NOT_A_NOTIFICATION} (no element of the array is one: {reason})"),
+                ));
+            }
+        }
+        TopNode::Object(probe) => classify(text.trim(), probe, Loc::ROOT, &mut out)?,
+        TopNode::Scalar(found) => {
+            return Err(Error::decode(
+                ".",
+                text,
+                format!("{NOT_A_NOTIFICATION}; found {found}"),
+            ))
+        }
     }
+    Ok(out)
 }
 
 /// One top-level object (or element of a top-level array). `Err` when it is not recognised.
@@ -651,6 +670,12 @@ fn element(raw: &str, loc: Loc, out: &mut Outcome) -> Result<(), Error> {
         ));
     }
     let probe: Probe<'_> = decode(raw, loc, "")?;
+    classify(raw, probe, loc, out)
+}
+
+/// Sorts an object by the keys it has: a notification, an entry, or a lone messaging event.
+/// `Err` when it is none of them.
+fn classify(raw: &str, probe: Probe<'_>, loc: Loc, out: &mut Outcome) -> Result<(), Error> {
     if probe.entry.is_some() || probe.object.is_some() {
         let object = match probe.object {
             Some(o) => {
@@ -664,20 +689,18 @@ fn element(raw: &str, loc: Loc, out: &mut Outcome) -> Result<(), Error> {
             }
             None => None,
         };
-        if let Some(entries) = probe.entry {
-            let entries_loc = loc.with(Part::Named("entry"));
-            match decode::<Option<Vec<&RawValue>>>(entries.get(), entries_loc, "") {
-                Ok(list) => {
-                    for (i, e) in list.into_iter().flatten().enumerate() {
-                        let loc = Loc {
-                            entry: Some(i),
-                            ..loc
-                        };
-                        isolated_entry(object.clone(), e.get(), loc, out);
-                    }
+        match probe.entry {
+            Some(RawList::Items(entries)) => {
+                for (i, e) in entries.into_iter().enumerate() {
+                    let loc = Loc {
+                        entry: Some(i),
+                        ..loc
+                    };
+                    isolated_entry(object.clone(), e.get(), loc, out);
                 }
-                Err(e) => out.errors.push(e),
             }
+            Some(RawList::NotAList(found)) => out.errors.push(not_a_list(raw, loc, "entry", found)),
+            None => {}
         }
         Ok(())
     } else if probe.messaging.is_some()
@@ -703,6 +726,15 @@ fn element(raw: &str, loc: Loc, out: &mut Outcome) -> Result<(), Error> {
             format!("{NOT_A_NOTIFICATION}; found an object with none of these keys"),
         ))
     }
+}
+
+/// The error for a key of `raw` at `loc` that should hold an array.
+fn not_a_list(raw: &str, loc: Loc, name: &'static str, found: &str) -> Error {
+    Error::decode(
+        loc.with(Part::Named(name)).join(""),
+        raw,
+        format!("`{name}` must be an array; found {found}"),
+    )
 }
 
 /// One entry, each messaging event and change decoded on its own.
@@ -744,15 +776,14 @@ fn isolated_entry(object: Option<Object>, raw: &str, loc: Loc, out: &mut Outcome
         (probe.standby, "standby"),
     ];
     for (list, name) in lists {
-        let Some(list) = list else { continue };
-        let items =
-            match decode::<Option<Vec<&RawValue>>>(list.get(), loc.with(Part::Named(name)), "") {
-                Ok(items) => items.unwrap_or_default(),
-                Err(e) => {
-                    out.errors.push(e);
-                    continue;
-                }
-            };
+        let items = match list {
+            Some(RawList::Items(items)) => items,
+            Some(RawList::NotAList(found)) => {
+                out.errors.push(not_a_list(raw, loc, name, found));
+                continue;
+            }
+            None => continue,
+        };
         for (i, item) in items.into_iter().enumerate() {
             let item = item.get();
             let result = match name {
