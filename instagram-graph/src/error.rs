@@ -415,6 +415,15 @@ impl Error {
         error
     }
 
+    /// Rewrites the raw body kept by a [`ErrorKind::Decode`] error (to redact secrets).
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
+    pub(crate) fn map_decode_body(mut self, redact: impl FnOnce(&str) -> String) -> Self {
+        if let ErrorKind::Decode { body, .. } = &mut self.inner.kind {
+            *body = redact(body);
+        }
+        self
+    }
+
     /// What went wrong, to match on.
     pub fn kind(&self) -> &ErrorKind {
         &self.inner.kind

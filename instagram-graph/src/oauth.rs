@@ -195,7 +195,7 @@ impl OAuthClient {
             step = "exchange_code",
             status = tracing::field::Empty
         );
-        tracing::Instrument::instrument(execute(request, span.clone()), span).await
+        tracing::Instrument::instrument(execute_token(request, span.clone()), span).await
     }
 
     /// Exchanges a short-lived token for a long-lived one (about 60 days). The token travels in the
@@ -218,7 +218,7 @@ impl OAuthClient {
             step = "exchange_long_lived",
             status = tracing::field::Empty
         );
-        tracing::Instrument::instrument(execute(request, span.clone()), span).await
+        tracing::Instrument::instrument(execute_token(request, span.clone()), span).await
     }
 
     /// Refreshes a long-lived token (60 more days). Meta accepts it once the token is 24 hours old
@@ -237,7 +237,7 @@ impl OAuthClient {
             step = "refresh",
             status = tracing::field::Empty
         );
-        tracing::Instrument::instrument(execute(request, span.clone()), span).await
+        tracing::Instrument::instrument(execute_token(request, span.clone()), span).await
     }
 
     /// Refreshes only when `lifetime` allows it at `now`; otherwise returns a validation error
@@ -262,6 +262,43 @@ impl OAuthClient {
     }
 }
 
+/// Like `execute`, but a body that fails to decode is kept with its tokens redacted.
+async fn execute_token<T: serde::de::DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+    span: tracing::Span,
+) -> Result<Response<T>, Error> {
+    execute(request, span)
+        .await
+        .map_err(|e| e.map_decode_body(redact_tokens))
+}
+
+/// Replaces the value of every `access_token` in a JSON body with `<redacted>`; a body that is
+/// not JSON is replaced whole.
+fn redact_tokens(body: &str) -> String {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, item) in map.iter_mut() {
+                    if key == "access_token" {
+                        *item = serde_json::Value::String("<redacted>".into());
+                    } else {
+                        walk(item);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(mut value) => {
+            walk(&mut value);
+            value.to_string()
+        }
+        Err(_) => "<redacted: the token response was not JSON>".to_owned(),
+    }
+}
+
 fn bearer(token: &AccessToken) -> Result<reqwest::header::HeaderValue, Error> {
     let mut value =
         reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
@@ -273,6 +310,15 @@ fn bearer(token: &AccessToken) -> Result<reqwest::header::HeaderValue, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_bodies_are_redacted() {
+        let body = r#"{"data":[{"access_token":"SECRET","user_id":{"x":1}}]}"#;
+        let redacted = redact_tokens(body);
+        assert!(!redacted.contains("SECRET"));
+        assert!(redacted.contains("user_id"));
+        assert!(!redact_tokens("access_token=SECRET").contains("SECRET"));
+    }
 
     #[test]
     fn code_is_cleaned() {

@@ -155,6 +155,63 @@ impl RetryPolicy {
     }
 }
 
+/// Calls `call` until it succeeds or `policy` gives up, waiting with `sleep` in between.
+///
+/// `call` gets the attempt number (1 for the first). `sleep` is whatever timer the caller's
+/// runtime offers (for tokio: `tokio::time::sleep`); `jitter` returns numbers in `[0, 1)`
+/// (see [`random_jitter`] with the `client` feature). Returns the last error when giving up.
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::time::Duration;
+/// use instagram_graph::retry::{run, Operation, RetryPolicy};
+/// use instagram_graph::{Error, ErrorKind};
+///
+/// let waited = Cell::new(Duration::ZERO);
+/// let result = futures_executor_block_on(run(
+///     &RetryPolicy::default(),
+///     Operation::Read,
+///     || 1.0,
+///     |wait| { waited.set(waited.get() + wait); std::future::ready(()) },
+///     |attempt| std::future::ready(if attempt < 3 { Err(Error::new(ErrorKind::Transient)) } else { Ok(attempt) }),
+/// ));
+/// assert_eq!(result.unwrap(), 3);
+/// assert_eq!(waited.get(), Duration::from_secs(3)); // 1 s + 2 s
+/// # fn futures_executor_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     let waker = std::task::Waker::noop();
+/// #     let mut cx = std::task::Context::from_waker(&waker);
+/// #     let mut f = std::pin::pin!(f);
+/// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+/// # }
+/// ```
+pub async fn run<T, Call, CallFut, Sleep, SleepFut>(
+    policy: &RetryPolicy,
+    operation: Operation,
+    mut jitter: impl FnMut() -> f64,
+    mut sleep: Sleep,
+    mut call: Call,
+) -> Result<T, Error>
+where
+    Call: FnMut(u32) -> CallFut,
+    CallFut: std::future::Future<Output = Result<T, Error>>,
+    Sleep: FnMut(Duration) -> SleepFut,
+    SleepFut: std::future::Future<Output = ()>,
+{
+    let mut attempt = 1;
+    loop {
+        match call(attempt).await {
+            Ok(value) => return Ok(value),
+            Err(error) => match policy.decide(attempt, &error, operation, jitter()) {
+                RetryDecision::Retry { after } => {
+                    sleep(after).await;
+                    attempt += 1;
+                }
+                RetryDecision::GiveUp => return Err(error),
+            },
+        }
+    }
+}
+
 /// A uniform number in `[0, 1)` from the thread's random generator, for
 /// [`RetryPolicy::decide`].
 #[cfg(feature = "client")]

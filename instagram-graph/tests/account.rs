@@ -200,3 +200,29 @@ async fn with_token_switches_account_and_keeps_settings() {
     );
     other.send_text("1", "hi").await.unwrap();
 }
+
+#[tokio::test]
+async fn account_by_id_uses_default_fields() {
+    let server = MockServer::start().await;
+    graph("GET", "17841400000000009")
+        .and(query_is(&[(
+            "fields",
+            "id,user_id,username,name,account_type,profile_picture_url,followers_count,follows_count,media_count",
+        )]))
+        .and(NoBody)
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "17841400000000009", "username": "brand", "account_type": "MEDIA_CREATOR",
+            "followers_count": 64363, "media_count": "427", "new_field": [1, 2]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let account = client(&server)
+        .account("17841400000000009", &[])
+        .await
+        .unwrap()
+        .data;
+    assert_eq!(account.account_type, Some(AccountType::MediaCreator));
+    assert_eq!(account.followers_count, Some(64363));
+    assert_eq!(account.media_count, Some(427));
+}

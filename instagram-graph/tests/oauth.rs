@@ -200,3 +200,29 @@ async fn transport_errors_do_not_echo_the_app_secret() {
     assert!(!shown.contains("APPSECRET"), "{shown}");
     assert!(!shown.contains("SHORT"), "{shown}");
 }
+
+#[tokio::test]
+async fn undecodable_token_response_keeps_the_body_without_the_token() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/refresh_access_token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"access_token": "NEW-SECRET", "token_type": {"unexpected": true}}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = oauth(&server)
+        .refresh(&AccessToken::new("OLD"))
+        .await
+        .unwrap_err();
+    match err.kind() {
+        ErrorKind::Decode { path, body } => {
+            assert_eq!(path, "token_type");
+            assert!(body.contains("unexpected"));
+            assert!(!body.contains("NEW-SECRET"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(!format!("{err} {err:?}").contains("NEW-SECRET"));
+}

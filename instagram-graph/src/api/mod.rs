@@ -11,6 +11,9 @@ mod messaging;
 mod messenger_profile;
 mod profile;
 
+pub use account::DEFAULT_ACCOUNT_FIELDS;
+pub use conversations::DEFAULT_MESSAGE_FIELDS;
+
 use std::marker::PhantomData;
 
 use futures_core::Stream;

@@ -38,11 +38,13 @@ pub enum Recipient {
 
 impl Serialize for Recipient {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let value = match self {
-            Self::User(id) => json!({ "id": id.as_str() }),
-            Self::Comment(id) => json!({ "comment_id": id.as_str() }),
-        };
-        value.serialize(serializer)
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1))?;
+        match self {
+            Self::User(id) => map.serialize_entry("id", id.as_str())?,
+            Self::Comment(id) => map.serialize_entry("comment_id", id.as_str())?,
+        }
+        map.end()
     }
 }
 
@@ -546,31 +548,29 @@ impl SendRequest {
 
     /// The JSON body sent to the Send API.
     pub fn to_json(&self) -> Value {
-        let mut map = Map::new();
-        map.insert(
-            "recipient".into(),
-            serde_json::to_value(&self.recipient).unwrap_or(Value::Null),
-        );
-        if self.human_agent {
-            map.insert("messaging_type".into(), json!("MESSAGE_TAG"));
-            map.insert("tag".into(), json!("HUMAN_AGENT"));
-        }
-        if let Some(message) = &self.message {
-            map.insert("message".into(), message.clone());
-        }
-        if let Some(action) = &self.sender_action {
-            map.insert("sender_action".into(), json!(action));
-        }
-        if let Some(payload) = &self.payload {
-            map.insert("payload".into(), payload.clone());
-        }
-        Value::Object(map)
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 }
 
 impl Serialize for SendRequest {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.to_json().serialize(serializer)
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("recipient", &self.recipient)?;
+        if self.human_agent {
+            map.serialize_entry("messaging_type", "MESSAGE_TAG")?;
+            map.serialize_entry("tag", "HUMAN_AGENT")?;
+        }
+        if let Some(message) = &self.message {
+            map.serialize_entry("message", message)?;
+        }
+        if let Some(action) = &self.sender_action {
+            map.serialize_entry("sender_action", action)?;
+        }
+        if let Some(payload) = &self.payload {
+            map.serialize_entry("payload", payload)?;
+        }
+        map.end()
     }
 }
 
