@@ -386,5 +386,60 @@ fn bench_render(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_decide, bench_compile, bench_render);
+/// Polls a future that never waits (the in-memory store) to completion.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+/// The whole engine (idempotency claim, contact, candidates, conditions, limits, rendering)
+/// over the in-memory store, for 100,000 rules, one new event id per iteration.
+fn bench_engine(c: &mut Criterion) {
+    let mut rules = rules(100_000);
+    for r in rules.iter_mut().step_by(3) {
+        *r = r.clone().action(automation_core::Action::PrivateReply {
+            text: "Hi {{first_name|there}}, here is the link: https://example.com".into(),
+        });
+    }
+    let engine = automation_core::Engine::new(RuleSet::compile(rules, []).unwrap());
+    let store = automation_core::MemoryStore::new();
+    let text = comment_text();
+    let base = event(&text);
+    let now = base.occurred_at;
+    let d = block_on(engine.decide(&store, &base, now, 1)).unwrap();
+    eprintln!(
+        "engine/100000: {:?} by {:?}, {} actions",
+        d.outcome,
+        d.rule,
+        d.actions.len()
+    );
+    let counter = std::cell::Cell::new(0u64);
+    let mut group = c.benchmark_group("engine");
+    group.bench_function("decide-with-memory-store/100000", |b| {
+        b.iter_batched(
+            || {
+                counter.set(counter.get() + 1);
+                let mut e = base.clone();
+                e.id = format!("c-{}", counter.get());
+                e
+            },
+            |e| black_box(block_on(engine.decide(&store, &e, now, 7)).unwrap()),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_decide,
+    bench_engine,
+    bench_compile,
+    bench_render
+);
 criterion_main!(benches);
