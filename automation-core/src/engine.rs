@@ -19,6 +19,11 @@
 //! Contact changes (tags, fields, hand-off pause, flow state) are written to the store before
 //! `decide` returns; messages and webhooks are returned for the caller to send.
 //!
+//! The event is claimed first. A service backed by a database should run `decide` and the write
+//! of the planned actions (its outbox) in one transaction, so that a failure rolls back the claim
+//! and a redelivery decides again; a private reply is claimed per comment as soon as it is
+//! planned, and is never planned twice.
+//!
 //! The engine has no clock: `now` is an argument, and `seed` drives every random choice (public
 //! reply variants, spin variants), so a decision can be replayed exactly.
 
