@@ -1,6 +1,7 @@
 //! Templates for every text an action sends.
 //!
-//! Templates are parsed and validated once, when a rule is compiled; rendering never fails.
+//! Templates are parsed and validated once, when a rule is compiled; rendering never fails and makes
+//! one allocation, its output (or none, with [`Template::render_into`] and a reused buffer).
 //!
 //! # Syntax
 //!
@@ -170,6 +171,8 @@ pub struct Template {
     starts: Vec<usize>,
     /// Bytes of the text pieces plus the longest variant of each spin.
     fixed_bytes: usize,
+    /// Number of variables.
+    var_count: usize,
 }
 
 /// Worst-case (characters, bytes) of a piece.
@@ -276,23 +279,13 @@ impl Template {
     }
 
     /// Renders with `vars`; `seed` chooses spin variants (same seed, same output).
+    ///
+    /// Rendering makes one allocation, the output string, sized for the template's text plus
+    /// [`VAR_RESERVE_BYTES`] per variable (it grows once if the values are longer). Use
+    /// [`Template::render_into`] with a reused buffer to render without allocating.
     pub fn render(&self, vars: &Vars<'_>, seed: u64) -> String {
-        // resolve the variables once: they size the output and are then written
-        let mut resolved: [&str; RESOLVED] = [""; RESOLVED];
-        let mut n = self.fixed_bytes;
-        let mut k = 0;
-        for p in &self.pieces {
-            if let Piece::Var { var, fallback, .. } = p {
-                let v = self.resolve(var, fallback.as_deref(), vars);
-                if let Some(slot) = resolved.get_mut(k) {
-                    *slot = v;
-                }
-                k += 1;
-                n += v.len();
-            }
-        }
-        let mut out = String::with_capacity(n);
-        self.write(vars, seed, &mut out, &resolved[..k.min(RESOLVED)]);
+        let mut out = String::with_capacity(self.fixed_bytes + VAR_RESERVE_BYTES * self.var_count);
+        self.write(vars, seed, &mut out);
         out
     }
 
@@ -305,13 +298,11 @@ impl Template {
 
     /// Renders into `out` (appending).
     pub fn render_into(&self, vars: &Vars<'_>, seed: u64, out: &mut String) {
-        self.write(vars, seed, out, &[]);
+        self.write(vars, seed, out);
     }
 
-    /// Writes the output; the first `resolved.len()` variables are taken from `resolved`.
-    fn write(&self, vars: &Vars<'_>, seed: u64, out: &mut String, resolved: &[&str]) {
+    fn write(&self, vars: &Vars<'_>, seed: u64, out: &mut String) {
         let mut rng = SplitMix(seed);
-        let mut k = 0;
         for piece in &self.pieces {
             match piece {
                 Piece::Text(t) => out.push_str(t),
@@ -327,11 +318,7 @@ impl Template {
                     case,
                     truncate,
                 } => {
-                    let value = match resolved.get(k) {
-                        Some(v) => v,
-                        None => self.resolve(var, fallback.as_deref(), vars),
-                    };
-                    k += 1;
+                    let value = self.resolve(var, fallback.as_deref(), vars);
                     let limit = truncate.unwrap_or(var.max_chars().max(value.len()));
                     push_filtered(out, value, *case, limit);
                 }
@@ -350,8 +337,8 @@ fn is_blank(v: &str) -> bool {
     }
 }
 
-/// How many resolved variables [`Template::render`] keeps on the stack.
-const RESOLVED: usize = 8;
+/// Bytes reserved per variable by [`Template::render`].
+pub const VAR_RESERVE_BYTES: usize = 24;
 
 fn push_filtered(out: &mut String, value: &str, case: Option<Case>, limit: usize) {
     let mut n = 0;
@@ -489,11 +476,16 @@ impl Parser<'_> {
                 Piece::Var { .. } => 0,
             })
             .sum();
+        let var_count = pieces
+            .iter()
+            .filter(|p| matches!(p, Piece::Var { .. }))
+            .count();
         Ok(Template {
             source: self.src.to_string(),
             pieces,
             starts: self.starts,
             fixed_bytes,
+            var_count,
         })
     }
 
