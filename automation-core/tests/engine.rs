@@ -828,3 +828,33 @@ fn invalid_messages_are_rejected_at_compile_time() {
         );
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Any comment or DM text through the example rule set: no panic, and a redelivery yields
+    /// no actions.
+    #[test]
+    fn example_rules_never_panic_and_are_idempotent(text in "\\PC{0,300}", is_dm in proptest::bool::ANY, hours in 0i64..400) {
+        let file = RulesFile::from_toml(include_str!("../examples/rules.toml")).unwrap();
+        let engine = Engine::new(RuleSet::from_file(file).unwrap());
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let s = MemoryStore::new();
+        let at = t0();
+        let now = t0() + TimeDelta::hours(hours);
+        let mut ev = if is_dm { dm("x", &text, at) } else { comment("x", &text) };
+        ev.account = "17841400000000000".into();
+        let first = rt.block_on(engine.decide(&s, &ev, now, 3)).unwrap();
+        let again = rt.block_on(engine.decide(&s, &ev, now, 3)).unwrap();
+        proptest::prop_assert_eq!(again.outcome, Outcome::Duplicate);
+        proptest::prop_assert!(again.actions.is_empty());
+        for a in &first.actions {
+            if let PlannedAction::PrivateReply { text, .. } | PlannedAction::PublicReply { text, .. } = a {
+                proptest::prop_assert!(text.len() <= 2200 * 4);
+            }
+            if let PlannedAction::SendDm { message: Message::Text { text, .. }, .. } = a {
+                proptest::prop_assert!(text.len() <= 1000);
+            }
+        }
+    }
+}
