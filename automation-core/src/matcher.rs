@@ -42,9 +42,9 @@
 //! Each account has a large *base* index and a small *delta* index. [`RuleSet::insert`]
 //! adds to the delta (rebuilding only the delta, at most [`DELTA_MAX_RULES`] rules);
 //! [`RuleSet::remove`] marks the rule dead (no rebuild). When the delta is full, or when a quarter
-//! of the base is dead, the account is compacted: its base is rebuilt from all live rules, which
-//! costs as much as compiling that account (measured in `benches/automation.rs`), once per
-//! [`DELTA_MAX_RULES`] insertions.
+//! of the base is dead, the account is compacted: its base is rebuilt from all live rules (about
+//! 100 ms for 100,000 rules in `benches/automation.rs`, against about 2 µs for one insertion and
+//! removal), once per [`DELTA_MAX_RULES`] insertions; [`RuleSet::compact`] does it on demand.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
