@@ -283,6 +283,25 @@ fn bench_decide(c: &mut Criterion) {
             naive.decide(&text).len()
         );
         let mut buf = String::new();
+        let ours = on_cpu_ns(20_000, || {
+            black_box(set.candidates_with(black_box(&ev), now, &mut buf).len());
+        });
+        // enough runs for tens of milliseconds of CPU (schedstat advances in scheduler ticks)
+        let runs = match n {
+            0..=100 => 50_000,
+            101..=1_000 => 2_000,
+            1_001..=10_000 => 200,
+            _ => 20,
+        };
+        let theirs = on_cpu_ns(runs, || {
+            black_box(naive.decide(black_box(&text)).len());
+        });
+        if let (Some(o), Some(t)) = (ours, theirs) {
+            eprintln!(
+                "decide/{n}: on-CPU {o:.0} ns per event (naive {t:.0} ns, {:.0}x)",
+                t / o
+            );
+        }
         group.bench_function(format!("automation-core/{n}"), |b| {
             b.iter(|| black_box(set.candidates_with(black_box(&ev), now, &mut buf).len()))
         });
@@ -291,6 +310,22 @@ fn bench_decide(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// Nanoseconds this thread has spent on a CPU (Linux `schedstat`), to report figures that do
+/// not include time spent waiting for a core on a busy machine.
+fn cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Average on-CPU nanoseconds of `f` over `n` runs.
+fn on_cpu_ns(n: u32, mut f: impl FnMut()) -> Option<f64> {
+    let start = cpu_ns()?;
+    for _ in 0..n {
+        f();
+    }
+    Some((cpu_ns()? - start) as f64 / f64::from(n))
 }
 
 /// Peak RSS (VmHWM) and current RSS in KiB, after resetting the peak (Linux only).
@@ -308,11 +343,16 @@ fn bench_compile(c: &mut Criterion) {
     let before = rss_kib("VmRSS:");
     let input = rules.clone();
     let start = std::time::Instant::now();
+    let cpu_start = cpu_ns();
     let set = RuleSet::compile(input, []).unwrap();
     let took = start.elapsed();
+    let cpu = cpu_start
+        .zip(cpu_ns())
+        .map(|(a, b)| format!("{:.0} ms on-CPU", (b - a) as f64 / 1e6));
     let peak = rss_kib("VmHWM:");
     eprintln!(
-        "compile/100000: {keywords} keywords, one run {took:?}; automaton + index {:.1} MiB; peak RSS growth {}",
+        "compile/100000: {keywords} keywords, one run {took:?} wall ({}); index {:.1} MiB; peak RSS growth {}",
+        cpu.unwrap_or_default(),
         set.index_memory() as f64 / 1_048_576.0,
         match (before, peak) {
             (Some(b), Some(p)) => format!("{:.1} MiB", p.saturating_sub(b) as f64 / 1024.0),
@@ -336,6 +376,16 @@ fn bench_compile(c: &mut Criterion) {
     let extra = Rule::new("extra", ACCOUNT)
         .on(TriggerKind::Comment)
         .matching(Match::contains(["brand new keyword", "новое слово"]));
+    let cpu = on_cpu_ns(20_000, || {
+        set.insert(extra.clone()).unwrap();
+        black_box(set.remove("extra"));
+    });
+    let rebuild = on_cpu_ns(3, || set.compact());
+    eprintln!(
+        "update/100000: insert+remove one rule {:.1} µs on-CPU; full rebuild {:.0} ms on-CPU",
+        cpu.unwrap_or(0.0) / 1e3,
+        rebuild.unwrap_or(0.0) / 1e6
+    );
     let mut group = c.benchmark_group("update");
     group.bench_function("insert+remove-one/100000", |b| {
         b.iter(|| {
@@ -376,6 +426,18 @@ fn bench_render(c: &mut Criterion) {
     assert_eq!(a, tmpl.render(&ctx).unwrap());
     eprintln!("render: {} characters", a.chars().count());
 
+    let o = on_cpu_ns(200_000, || {
+        black_box(ours.render(black_box(&vars), 0));
+    });
+    let m = on_cpu_ns(200_000, || {
+        black_box(tmpl.render(black_box(&ctx)).unwrap());
+    });
+    if let (Some(o), Some(m)) = (o, m) {
+        eprintln!(
+            "render: on-CPU {o:.0} ns (minijinja {m:.0} ns, {:.1}x)",
+            m / o
+        );
+    }
     let mut group = c.benchmark_group("render");
     group.bench_function("automation-core", |b| {
         b.iter(|| black_box(ours.render(black_box(&vars), 0)))
@@ -386,5 +448,60 @@ fn bench_render(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_decide, bench_compile, bench_render);
+/// Polls a future that never waits (the in-memory store) to completion.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+/// The whole engine (idempotency claim, contact, candidates, conditions, limits, rendering)
+/// over the in-memory store, for 100,000 rules, one new event id per iteration.
+fn bench_engine(c: &mut Criterion) {
+    let mut rules = rules(100_000);
+    for r in rules.iter_mut().step_by(3) {
+        *r = r.clone().action(automation_core::Action::PrivateReply {
+            text: "Hi {{first_name|there}}, here is the link: https://example.com".into(),
+        });
+    }
+    let engine = automation_core::Engine::new(RuleSet::compile(rules, []).unwrap());
+    let store = automation_core::MemoryStore::new();
+    let text = comment_text();
+    let base = event(&text);
+    let now = base.occurred_at;
+    let d = block_on(engine.decide(&store, &base, now, 1)).unwrap();
+    eprintln!(
+        "engine/100000: {:?} by {:?}, {} actions",
+        d.outcome,
+        d.rule,
+        d.actions.len()
+    );
+    let counter = std::cell::Cell::new(0u64);
+    let mut group = c.benchmark_group("engine");
+    group.bench_function("decide-with-memory-store/100000", |b| {
+        b.iter_batched(
+            || {
+                counter.set(counter.get() + 1);
+                let mut e = base.clone();
+                e.id = format!("c-{}", counter.get());
+                e
+            },
+            |e| black_box(block_on(engine.decide(&store, &e, now, 7)).unwrap()),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_decide,
+    bench_engine,
+    bench_compile,
+    bench_render
+);
 criterion_main!(benches);

@@ -19,6 +19,11 @@
 //! Contact changes (tags, fields, hand-off pause, flow state) are written to the store before
 //! `decide` returns; messages and webhooks are returned for the caller to send.
 //!
+//! The event is claimed first. A service backed by a database should run `decide` and the write
+//! of the planned actions (its outbox) in one transaction, so that a failure rolls back the claim
+//! and a redelivery decides again; a private reply is claimed per comment as soon as it is
+//! planned, and is never planned twice.
+//!
 //! The engine has no clock: `now` is an argument, and `seed` drives every random choice (public
 //! reply variants, spin variants), so a decision can be replayed exactly.
 
@@ -137,7 +142,7 @@ impl Engine {
         if let EventKind::Echo { from_app, .. } = &event.kind {
             let mut reason = "message echoes never trigger rules".to_string();
             if let (false, Some(pause)) = (*from_app, self.config.pause_on_human_reply) {
-                let until = now + pause.duration();
+                let until = later(now, pause);
                 contact.paused_until = Some(contact.paused_until.map_or(until, |p| p.max(until)));
                 reason = format!(
                     "a human replied from the Instagram app; automation paused until {until}"
@@ -378,6 +383,12 @@ pub fn condition_holds(
     }
 }
 
+/// `at + d`, saturating at the latest representable time instead of overflowing.
+fn later(at: DateTime<Utc>, d: Seconds) -> DateTime<Utc> {
+    at.checked_add_signed(d.duration())
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 fn hour_start(now: DateTime<Utc>) -> DateTime<Utc> {
     let ts = now.timestamp();
     DateTime::from_timestamp(ts - ts.rem_euclid(3600), 0).unwrap_or(now)
@@ -486,7 +497,7 @@ impl<S: Store + ?Sized> Run<'_, S> {
                     )));
                 }
                 if let Some(cd) = cooldown {
-                    let until = last + cd.duration();
+                    let until = later(last, cd);
                     if until > self.now {
                         return Ok(Some(format!("cooldown for this contact until {until}")));
                     }
@@ -609,7 +620,7 @@ impl<S: Store + ?Sized> Run<'_, S> {
                 self.start_flow(flow).await?;
             }
             CompiledAction::HandOff(pause, note) => {
-                let until = self.now + pause.duration();
+                let until = later(self.now, *pause);
                 self.contact.paused_until = Some(until);
                 self.decision.actions.push(PlannedAction::HandOff {
                     until,
@@ -913,7 +924,7 @@ impl<S: Store + ?Sized> Run<'_, S> {
                     };
                 }
                 CompiledStep::Delay { wait, .. } => {
-                    let at = self.now + wait.duration();
+                    let at = later(self.now, *wait);
                     self.decision.actions.push(PlannedAction::Wake { at });
                     return state(Waiting::Until { at });
                 }

@@ -117,7 +117,13 @@ impl fmt::Display for Error {
             parts.push(field.clone());
         }
         if let Some((line, column)) = self.position {
-            parts.push(format!("line {line}, column {column}"));
+            // inside a rule, a template position is relative to the template text
+            let what = if self.kind == ErrorKind::InvalidTemplate && self.field.is_some() {
+                "template line"
+            } else {
+                "line"
+            };
+            parts.push(format!("{what} {line}, column {column}"));
         }
         if parts.is_empty() {
             f.write_str(&self.message)

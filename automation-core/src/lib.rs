@@ -138,6 +138,15 @@
 //! complete rule set; `igdm rules check FILE` validates a file and `igdm rules test --rules FILE
 //! --event EVENT.json` prints the decision for an event.
 
+//! # Performance
+//!
+//! `benches/automation.rs` at the workspace root measures, each next to its rival: matching one
+//! 200-character mixed-language comment against 10 to 100,000 keyword rules (next to a naive
+//! normalized `contains` loop), the whole engine over the in-memory store, compiling 100,000 rules,
+//! inserting and removing one rule in a 100,000-rule set, a full rebuild, and rendering a template
+//! (next to `minijinja`). Run it with
+//! `cargo bench -p igdm-suite --bench automation -- --warm-up-time 1 --measurement-time 3`.
+
 pub mod decision;
 pub mod engine;
 mod error;

@@ -158,7 +158,11 @@ pub fn is_emoji(c: char) -> bool {
 /// Whether `c` belongs to a script written without spaces between words (Han, Hiragana,
 /// Katakana, Thai, Lao, Khmer, Myanmar, Tibetan). Positions next to such characters are word
 /// boundaries for the matcher.
+#[inline]
 pub fn is_unspaced_script(c: char) -> bool {
+    if (c as u32) < 0x0E00 {
+        return false;
+    }
     matches!(c,
         '\u{0E00}'..='\u{0EFF}' | '\u{0F00}'..='\u{0FFF}' | '\u{1000}'..='\u{109F}'
         | '\u{1780}'..='\u{17FF}' | '\u{19E0}'..='\u{19FF}'

@@ -1,6 +1,7 @@
 //! Templates for every text an action sends.
 //!
-//! Templates are parsed and validated once, when a rule is compiled; rendering never fails.
+//! Templates are parsed and validated once, when a rule is compiled; rendering never fails and makes
+//! one allocation, its output (or none, with [`Template::render_into`] and a reused buffer).
 //!
 //! # Syntax
 //!
@@ -135,8 +136,9 @@ enum Case {
     Title,
 }
 
+/// A piece as parsed: text as ranges into the parser's literal buffer.
 #[derive(Debug, Clone)]
-enum Piece {
+enum RawPiece {
     Text(Range<usize>),
     Var {
         var: Var,
@@ -147,15 +149,30 @@ enum Piece {
     Spin(Vec<Range<usize>>),
 }
 
+/// A stored piece: literal text owned, so rendering copies without slicing.
+#[derive(Debug, Clone)]
+enum Piece {
+    Text(Box<str>),
+    Var {
+        var: Var,
+        fallback: Option<Box<str>>,
+        case: Option<Case>,
+        truncate: Option<usize>,
+    },
+    Spin(Vec<Box<str>>),
+}
+
 /// A parsed, validated template.
 #[derive(Debug, Clone)]
 pub struct Template {
     source: String,
-    /// Literal text (escapes resolved); pieces point into it.
-    literals: String,
     pieces: Vec<Piece>,
     /// Byte offset in `source` where each piece starts.
     starts: Vec<usize>,
+    /// Bytes of the text pieces plus the longest variant of each spin.
+    fixed_bytes: usize,
+    /// Number of variables.
+    var_count: usize,
 }
 
 /// Worst-case (characters, bytes) of a piece.
@@ -229,15 +246,12 @@ impl Template {
     }
 
     fn piece_size(&self, piece: &Piece) -> Size {
-        let lit = |r: &Range<usize>| {
-            let s = &self.literals[r.clone()];
-            (s.chars().count(), s.len())
-        };
+        let lit = |s: &str| (s.chars().count(), s.len());
         match piece {
-            Piece::Text(r) => lit(r),
+            Piece::Text(t) => lit(t),
             Piece::Spin(options) => options
                 .iter()
-                .map(lit)
+                .map(|o| lit(o))
                 .fold((0, 0), |(c, b), (oc, ob)| (c.max(oc), b.max(ob))),
             Piece::Var {
                 var,
@@ -265,37 +279,37 @@ impl Template {
     }
 
     /// Renders with `vars`; `seed` chooses spin variants (same seed, same output).
+    ///
+    /// Rendering makes one allocation, the output string, sized for the template's text plus
+    /// [`VAR_RESERVE_BYTES`] per variable (it grows once if the values are longer). Use
+    /// [`Template::render_into`] with a reused buffer to render without allocating.
     pub fn render(&self, vars: &Vars<'_>, seed: u64) -> String {
-        let mut out = String::with_capacity(self.estimate(vars));
-        self.render_into(vars, seed, &mut out);
+        let mut out = String::with_capacity(self.fixed_bytes + VAR_RESERVE_BYTES * self.var_count);
+        self.write(vars, seed, &mut out);
         out
     }
 
-    fn estimate(&self, vars: &Vars<'_>) -> usize {
-        let mut n = 0;
-        for p in &self.pieces {
-            n += match p {
-                Piece::Text(r) => r.len(),
-                Piece::Spin(o) => o.iter().map(Range::len).max().unwrap_or(0),
-                Piece::Var { var, fallback, .. } => match vars.get(var) {
-                    Some(v) if !v.is_empty() => v.len(),
-                    _ => fallback.as_ref().map_or(0, Range::len),
-                },
-            };
+    fn resolve<'s>(&'s self, var: &Var, fallback: Option<&'s str>, vars: &Vars<'s>) -> &'s str {
+        match vars.get(var) {
+            Some(v) if !is_blank(v) => v,
+            _ => fallback.unwrap_or(""),
         }
-        n
     }
 
     /// Renders into `out` (appending).
     pub fn render_into(&self, vars: &Vars<'_>, seed: u64, out: &mut String) {
+        self.write(vars, seed, out);
+    }
+
+    fn write(&self, vars: &Vars<'_>, seed: u64, out: &mut String) {
         let mut rng = SplitMix(seed);
         for piece in &self.pieces {
             match piece {
-                Piece::Text(r) => out.push_str(&self.literals[r.clone()]),
+                Piece::Text(t) => out.push_str(t),
                 Piece::Spin(options) => {
                     let i = rng.below(options.len());
-                    if let Some(r) = options.get(i) {
-                        out.push_str(&self.literals[r.clone()]);
+                    if let Some(o) = options.get(i) {
+                        out.push_str(o);
                     }
                 }
                 Piece::Var {
@@ -304,10 +318,7 @@ impl Template {
                     case,
                     truncate,
                 } => {
-                    let value = match vars.get(var) {
-                        Some(v) if !v.trim().is_empty() => v,
-                        _ => fallback.as_ref().map_or("", |r| &self.literals[r.clone()]),
-                    };
+                    let value = self.resolve(var, fallback.as_deref(), vars);
                     let limit = truncate.unwrap_or(var.max_chars().max(value.len()));
                     push_filtered(out, value, *case, limit);
                 }
@@ -315,6 +326,19 @@ impl Template {
         }
     }
 }
+
+/// Whether a value is empty or only whitespace (fast for the common non-blank ASCII start).
+#[inline]
+fn is_blank(v: &str) -> bool {
+    match v.as_bytes().first() {
+        None => true,
+        Some(b) if b.is_ascii() && !b.is_ascii_whitespace() => false,
+        _ => v.trim().is_empty(),
+    }
+}
+
+/// Bytes reserved per variable by [`Template::render`].
+pub const VAR_RESERVE_BYTES: usize = 24;
 
 fn push_filtered(out: &mut String, value: &str, case: Option<Case>, limit: usize) {
     let mut n = 0;
@@ -386,7 +410,7 @@ struct Parser<'a> {
     src: &'a str,
     pos: usize,
     literals: String,
-    pieces: Vec<Piece>,
+    pieces: Vec<RawPiece>,
     starts: Vec<usize>,
 }
 
@@ -406,7 +430,7 @@ impl Parser<'_> {
             let here = self.pos;
             if c == '{' {
                 if let Some((src_at, lit_at)) = text_start.take() {
-                    self.push_piece(Piece::Text(lit_at..self.literals.len()), src_at);
+                    self.push_piece(RawPiece::Text(lit_at..self.literals.len()), src_at);
                 }
                 if self.src[here..].starts_with("{{") {
                     self.expression()?;
@@ -421,17 +445,51 @@ impl Parser<'_> {
             self.literal_char()?;
         }
         if let Some((src_at, lit_at)) = text_start {
-            self.push_piece(Piece::Text(lit_at..self.literals.len()), src_at);
+            self.push_piece(RawPiece::Text(lit_at..self.literals.len()), src_at);
         }
+        let lit =
+            |r: &Range<usize>| -> Box<str> { self.literals.get(r.clone()).unwrap_or("").into() };
+        let pieces: Vec<Piece> = self
+            .pieces
+            .iter()
+            .map(|p| match p {
+                RawPiece::Text(r) => Piece::Text(lit(r)),
+                RawPiece::Spin(o) => Piece::Spin(o.iter().map(lit).collect()),
+                RawPiece::Var {
+                    var,
+                    fallback,
+                    case,
+                    truncate,
+                } => Piece::Var {
+                    var: var.clone(),
+                    fallback: fallback.as_ref().map(lit),
+                    case: *case,
+                    truncate: *truncate,
+                },
+            })
+            .collect();
+        let fixed_bytes = pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Text(t) => t.len(),
+                Piece::Spin(o) => o.iter().map(|o| o.len()).max().unwrap_or(0),
+                Piece::Var { .. } => 0,
+            })
+            .sum();
+        let var_count = pieces
+            .iter()
+            .filter(|p| matches!(p, Piece::Var { .. }))
+            .count();
         Ok(Template {
             source: self.src.to_string(),
-            literals: self.literals,
-            pieces: self.pieces,
+            pieces,
             starts: self.starts,
+            fixed_bytes,
+            var_count,
         })
     }
 
-    fn push_piece(&mut self, piece: Piece, at: usize) {
+    fn push_piece(&mut self, piece: RawPiece, at: usize) {
         self.pieces.push(piece);
         self.starts.push(at);
     }
@@ -480,7 +538,7 @@ impl Parser<'_> {
                 Some(_) => self.literal_char()?,
             }
         }
-        self.push_piece(Piece::Spin(options), open);
+        self.push_piece(RawPiece::Spin(options), open);
         Ok(())
     }
 
@@ -612,7 +670,7 @@ impl Parser<'_> {
             fallback = Some(start..self.literals.len());
         }
         self.push_piece(
-            Piece::Var {
+            RawPiece::Var {
                 var,
                 fallback,
                 case,

@@ -698,3 +698,163 @@ fn unknown_flow_reference_is_an_error() {
     assert_eq!(errs.len(), 1);
     assert_eq!(errs[0].field(), Some("actions[0].flow"));
 }
+
+#[tokio::test]
+async fn generic_media_and_quick_reply_messages_are_rendered() {
+    let e = engine(
+        r#"
+[[rules]]
+id = "catalog"
+on = ["message"]
+actions = [
+  { type = "send_dm", message = { kind = "text", text = "Pick {{first_name|title}}", quick_replies = [{ title = "{{username|upper|truncate(20)}}", payload = "ME" }] } },
+  { type = "send_dm", message = { kind = "generic", elements = [{ title = "Shoe for {{first_name}}", subtitle = "{{field.size|42|truncate(10)}}", image_url = "https://x.test/i.png", buttons = [{ type = "postback", title = "Buy", payload = "BUY" }] }] } },
+  { type = "send_dm", message = { kind = "media", media = "image", url = "https://x.test/a.png" } },
+]
+"#,
+    );
+    let s = MemoryStore::new();
+    let d = decide(&e, &s, &dm("1", "hi", t0()), t0()).await;
+    assert_eq!(d.actions.len(), 3, "{d:?}");
+    let PlannedAction::SendDm {
+        message: Message::Text {
+            text,
+            quick_replies,
+        },
+        ..
+    } = &d.actions[0]
+    else {
+        panic!()
+    };
+    assert_eq!(text, "Pick Ana");
+    assert_eq!(
+        (
+            quick_replies[0].title.as_str(),
+            quick_replies[0].payload.as_str()
+        ),
+        ("ANA.C", "ME")
+    );
+    let PlannedAction::SendDm {
+        message: Message::Generic { elements },
+        ..
+    } = &d.actions[1]
+    else {
+        panic!()
+    };
+    assert_eq!(elements[0].title, "Shoe for ana");
+    assert_eq!(elements[0].subtitle.as_deref(), Some("42"));
+    assert_eq!(
+        elements[0].image_url.as_deref(),
+        Some("https://x.test/i.png")
+    );
+    assert!(
+        matches!(&d.actions[2], PlannedAction::SendDm { message: Message::Media { url, .. }, .. } if url == "https://x.test/a.png")
+    );
+}
+
+#[tokio::test]
+async fn decisions_round_trip_through_json() {
+    let e = engine(FLOW);
+    let s = MemoryStore::new();
+    let d = decide(&e, &s, &dm("1", "start", t0()), t0()).await;
+    let json = serde_json::to_string(&d).unwrap();
+    let back: Decision = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, d);
+    assert!(json.contains("\"outcome\":\"fired\""));
+}
+
+#[tokio::test]
+async fn huge_durations_saturate_instead_of_overflowing() {
+    let e = engine(
+        r#"
+[[rules]]
+id = "forever"
+limits = { cooldown = 18446744073709551615 }
+actions = [{ type = "hand_off", pause = 18446744073709551615 }]
+"#,
+    );
+    let s = MemoryStore::new();
+    let d = decide(&e, &s, &dm("1", "x", t0()), t0()).await;
+    assert!(
+        matches!(d.actions[0], PlannedAction::HandOff { until, .. } if until == DateTime::<Utc>::MAX_UTC)
+    );
+    assert_eq!(
+        decide(&e, &s, &dm("2", "x", t0()), t0()).await.outcome,
+        Outcome::Paused
+    );
+}
+
+#[test]
+fn invalid_messages_are_rejected_at_compile_time() {
+    let bad = [
+        (
+            r#"{ type = "send_dm", message = { kind = "buttons", text = "t", buttons = [] } }"#,
+            "1 to 3",
+        ),
+        (
+            r#"{ type = "send_dm", message = { kind = "generic", elements = [] } }"#,
+            "1 to 10",
+        ),
+        (
+            r#"{ type = "send_dm", message = { kind = "media", media = "image", url = "ftp://x" } }"#,
+            "http",
+        ),
+        (
+            r#"{ type = "public_reply", variants = [] }"#,
+            "at least one",
+        ),
+        (r#"{ type = "webhook", url = "nope" }"#, "http"),
+        (r#"{ type = "hand_off", pause = 0 }"#, "longer than zero"),
+        (
+            r#"{ type = "private_reply", text = "{{field.a}}{{field.b}}" }"#,
+            "worst case",
+        ),
+        (
+            r#"{ type = "send_dm", message = { kind = "text", text = "x", quick_replies = [{ title = "{{name}}", payload = "P" }] } }"#,
+            "limit of 20",
+        ),
+    ];
+    for (action, want) in bad {
+        let f = RulesFile::from_toml(&format!(
+            "account = \"a\"\n[[rules]]\nid = \"r\"\nactions = [{action}]\n"
+        ))
+        .unwrap();
+        let errs = RuleSet::check(&f);
+        assert_eq!(errs.len(), 1, "{action}");
+        assert!(errs[0].to_string().contains(want), "{action}: {}", errs[0]);
+        assert!(
+            errs[0].field().unwrap().starts_with("actions[0]"),
+            "{action}"
+        );
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Any comment or DM text through the example rule set: no panic, and a redelivery yields
+    /// no actions.
+    #[test]
+    fn example_rules_never_panic_and_are_idempotent(text in "\\PC{0,300}", is_dm in proptest::bool::ANY, hours in 0i64..400) {
+        let file = RulesFile::from_toml(include_str!("../examples/rules.toml")).unwrap();
+        let engine = Engine::new(RuleSet::from_file(file).unwrap());
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let s = MemoryStore::new();
+        let at = t0();
+        let now = t0() + TimeDelta::hours(hours);
+        let mut ev = if is_dm { dm("x", &text, at) } else { comment("x", &text) };
+        ev.account = "17841400000000000".into();
+        let first = rt.block_on(engine.decide(&s, &ev, now, 3)).unwrap();
+        let again = rt.block_on(engine.decide(&s, &ev, now, 3)).unwrap();
+        proptest::prop_assert_eq!(again.outcome, Outcome::Duplicate);
+        proptest::prop_assert!(again.actions.is_empty());
+        for a in &first.actions {
+            if let PlannedAction::PrivateReply { text, .. } | PlannedAction::PublicReply { text, .. } = a {
+                proptest::prop_assert!(text.len() <= 2200 * 4);
+            }
+            if let PlannedAction::SendDm { message: Message::Text { text, .. }, .. } = a {
+                proptest::prop_assert!(text.len() <= 1000);
+            }
+        }
+    }
+}

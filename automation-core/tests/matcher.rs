@@ -349,14 +349,39 @@ proptest! {
     /// The compiled automaton agrees with the naive loop for every keyword mode.
     #[test]
     fn automaton_agrees_with_naive(
-        words in proptest::collection::vec("(link|price|цена|猫|🔥|a|ab|ba|x y)", 1..4),
-        text in "(link|price|цена|猫|🔥|a|ab|ba|x|y| |!|,|L|Ц){0,20}",
+        words in proptest::collection::vec("(link|price|цена|猫|🔥|a|ab|ba|x y|a猫|猫 x|ราคา)", 1..4),
+        text in "(link|price|цена|猫|🔥|a|ab|ba|x|y| |!|,|L|Ц|ราคา|ครับ){0,20}",
         mode in prop_oneof![Just(MatchMode::Exact), Just(MatchMode::Contains), Just(MatchMode::StartsWith)],
     ) {
         let m = Match::new(mode, words.clone());
         let set = RuleSet::compile([rule("r", m)], []).unwrap();
         let fast = !ids(&set, &comment(&text)).is_empty();
         prop_assert_eq!(fast, matches_naive(mode, &words, &text), "text={:?}", text);
+    }
+
+    /// Several rules sharing keywords in one index: each rule's verdict equals the naive one.
+    #[test]
+    fn shared_index_agrees_with_naive_per_rule(
+        rules in proptest::collection::vec(
+            (proptest::collection::vec("(link|price|a|ab|x y|猫|a猫|🔥)", 1..3),
+             prop_oneof![Just(MatchMode::Exact), Just(MatchMode::Contains), Just(MatchMode::StartsWith)]),
+            1..6),
+        text in "(link|price|猫|🔥|a|ab|x|y| |!){0,16}",
+    ) {
+        let set = RuleSet::compile(
+            rules.iter().enumerate().map(|(i, (kw, mode))| rule(&format!("r{i}"), Match::new(*mode, kw.clone()))),
+            [],
+        ).unwrap();
+        let mut got = ids(&set, &comment(&text));
+        got.sort();
+        let mut want: Vec<String> = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, (kw, mode))| matches_naive(*mode, kw, &text))
+            .map(|(i, _)| format!("r{i}"))
+            .collect();
+        want.sort();
+        prop_assert_eq!(got, want);
     }
 
     #[test]

@@ -45,7 +45,7 @@ fn check_reports_every_error_with_location() {
     let o = igdm(&["rules", "check", &path("bad-rules.toml")]);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
-    assert!(out.contains("bad-rules.toml:5: `bad-template`, actions[0].text, line 1, column 6: unknown variable `frist_name`"), "{out}");
+    assert!(out.contains("bad-rules.toml:5: `bad-template`, actions[0].text, template line 1, column 6: unknown variable `frist_name`"), "{out}");
     assert!(
         out.contains("bad-rules.toml:9: `bad-keyword`, match.keywords[1]"),
         "{out}"
