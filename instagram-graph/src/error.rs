@@ -590,7 +590,7 @@ impl fmt::Display for Error {
                 format!("limit exceeded: {limit}, got {actual}")
             }
             ErrorKind::Validation { reason } => format!("invalid request: {reason}"),
-            ErrorKind::Decode { path, .. } => format!("could not decode the response at `{path}`"),
+            ErrorKind::Decode { path, .. } => format!("could not decode the JSON at `{path}`"),
             ErrorKind::Transport { timeout: true, .. } => "request timed out".to_owned(),
             ErrorKind::Transport { .. } => "transport failure".to_owned(),
         };
