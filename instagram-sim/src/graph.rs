@@ -1117,7 +1117,7 @@ fn send(state: &mut State, caller: &Caller, req: &GraphRequest) -> Result<Value,
         if comment.private_replied {
             return Err(invalid("only one private reply can be sent per comment"));
         }
-        if now - comment.created_ms > 7 * DAY_MS {
+        if now.saturating_sub(comment.created_ms) > 7 * DAY_MS {
             return Err(invalid("the comment is older than 7 days"));
         }
         if let Some(c) = state.comments.get_mut(comment_id) {
@@ -1178,7 +1178,7 @@ fn send(state: &mut State, caller: &Caller, req: &GraphRequest) -> Result<Value,
             "a tag needs messaging_type MESSAGE_TAG",
         ));
     }
-    let in_window = last_inbound.is_some_and(|t| now - t <= window);
+    let in_window = last_inbound.is_some_and(|t| now.saturating_sub(t) <= window);
     let (kind, text, mid) = if let Some(action) = action {
         if message.is_some() {
             return Err(GraphFailure::param(

@@ -72,7 +72,7 @@ pub(crate) fn authorize(
     state.ids.code += 1;
     let salt = state.rng.next_u64();
     let code = format!("AQBsim{:06}{salt:016x}", state.ids.code);
-    let expires_ms = state.now() + HOUR_MS;
+    let expires_ms = state.now().saturating_add(HOUR_MS);
     state.codes.insert(
         code.clone(),
         AuthCode {
@@ -174,7 +174,7 @@ pub(crate) fn refresh(state: &mut State, req: &GraphRequest) -> Result<Answer, G
             "only long-lived tokens can be refreshed; exchange it first",
         ));
     }
-    if state.now() - issued < DAY_MS {
+    if state.now().saturating_sub(issued) < DAY_MS {
         return Err(GraphFailure::param(
             "the token is younger than 24 hours and cannot be refreshed yet",
         ));

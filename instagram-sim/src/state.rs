@@ -69,14 +69,14 @@ impl Clock {
     pub fn now_ms(&self) -> i64 {
         match self.frozen {
             Some(t) => t,
-            None => system_ms() + self.offset_ms,
+            None => system_ms().saturating_add(self.offset_ms),
         }
     }
 
     pub fn advance(&mut self, ms: i64) {
         match &mut self.frozen {
-            Some(t) => *t += ms,
-            None => self.offset_ms += ms,
+            Some(t) => *t = t.saturating_add(ms),
+            None => self.offset_ms = self.offset_ms.saturating_add(ms),
         }
     }
 }
@@ -366,7 +366,7 @@ impl State {
         long_lived: bool,
     ) -> (String, i64) {
         let now = self.now();
-        let expires = now + if long_lived { LONG_LIVED_MS } else { HOUR_MS };
+        let expires = now.saturating_add(if long_lived { LONG_LIVED_MS } else { HOUR_MS });
         let token = self.new_token(long_lived);
         self.tokens.insert(
             token.clone(),
@@ -584,12 +584,15 @@ impl State {
         let (limit, window) = self.bucket_rule(bucket);
         let now = self.now();
         let log = self.rate.entry((account.to_owned(), bucket)).or_default();
-        while log.front().is_some_and(|t| *t <= now - window) {
+        while log
+            .front()
+            .is_some_and(|t| *t <= now.saturating_sub(window))
+        {
             log.pop_front();
         }
         if log.len() >= limit as usize {
             let oldest = log.front().copied().unwrap_or(now);
-            let wait_ms = (oldest + window - now).max(1);
+            let wait_ms = oldest.saturating_add(window).saturating_sub(now).max(1);
             let mut failure = match bucket {
                 Bucket::Conversations => GraphFailure::new(
                     4,
@@ -615,14 +618,18 @@ impl State {
         for bucket in [Bucket::Send, Bucket::PrivateReply, Bucket::Conversations] {
             let (limit, window) = self.bucket_rule(bucket);
             if let Some(log) = self.rate.get_mut(&(account.to_owned(), bucket)) {
-                while log.front().is_some_and(|t| *t <= now - window) {
+                while log
+                    .front()
+                    .is_some_and(|t| *t <= now.saturating_sub(window))
+                {
                     log.pop_front();
                 }
                 let used = (log.len() as u64 * 100) / u64::from(limit.max(1));
                 percent = percent.max(used.min(100));
                 if log.len() >= limit as usize {
                     if let Some(oldest) = log.front() {
-                        regain_ms = regain_ms.max(oldest + window - now);
+                        regain_ms =
+                            regain_ms.max(oldest.saturating_add(window).saturating_sub(now));
                     }
                 }
             }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{client_for, setup, WAIT};
+use common::{client_for, setup};
 use futures_util::StreamExt;
 use instagram_graph::model::{
     AttachmentType, Button, ButtonTemplate, GenericElement, GenericTemplate, IceBreaker,
@@ -563,6 +563,5 @@ async fn oauth_flow_end_to_end() {
         .to_str()
         .unwrap()
         .contains("error=access_denied"));
-    let _ = WAIT;
     t.sim.shutdown().await;
 }
