@@ -55,6 +55,9 @@ pub struct SimConfig {
     pub limits: RateLimits,
     /// Faults injected from the start (can be changed at runtime).
     pub faults: Faults,
+    /// How many recorded requests and sent messages are kept; past it, the oldest half is
+    /// forgotten (a long-running `igdm sim` stays small). Default 100,000.
+    pub max_records: usize,
 }
 
 impl Default for SimConfig {
@@ -73,6 +76,7 @@ impl Default for SimConfig {
             delivery: DeliveryConfig::default(),
             limits: RateLimits::default(),
             faults: Faults::default(),
+            max_records: 100_000,
         }
     }
 }

@@ -1083,6 +1083,13 @@ fn send(state: &mut State, caller: &Caller, req: &GraphRequest) -> Result<Value,
 
     if let Some(comment_id) = recipient.get("comment_id").and_then(Value::as_str) {
         need(caller, &[BASIC, COMMENTS])?;
+        if req.param("messaging_type").is_some() || tag.is_some() {
+            return Err(GraphFailure::new(
+                100,
+                Some(1_893_060),
+                "(#100) messaging_type and tag cannot be used with recipient.comment_id",
+            ));
+        }
         state.take_rate(&account, Bucket::PrivateReply)?;
         let message =
             message.ok_or_else(|| GraphFailure::param("a private reply needs message.text"))?;

@@ -384,7 +384,9 @@ impl RunningSimulator {
         timeout: Duration,
     ) -> Result<Vec<Delivery>, Error> {
         self.wait_until(timeout, |sim| {
-            sim.deliveries()
+            sim.shared
+                .lock()
+                .deliveries
                 .iter()
                 .filter(|d| d.outcome != DeliveryOutcome::Pending)
                 .count()

@@ -269,6 +269,7 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
             account,
             status: 0,
         });
+        state.trim_records();
         (faults.latency_ms, fail, cut, seq)
     };
     shared.bump();

@@ -230,6 +230,7 @@ pub(crate) struct State {
     pub limits: RateLimits,
     pub faults: Faults,
     pub webhook_url: Option<String>,
+    pub max_records: usize,
     pub deauthorize_url: Option<String>,
     pub base_url: String,
     pub clock: Clock,
@@ -275,6 +276,7 @@ impl State {
             limits: config.limits,
             faults: config.faults.clone(),
             webhook_url: config.webhook_url.clone(),
+            max_records: config.max_records.max(2),
             deauthorize_url: config.deauthorize_url.clone(),
             base_url: String::new(),
             clock: Clock::new(config.start_time),
@@ -297,6 +299,18 @@ impl State {
             deliveries: Vec::new(),
             outbox: None,
             pending: 0,
+        }
+    }
+
+    /// Forgets the oldest half of the requests and sent messages once over `max_records`.
+    pub fn trim_records(&mut self) {
+        if self.requests.len() > self.max_records {
+            let drop = self.requests.len() / 2;
+            self.requests.drain(..drop);
+        }
+        if self.sent.len() > self.max_records {
+            let drop = self.sent.len() / 2;
+            self.sent.drain(..drop);
         }
     }
 
@@ -684,6 +698,28 @@ mod tests {
         assert_eq!(clock.now_ms(), 100_000);
         clock.advance(5);
         assert_eq!(clock.now_ms(), 100_005);
+    }
+
+    #[test]
+    fn records_are_trimmed_past_the_cap() {
+        let mut config = SimConfig::for_tests();
+        config.max_records = 4;
+        let mut state = State::new(&config);
+        for seq in 1..=5 {
+            state.requests.push(RecordedRequest {
+                seq,
+                method: "GET".into(),
+                path: "/".into(),
+                query: Vec::new(),
+                headers: Vec::new(),
+                body: String::new(),
+                account: None,
+                status: 200,
+            });
+            state.trim_records();
+        }
+        let kept: Vec<u64> = state.requests.iter().map(|r| r.seq).collect();
+        assert_eq!(kept, vec![3, 4, 5]);
     }
 
     #[test]

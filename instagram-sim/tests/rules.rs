@@ -296,3 +296,28 @@ async fn injected_5xx_and_dropped_connections() {
     assert!(started.elapsed() >= Duration::from_millis(30));
     t.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn private_replies_take_no_messaging_type() {
+    let t = setup(SimConfig::for_tests()).await;
+    let comment = t.sim.person("alice").comment(&t.reel, "LINK").unwrap();
+    let raw = reqwest::Client::new()
+        .post(format!("{}/v25.0/me/messages", t.sim.base_url()))
+        .bearer_auth(&t.shop.access_token)
+        .json(&serde_json::json!({
+            "recipient": {"comment_id": comment},
+            "messaging_type": "RESPONSE",
+            "message": {"text": "hi"}
+        }))
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = raw.json().await.unwrap();
+    assert_eq!(body["error"]["error_subcode"], 1_893_060);
+    assert!(t.sim.private_replies().is_empty());
+    assert!(
+        t.client.private_reply(comment, "hi").await.is_ok(),
+        "the one reply is still available"
+    );
+    t.sim.shutdown().await;
+}
