@@ -115,6 +115,10 @@ async fn serve(args: SimArgs) -> Result<ExitCode, Failure> {
         Some(url) => println!("webhooks: {url}"),
         None => println!("webhooks: none (give --webhook-url)"),
     }
+    println!(
+        "try: curl -s -X POST {}/_sim/actions -H 'content-type: application/json' -d '{{\"action\":\"comment\",\"person\":\"alice\",\"media_id\":\"{reel}\",\"text\":\"LINK\"}}'",
+        sim.base_url()
+    );
     println!("Press Ctrl-C to stop.");
     tokio::signal::ctrl_c()
         .await
