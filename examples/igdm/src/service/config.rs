@@ -74,6 +74,9 @@ pub struct Config {
     pub lease_secs: u64,
     /// How often idle workers look for work, in milliseconds. Default 200.
     pub poll_interval_ms: u64,
+    /// Timeout of one Graph API call in milliseconds. A send still unresolved this long after
+    /// its lease is treated as abandoned (ambiguous, never re-sent). Default 30000.
+    pub call_timeout_ms: u64,
     /// Most attempts per outbox row. Default 5.
     pub max_attempts: u32,
     /// First retry backoff in milliseconds (doubled per attempt, jittered). Default 1000.
@@ -119,6 +122,7 @@ impl Default for Config {
             sender_concurrency: 16,
             lease_secs: 60,
             poll_interval_ms: 200,
+            call_timeout_ms: 30_000,
             max_attempts: 5,
             retry_base_ms: 1000,
             retry_max_ms: 60_000,
@@ -163,6 +167,7 @@ impl Config {
             retry_base_ms: 20,
             retry_max_ms: 200,
             lease_secs: 5,
+            call_timeout_ms: 2_000,
             ..Self::default()
         }
     }

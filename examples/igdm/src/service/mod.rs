@@ -278,6 +278,22 @@ impl RunningService {
         }
     }
 
+    /// Stops every task at once, without letting any finish its work: what a crash or a killed
+    /// process does. Claimed rows stay leased; a later start takes them over when the leases
+    /// expire. For tests of crash recovery.
+    pub async fn abort(mut self) {
+        for task in self
+            .workers
+            .drain(..)
+            .chain(self.server.take())
+            .chain(self.ingest_task.take())
+        {
+            task.abort();
+            let _ = task.await;
+        }
+        self.shared.db.close().await;
+    }
+
     /// Stops the workers, then the server (in-flight requests finish), then the commit task.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);

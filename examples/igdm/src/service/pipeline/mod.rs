@@ -53,7 +53,9 @@ impl Shared {
         let graph = Client::builder("")
             .base_url(config.graph_base_url.clone())
             .graph_version(config.graph_version.clone())
-            .timeout(std::time::Duration::from_secs(30))
+            .timeout(std::time::Duration::from_millis(
+                config.call_timeout_ms.max(1),
+            ))
             .build()?;
         let rules = db::automations::rule_set(&db).await?;
         Ok(Self {

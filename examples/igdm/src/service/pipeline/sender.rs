@@ -17,9 +17,6 @@ use super::Shared;
 use crate::service::db::{self, accounts, delivery_log, outbox};
 use crate::service::error::Result;
 
-/// The longest a call may take (the Graph client's timeout), in milliseconds.
-const CALL_TIMEOUT_MS: i64 = 30_000;
-
 /// Sends one batch of due rows; the number of rows handled.
 pub async fn run_once(shared: &Shared) -> Result<usize> {
     let now = db::now_ms();
@@ -130,7 +127,7 @@ async fn send_one(shared: &Shared, owner: &str, row: outbox::Claimed) -> Result<
         &row.key,
         owner,
         started_ms,
-        started_ms + lease + CALL_TIMEOUT_MS,
+        started_ms + lease + i64::try_from(shared.config.call_timeout_ms).unwrap_or(30_000),
     )
     .await?
     {
