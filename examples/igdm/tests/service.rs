@@ -559,3 +559,170 @@ async fn management_api_requires_a_key_and_never_returns_tokens() {
     assert_eq!(problems["errors"][0]["rule"], "x", "{problems}");
     service.shutdown().await;
 }
+
+#[tokio::test]
+async fn echoes_and_read_receipts_update_delivery_status() {
+    let graph = graph().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/me/messages"))
+        .respond_with(sent_ok("mid.reply.1"))
+        .mount(&graph)
+        .await;
+    let dir = Dir::new("status");
+    let service = started(&dir, &graph).await;
+    assert_eq!(
+        post(&service, &comment("C1", "P1", "link"), SECRET)
+            .await
+            .status(),
+        200
+    );
+    eventually("sent", async || {
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM outbox WHERE status = 'sent'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let echo = json!({"object": "instagram", "entry": [{"id": ACCOUNT, "time": now, "messaging": [{
+        "sender": {"id": ACCOUNT}, "recipient": {"id": "P1"}, "timestamp": now,
+        "message": {"mid": "mid.reply.1", "text": "Here it is: https://example.com", "is_echo": true}}]}]});
+    assert_eq!(
+        post(&service, echo.to_string().as_bytes(), SECRET)
+            .await
+            .status(),
+        200
+    );
+    eventually("delivered", async || {
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM outbox WHERE status = 'delivered'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    let read = json!({"object": "instagram", "entry": [{"id": ACCOUNT, "time": now + 5, "messaging": [{
+        "sender": {"id": "P1"}, "recipient": {"id": ACCOUNT}, "timestamp": now + 5,
+        "read": {"mid": "mid.reply.1"}}]}]});
+    assert_eq!(
+        post(&service, read.to_string().as_bytes(), SECRET)
+            .await
+            .status(),
+        200
+    );
+    eventually("read", async || {
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM outbox WHERE status = 'read'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    let log: Vec<String> = sqlx::query_scalar("SELECT status FROM delivery_log ORDER BY id")
+        .fetch_all(service.shared().db.pool())
+        .await
+        .unwrap();
+    assert_eq!(log, ["queued", "sent", "delivered", "read"]);
+    // the echo of our own message does not pause automation (it came from this app)
+    let contact: String = sqlx::query_scalar("SELECT body FROM contacts WHERE id = 'P1'")
+        .fetch_one(service.shared().db.pool())
+        .await
+        .unwrap();
+    let contact: serde_json::Value = serde_json::from_str(&contact).unwrap();
+    assert!(contact["paused_until"].is_null(), "{contact}");
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_connect_flow_stores_a_sealed_long_lived_token() {
+    use wiremock::matchers::query_param;
+    let graph = graph().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/access_token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "IGAA-short", "user_id": ACCOUNT, "permissions": ["instagram_business_basic"]})))
+        .mount(&graph)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/access_token"))
+        .and(query_param("grant_type", "ig_exchange_token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "IGAA-long-lived", "token_type": "bearer", "expires_in": 5184000})))
+        .mount(&graph)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/me"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "ig-app-scoped", "user_id": ACCOUNT, "username": "shop"})))
+        .mount(&graph)
+        .await;
+    let dir = Dir::new("connect");
+    let mut c = config(&dir, &graph.uri());
+    c.oauth_api_base_url = graph.uri();
+    c.oauth_authorize_url = format!("{}/oauth/authorize", graph.uri());
+    let service = Service::start(c).await.unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let start = http
+        .get(format!("{}/connect/instagram", service.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 302);
+    let location = url::Url::parse(start.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(location
+        .as_str()
+        .starts_with(&format!("{}/oauth/authorize?", graph.uri())));
+    let query: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
+    assert_eq!(
+        query["redirect_uri"],
+        format!("{}/connect/instagram/callback", service.base_url())
+    );
+    // a forged state is refused
+    let forged = http
+        .get(format!(
+            "{}/connect/instagram/callback?code=abc&state=forged",
+            service.base_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+    let done = http
+        .get(format!(
+            "{}/connect/instagram/callback?code=abc%23_&state={}",
+            service.base_url(),
+            query["state"]
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200, "{:?}", done.text().await);
+    let row: (String, String, Option<i64>) =
+        sqlx::query_as("SELECT status, token_sealed, token_expires_at FROM accounts WHERE id = $1")
+            .bind(ACCOUNT)
+            .fetch_one(service.shared().db.pool())
+            .await
+            .unwrap();
+    assert_eq!(row.0, "active");
+    assert!(!row.1.contains("IGAA"));
+    assert!(row.2.unwrap() > chrono::Utc::now().timestamp_millis() + 50 * 86_400_000);
+    let opened = service.shared().vault.open(ACCOUNT, &row.1).unwrap();
+    assert_eq!(opened.expose(), "IGAA-long-lived");
+    let requests = graph.received_requests().await.unwrap();
+    assert!(requests
+        .iter()
+        .any(|r| r.url.path() == "/v1/me/subscribed_apps"));
+    assert_eq!(
+        scalar(&service, "SELECT COUNT(*) FROM media").await,
+        1,
+        "media synced"
+    );
+    service.shutdown().await;
+}
