@@ -627,6 +627,30 @@ async fn echoes_and_read_receipts_update_delivery_status() {
         .await
         .unwrap();
     assert_eq!(log, ["queued", "sent", "delivered", "read"]);
+    let analytics: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{}/api/analytics?account={ACCOUNT}",
+            service.base_url()
+        ))
+        .bearer_auth("api-key-1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link = &analytics["automations"]["link"];
+    assert_eq!(
+        (
+            &link["triggered"],
+            &link["sent"],
+            &link["delivered"],
+            &link["read"]
+        ),
+        (&json!(1), &json!(1), &json!(1), &json!(1)),
+        "{analytics}"
+    );
+    assert_eq!(analytics["per_day"][0]["counts"]["sent"], 1, "{analytics}");
     // the echo of our own message does not pause automation (it came from this app)
     let contact: String = sqlx::query_scalar("SELECT body FROM contacts WHERE id = 'P1'")
         .fetch_one(service.shared().db.pool())

@@ -30,6 +30,8 @@ pub struct Account {
     pub last_webhook_at: Option<i64>,
     /// Failed sends so far.
     pub failures: i64,
+    /// Whole days until the token expires (negative once expired), if known.
+    pub token_days_left: Option<i64>,
 }
 
 fn account(r: &AnyRow) -> Result<Account> {
@@ -42,6 +44,9 @@ fn account(r: &AnyRow) -> Result<Account> {
         connected_at: r.try_get("connected_at")?,
         last_webhook_at: r.try_get("last_webhook_at")?,
         failures: r.try_get("failures")?,
+        token_days_left: r
+            .try_get::<Option<i64>, _>("token_expires_at")?
+            .map(|at| (at - super::now_ms()).div_euclid(86_400_000)),
     })
 }
 

@@ -271,13 +271,17 @@ pub async fn mark_delivered(
     Ok(Some(key))
 }
 
-/// Whether `mid` was sent by this service (for echoes).
-pub async fn is_ours(tx: &mut Tx, account: &str, mid: &str) -> Result<bool> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE account = $1 AND mid = $2")
-        .bind(account)
-        .bind(mid)
-        .fetch_one(&mut **tx)
-        .await?;
+/// Whether the echo `mid` to `recipient` was sent by this service: a row carries that message
+/// id, or a send to that person is in flight (the echo can arrive before the Send API answers).
+pub async fn is_ours(tx: &mut Tx, account: &str, recipient: &str, mid: &str) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE account = $1 AND (mid = $2 OR (recipient = $3 AND status = 'sending'))",
+    )
+    .bind(account)
+    .bind(mid)
+    .bind(recipient)
+    .fetch_one(&mut **tx)
+    .await?;
     Ok(n > 0)
 }
 

@@ -263,13 +263,15 @@ async fn deliveries(
 async fn analytics(State(state): State<Arc<AppState>>, Query(q): Query<AccountQuery>) -> Response {
     let db = state.shared.db.pool();
     let triggered = sqlx::query(
-        "SELECT rule, COUNT(*) AS n FROM events WHERE rule IS NOT NULL AND ($1 IS NULL OR account = $1) GROUP BY rule",
+        "SELECT rule, processed_at / 86400000 AS day, COUNT(*) AS n FROM events \
+         WHERE rule IS NOT NULL AND ($1 IS NULL OR account = $1) GROUP BY rule, processed_at / 86400000",
     )
     .bind(&q.account)
     .fetch_all(db)
     .await;
     let statuses = sqlx::query(
-        "SELECT rule, status, COUNT(*) AS n FROM outbox WHERE rule IS NOT NULL AND ($1 IS NULL OR account = $1) GROUP BY rule, status",
+        "SELECT rule, created_at / 86400000 AS day, status, COUNT(*) AS n FROM outbox \
+         WHERE rule IS NOT NULL AND ($1 IS NULL OR account = $1) GROUP BY rule, created_at / 86400000, status",
     )
     .bind(&q.account)
     .fetch_all(db)
@@ -278,36 +280,52 @@ async fn analytics(State(state): State<Arc<AppState>>, Query(q): Query<AccountQu
         (Ok(t), Ok(s)) => (t, s),
         (Err(e), _) | (_, Err(e)) => return failure(e.into()),
     };
-    let mut out: std::collections::BTreeMap<String, serde_json::Map<String, serde_json::Value>> =
-        Default::default();
+    type Counts = serde_json::Map<String, serde_json::Value>;
+    let mut totals: std::collections::BTreeMap<String, Counts> = Default::default();
+    let mut days: std::collections::BTreeMap<(String, String), Counts> = Default::default();
+    let mut add = |rule: &str, day: i64, counter: &str, n: i64| {
+        let date = db::to_time(day * 86_400_000).format("%Y-%m-%d").to_string();
+        for counts in [
+            totals.entry(rule.to_string()).or_default(),
+            days.entry((rule.to_string(), date)).or_default(),
+        ] {
+            let v = counts
+                .get(counter)
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(0)
+                + n;
+            counts.insert(counter.to_string(), v.into());
+        }
+    };
     for r in &triggered {
         let rule: String = r.try_get("rule").unwrap_or_default();
-        let n: i64 = r.try_get("n").unwrap_or_default();
-        out.entry(rule)
-            .or_default()
-            .insert("triggered".into(), n.into());
+        add(
+            &rule,
+            r.try_get("day").unwrap_or_default(),
+            "triggered",
+            r.try_get("n").unwrap_or_default(),
+        );
     }
     for r in &statuses {
         let rule: String = r.try_get("rule").unwrap_or_default();
         let status: String = r.try_get("status").unwrap_or_default();
+        let day: i64 = r.try_get("day").unwrap_or_default();
         let n: i64 = r.try_get("n").unwrap_or_default();
-        let entry = out.entry(rule).or_default();
         // delivered and read messages were sent; read ones were delivered
-        let counts: &[&str] = match status.as_str() {
+        let counters: &[&str] = match status.as_str() {
             "sent" => &["sent"],
             "delivered" => &["sent", "delivered"],
             "read" => &["sent", "delivered", "read"],
             "failed" => &["failed"],
             _ => &["pending"],
         };
-        for c in counts {
-            let v = entry
-                .get(*c)
-                .and_then(serde_json::Value::as_i64)
-                .unwrap_or(0)
-                + n;
-            entry.insert((*c).to_string(), v.into());
+        for c in counters {
+            add(&rule, day, c, n);
         }
     }
-    Json(json!({ "automations": out })).into_response()
+    let per_day: Vec<_> = days
+        .into_iter()
+        .map(|((rule, day), counts)| json!({ "automation": rule, "day": day, "counts": counts }))
+        .collect();
+    Json(json!({ "automations": totals, "per_day": per_day })).into_response()
 }

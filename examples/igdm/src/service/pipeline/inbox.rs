@@ -224,7 +224,7 @@ async fn decide(
         // Delivery status from echoes and read receipts.
         match &mut event.kind {
             Core::Echo { mid, from_app, .. } => {
-                *from_app = outbox::is_ours(&mut tx, &event.account, mid).await?;
+                *from_app = outbox::is_ours(&mut tx, &event.account, &event.sender.id, mid).await?;
                 if let Some(key) = outbox::mark_delivered(&mut tx, &event.account, mid, now).await?
                 {
                     log_status(&mut tx, &key, &event.account, "delivered", Some(mid), now).await?;
