@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod demo;
 mod graph;
 mod privacy;
@@ -40,6 +41,9 @@ enum Command {
     Graph(graph::GraphArgs),
     /// Run the reference service: webhook in, decisions, DMs out (SQLite by default).
     Serve(Box<serve::ServeArgs>),
+    /// Benchmarks of the reference service (webhook ingest).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Why a subcommand failed: a one-line message and the exit code to end with.
@@ -71,6 +75,7 @@ pub fn run() -> ExitCode {
         Command::Rules(command) => rules::run(command),
         Command::Graph(args) => graph::run(args),
         Command::Serve(args) => serve::run(*args),
+        Command::Bench(command) => bench::run(command),
     };
     match outcome {
         Ok(code) => code,
