@@ -750,3 +750,77 @@ async fn the_connect_flow_stores_a_sealed_long_lived_token() {
     );
     service.shutdown().await;
 }
+
+#[tokio::test]
+async fn tokens_close_to_expiry_are_refreshed_and_190_flags_the_account() {
+    let graph = graph().await;
+    Mock::given(method("GET"))
+        .and(path("/refresh_access_token"))
+        .and(wiremock::matchers::header(
+            "authorization",
+            "Bearer IGAA-old",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "IGAA-refreshed", "token_type": "bearer", "expires_in": 5184000})))
+        .mount(&graph)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/refresh_access_token"))
+        .and(wiremock::matchers::header(
+            "authorization",
+            "Bearer IGAA-revoked",
+        ))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
+            "message": "Error validating access token", "type": "OAuthException", "code": 190}})))
+        .mount(&graph)
+        .await;
+    let dir = Dir::new("refresh");
+    let mut c = config(&dir, &graph.uri());
+    c.workers = false;
+    let service = Service::start(c).await.unwrap();
+    let soon = chrono::Utc::now() + chrono::Duration::days(3);
+    let later = chrono::Utc::now() + chrono::Duration::days(50);
+    service
+        .connect_account("A1", None, "IGAA-old", Some(soon))
+        .await
+        .unwrap();
+    service
+        .connect_account("A2", None, "IGAA-revoked", Some(soon))
+        .await
+        .unwrap();
+    service
+        .connect_account("A3", None, "IGAA-fine", Some(later))
+        .await
+        .unwrap();
+    assert_eq!(service.refresh_tokens().await.unwrap(), 1);
+    let sealed: String = sqlx::query_scalar("SELECT token_sealed FROM accounts WHERE id = 'A1'")
+        .fetch_one(service.shared().db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        service.shared().vault.open("A1", &sealed).unwrap().expose(),
+        "IGAA-refreshed"
+    );
+    let statuses: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, status FROM accounts ORDER BY id")
+            .fetch_all(service.shared().db.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        statuses,
+        [
+            ("A1".to_string(), "active".to_string()),
+            ("A2".to_string(), "needs_reconnect".to_string()),
+            ("A3".to_string(), "active".to_string())
+        ]
+    );
+    let refreshes = graph
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/refresh_access_token")
+        .count();
+    assert_eq!(refreshes, 2, "A3 is not due");
+    service.shutdown().await;
+}

@@ -198,6 +198,21 @@ async fn refresh_tokens(shared: &Shared) -> Result<usize> {
                 shared.forget_client(&account);
                 refreshed += 1;
             }
+            Err(e) if matches!(e.kind(), instagram_graph::ErrorKind::TokenInvalid { .. }) => {
+                db::accounts::set_status(
+                    &shared.db,
+                    &account,
+                    db::accounts::NEEDS_RECONNECT,
+                    Some("the token could not be refreshed (error 190); reconnect the account"),
+                    now,
+                )
+                .await?;
+                shared.forget_client(&account);
+                tracing::warn!(
+                    account,
+                    "token refresh refused (190): account needs reconnect"
+                );
+            }
             Err(e) => tracing::warn!(account, error = %e, "token refresh failed"),
         }
     }
@@ -253,6 +268,12 @@ impl RunningService {
             expires_at.map(|t| t.timestamp_millis()),
         )
         .await
+    }
+
+    /// Refreshes now the tokens that expire within `refresh_within_days` (the background job does
+    /// this hourly); how many were refreshed.
+    pub async fn refresh_tokens(&self) -> Result<usize> {
+        refresh_tokens(&self.shared).await
     }
 
     /// Validates and stores automations (a rules file in JSON or TOML) and makes them live.
