@@ -824,3 +824,77 @@ async fn tokens_close_to_expiry_are_refreshed_and_190_flags_the_account() {
     assert_eq!(refreshes, 2, "A3 is not due");
     service.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_flow_delay_is_resumed_by_the_wake_worker() {
+    let graph = graph().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/me/messages"))
+        .respond_with(sent_ok("mid.flow"))
+        .mount(&graph)
+        .await;
+    let dir = Dir::new("wake");
+    let service = Service::start(config(&dir, &graph.uri())).await.unwrap();
+    service
+        .connect_account(ACCOUNT, None, "IGAA-test-token", None)
+        .await
+        .unwrap();
+    service
+        .put_automations(
+            r#"
+account = "17841400000000001"
+[[rules]]
+id = "hello"
+on = ["message"]
+match = { mode = "contains", keywords = ["hello"] }
+actions = [{ type = "start_flow", flow = "later" }]
+[[flows]]
+id = "later"
+start = "first"
+steps = [
+  { id = "first", type = "message", text = "right away", next = "pause" },
+  { id = "pause", type = "delay", wait = "1s", next = "second" },
+  { id = "second", type = "message", text = "a second later", next = "done" },
+  { id = "done", type = "end" },
+]
+"#,
+        )
+        .await
+        .unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    let dm = json!({"object": "instagram", "entry": [{"id": ACCOUNT, "time": now, "messaging": [{
+        "sender": {"id": "P9"}, "recipient": {"id": ACCOUNT}, "timestamp": now,
+        "message": {"mid": "mid.in.1", "text": "hello there"}}]}]});
+    assert_eq!(
+        post(&service, dm.to_string().as_bytes(), SECRET)
+            .await
+            .status(),
+        200
+    );
+    eventually("both flow messages are sent", async || {
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM outbox WHERE status = 'sent'",
+        )
+        .await
+            == 2
+    })
+    .await;
+    let texts: Vec<String> = graph
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/v1/me/messages")
+        .map(|r| {
+            let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            body["message"]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(texts, ["right away", "a second later"]);
+    assert_eq!(scalar(&service, "SELECT COUNT(*) FROM wakes").await, 0);
+    service.shutdown().await;
+}

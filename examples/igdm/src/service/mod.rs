@@ -121,7 +121,7 @@ impl Service {
 fn spawn_workers(shared: &Arc<Shared>, stopped: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let mut handles = Vec::new();
     let poll = shared.config.poll_interval();
-    for (name, job) in [("inbox", 0u8), ("sender", 1), ("refresh", 2)] {
+    for (name, job) in [("inbox", 0u8), ("sender", 1), ("refresh", 2), ("wake", 3)] {
         let shared = shared.clone();
         let mut stopped = stopped.clone();
         handles.push(tokio::spawn(async move {
@@ -132,6 +132,7 @@ fn spawn_workers(shared: &Arc<Shared>, stopped: &watch::Receiver<bool>) -> Vec<J
                 let outcome = match job {
                     0 => pipeline::inbox::run_once(&shared).await,
                     1 => pipeline::sender::run_once(&shared).await,
+                    3 => pipeline::wake::run_once(&shared).await,
                     _ => refresh_tokens(&shared).await,
                 };
                 let idle = match outcome {

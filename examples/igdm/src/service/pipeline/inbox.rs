@@ -251,38 +251,7 @@ async fn decide(
     };
     let decision: Decision = engine.decide(store, &event, db::to_time(now), seed).await?;
     let mut tx = store.tx().await;
-    for (index, action) in decision.actions.iter().enumerate() {
-        let Some((kind, recipient)) = convert::outbox_kind(action, &decision.contact) else {
-            continue;
-        };
-        let key = format!("{}#{index}", event.id);
-        let row = outbox::NewAction {
-            key: key.clone(),
-            account: event.account.clone(),
-            event_key: event.id.clone(),
-            action_index: i64::try_from(index).unwrap_or(i64::MAX),
-            rule: decision.rule.clone(),
-            kind: kind.to_string(),
-            recipient,
-            action: serde_json::to_string(action).unwrap_or_default(),
-        };
-        if outbox::insert(&mut tx, &row, now).await? {
-            delivery_log::append(
-                &mut tx,
-                &delivery_log::Entry {
-                    outbox_key: &key,
-                    account: &event.account,
-                    rule: decision.rule.as_deref(),
-                    kind,
-                    attempt: 0,
-                    status: "queued",
-                    ..Default::default()
-                },
-                now,
-            )
-            .await?;
-        }
-    }
+    write_actions(&mut tx, &event.id, &decision, now).await?;
     let outcome = outcome_name(decision.outcome);
     let json = serde_json::to_string(&decision).unwrap_or_default();
     record_event(
@@ -303,6 +272,63 @@ async fn decide(
     .await?;
     tracing::debug!(event = %event.id, outcome, rule = ?decision.rule, reason = %decision.reason, "decided");
     Ok(outcome)
+}
+
+/// Writes a decision's outbox rows (key = event key + `#` + action index, each logged as
+/// `queued`) and schedules its flow wake-ups, in the caller's transaction.
+pub(crate) async fn write_actions(
+    tx: &mut Tx,
+    event_key: &str,
+    decision: &Decision,
+    now: i64,
+) -> Result<()> {
+    let account = &decision.account;
+    for (index, action) in decision.actions.iter().enumerate() {
+        if let automation_core::PlannedAction::Wake { at } = action {
+            sqlx::query(
+                "INSERT INTO wakes (account, contact, due_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (account, contact) DO UPDATE SET due_at = excluded.due_at, \
+                 lease_owner = NULL, lease_until = NULL",
+            )
+            .bind(account)
+            .bind(&decision.contact)
+            .bind(at.timestamp_millis())
+            .execute(&mut **tx)
+            .await?;
+            continue;
+        }
+        let Some((kind, recipient)) = convert::outbox_kind(action, &decision.contact) else {
+            continue;
+        };
+        let key = format!("{event_key}#{index}");
+        let row = outbox::NewAction {
+            key: key.clone(),
+            account: account.clone(),
+            event_key: event_key.to_string(),
+            action_index: i64::try_from(index).unwrap_or(i64::MAX),
+            rule: decision.rule.clone(),
+            kind: kind.to_string(),
+            recipient,
+            action: serde_json::to_string(action).unwrap_or_default(),
+        };
+        if outbox::insert(tx, &row, now).await? {
+            delivery_log::append(
+                tx,
+                &delivery_log::Entry {
+                    outbox_key: &key,
+                    account,
+                    rule: decision.rule.as_deref(),
+                    kind,
+                    attempt: 0,
+                    status: "queued",
+                    ..Default::default()
+                },
+                now,
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 async fn log_status(
