@@ -557,6 +557,51 @@ async fn management_api_requires_a_key_and_never_returns_tokens() {
     assert_eq!(bad.status(), 422);
     let problems: serde_json::Value = bad.json().await.unwrap();
     assert_eq!(problems["errors"][0]["rule"], "x", "{problems}");
+    let media: serde_json::Value = http
+        .get(format!(
+            "{}/api/media?account={ACCOUNT}",
+            service.base_url()
+        ))
+        .bearer_auth("api-key-1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(media["media"][0]["id"], "M1", "{media}");
+    // a valid automation is stored, listed, and deleted
+    let ok = http
+        .post(format!("{}/api/automations", service.base_url()))
+        .bearer_auth("api-key-1")
+        .body(RULES.replace("id = \"link\"", "id = \"link2\""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 201);
+    let list: serde_json::Value = http
+        .get(format!(
+            "{}/api/automations?account={ACCOUNT}",
+            service.base_url()
+        ))
+        .bearer_auth("api-key-1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["automations"].as_array().unwrap().len(), 2, "{list}");
+    let gone = http
+        .delete(format!(
+            "{}/api/automations/{ACCOUNT}/link2",
+            service.base_url()
+        ))
+        .bearer_auth("api-key-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 204);
     service.shutdown().await;
 }
 
