@@ -943,3 +943,71 @@ steps = [
     assert_eq!(scalar(&service, "SELECT COUNT(*) FROM wakes").await, 0);
     service.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_batch_with_a_body_that_is_no_notification_still_processes_the_rest() {
+    let graph = graph().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/me/messages"))
+        .respond_with(sent_ok("mid.b"))
+        .mount(&graph)
+        .await;
+    let dir = Dir::new("batch");
+    let mut c = config(&dir, &graph.uri());
+    c.workers = false;
+    let ingest_only = Service::start(c.clone()).await.unwrap();
+    ingest_only
+        .connect_account(ACCOUNT, None, "IGAA-test-token", None)
+        .await
+        .unwrap();
+    ingest_only.put_automations(RULES).await.unwrap();
+    for body in [
+        comment("C1", "P1", "link"),
+        b"\"just a string\"".to_vec(),
+        comment("C2", "P2", "no keyword here"),
+        comment("C3", "P3", "LINK"),
+    ] {
+        assert_eq!(post(&ingest_only, &body, SECRET).await.status(), 200);
+    }
+    ingest_only.shutdown().await;
+    // the workers start with all four waiting: they are claimed in one batch
+    c.workers = true;
+    let service = Service::start(c).await.unwrap();
+    eventually("processed and sent", async || {
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM inbox WHERE status = 'pending'",
+        )
+        .await
+            == 0
+            && scalar(
+                &service,
+                "SELECT COUNT(*) FROM outbox WHERE status = 'sent'",
+            )
+            .await
+                == 2
+    })
+    .await;
+    assert_eq!(
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM inbox WHERE status = 'rejected'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM events WHERE outcome = 'no_match'"
+        )
+        .await,
+        1
+    );
+    let requests = graph.received_requests().await.unwrap();
+    assert_eq!(
+        (sends_to(&requests, "C1"), sends_to(&requests, "C3")),
+        (1, 1)
+    );
+    service.shutdown().await;
+}

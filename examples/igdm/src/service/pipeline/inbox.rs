@@ -30,6 +30,14 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
         shared.config.inbox_batch,
     )
     .await?;
+    if rows.len() > 1 {
+        match process_batch(shared, &owner, &rows).await {
+            Ok(n) => return Ok(n),
+            Err(e) => {
+                tracing::debug!(error = %e, "batch failed; processing its notifications one by one")
+            }
+        }
+    }
     let mut done = 0;
     for row in rows {
         match process(shared, &owner, &row).await {
@@ -57,23 +65,71 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
     Ok(done)
 }
 
-/// Processes one claimed notification in one transaction; `false` when the lease was lost.
+/// Processes one claimed notification in its own transaction; `false` when the lease was lost.
 async fn process(shared: &Shared, owner: &str, row: &inbox::Claimed) -> Result<bool> {
+    let engine = shared.engine();
+    let store = TxStore::new(shared.db.begin().await?);
+    let Some(outcomes) = process_in(&engine, &store, owner, row).await? else {
+        store.into_inner().rollback().await?;
+        return Ok(false);
+    };
+    store.into_inner().commit().await?;
+    count(shared, &outcomes);
+    Ok(true)
+}
+
+/// Processes claimed notifications together in one transaction (one commit for the batch).
+/// Fails as a whole (nothing kept) if any of them fails or lost its lease; the caller then
+/// processes them one by one.
+async fn process_batch(shared: &Shared, owner: &str, rows: &[inbox::Claimed]) -> Result<usize> {
+    let engine = shared.engine();
+    let store = TxStore::new(shared.db.begin().await?);
+    let mut all = Vec::new();
+    for row in rows {
+        match process_in(&engine, &store, owner, row).await? {
+            Some(outcomes) => all.extend(outcomes),
+            None => {
+                return Err(crate::service::error::Error::new(
+                    crate::service::error::ErrorKind::Database,
+                    "a lease was lost during the batch",
+                ))
+            }
+        }
+    }
+    store.into_inner().commit().await?;
+    count(shared, &all);
+    Ok(rows.len())
+}
+
+fn count(shared: &Shared, outcomes: &[&str]) {
+    for outcome in outcomes {
+        if *outcome == "unparseable" {
+            shared.metrics.rejected("unparseable");
+        } else {
+            shared.metrics.processed(outcome);
+        }
+    }
+}
+
+/// Does the work of one notification inside `store`'s transaction: the outcome of each event
+/// (`unparseable` for a body that is no notification), or `None` when the lease was lost.
+async fn process_in(
+    engine: &automation_core::Engine,
+    store: &TxStore,
+    owner: &str,
+    row: &inbox::Claimed,
+) -> Result<Option<Vec<&'static str>>> {
     let now = db::now_ms();
     let notification = match instagram_graph::webhook::parse(&row.body) {
         Ok(n) => n,
         Err(e) => {
-            let mut tx = shared.db.begin().await?;
+            let mut tx = store.tx().await;
             let reason = format!("not a webhook notification: {e}");
             let ok =
                 inbox::finish(&mut tx, &row.id, owner, inbox::REJECTED, Some(&reason), now).await?;
-            tx.commit().await?;
-            shared.metrics.rejected("unparseable");
-            return Ok(ok);
+            return Ok(ok.then(|| vec!["unparseable"]));
         }
     };
-    let engine = shared.engine();
-    let store = TxStore::new(shared.db.begin().await?);
     let received = db::to_time(row.received_at);
     let mut outcomes = Vec::new();
     for event in notification.events() {
@@ -106,12 +162,11 @@ async fn process(shared: &Shared, owner: &str, row: &inbox::Claimed) -> Result<b
                 outcomes.push("skipped");
             }
             Converted::Decide(event) => {
-                let outcome = decide(&engine, &store, &row.id, event, now).await?;
+                let outcome = decide(engine, store, &row.id, event, now).await?;
                 outcomes.push(outcome);
             }
         }
     }
-    let mut tx = store.into_inner();
     let reason = (!notification.is_complete()).then(|| {
         notification
             .errors()
@@ -120,15 +175,9 @@ async fn process(shared: &Shared, owner: &str, row: &inbox::Claimed) -> Result<b
             .collect::<Vec<_>>()
             .join("; ")
     });
-    if !inbox::finish(&mut tx, &row.id, owner, inbox::DONE, reason.as_deref(), now).await? {
-        tx.rollback().await?;
-        return Ok(false);
-    }
-    tx.commit().await?;
-    for outcome in outcomes {
-        shared.metrics.processed(outcome);
-    }
-    Ok(true)
+    let mut tx = store.tx().await;
+    let ok = inbox::finish(&mut tx, &row.id, owner, inbox::DONE, reason.as_deref(), now).await?;
+    Ok(ok.then_some(outcomes))
 }
 
 #[allow(clippy::too_many_arguments)]
