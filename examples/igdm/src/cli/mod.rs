@@ -7,10 +7,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod demo;
 mod graph;
 mod privacy;
 mod rules;
+mod serve;
 mod sim;
 mod webhook;
 mod webhook_parse;
@@ -40,6 +42,11 @@ enum Command {
     Graph(graph::GraphArgs),
     /// Run the Instagram Platform simulator (Graph API, OAuth, webhooks) until Ctrl-C.
     Sim(sim::SimArgs),
+    /// Run the reference service: webhook in, decisions, DMs out (SQLite by default).
+    Serve(Box<serve::ServeArgs>),
+    /// Benchmarks of the reference service (webhook ingest).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Why a subcommand failed: a one-line message and the exit code to end with.
@@ -71,6 +78,8 @@ pub fn run() -> ExitCode {
         Command::Rules(command) => rules::run(command),
         Command::Graph(args) => graph::run(args),
         Command::Sim(args) => sim::run(args),
+        Command::Serve(args) => serve::run(*args),
+        Command::Bench(command) => bench::run(command),
     };
     match outcome {
         Ok(code) => code,
