@@ -134,6 +134,10 @@ async fn send_one(shared: &Shared, owner: &str, row: outbox::Claimed) -> Result<
         return Ok(());
     }
     let attempt = row.attempts + 1;
+    if let (Some(received), 1) = (row.received_at, attempt) {
+        let delay = (started_ms - received).max(0) as f64 / 1000.0;
+        shared.metrics.event_to_send.observe(delay);
+    }
     let started = Instant::now();
     let result: Result<Option<String>, Failure> = match &call {
         Call::Send(request) => client
