@@ -134,7 +134,7 @@ pub async fn claim(
 /// holds the lease. Committed before the Graph API is called.
 /// The lease is extended to `lease_until`, beyond the call's timeout.
 pub async fn mark_sending(
-    db: &Db,
+    tx: &mut Tx,
     key: &str,
     owner: &str,
     now: i64,
@@ -148,7 +148,7 @@ pub async fn mark_sending(
     .bind(key)
     .bind(owner)
     .bind(lease_until)
-    .execute(db.pool())
+    .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
