@@ -311,6 +311,15 @@ async fn a_comment_gets_one_private_reply_even_when_delivered_twice() {
         .await
         .unwrap();
     assert_eq!(log, ["queued", "sent"]);
+    let metrics = service.shared().metrics.render();
+    assert!(
+        metrics.contains("igdm_event_to_send_seconds_count 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"igdm_sends_total{kind="private_reply",outcome="sent"} 1"#),
+        "{metrics}"
+    );
     // the token is stored sealed only
     let stored: String = sqlx::query_scalar("SELECT token_sealed FROM accounts")
         .fetch_one(service.shared().db.pool())
