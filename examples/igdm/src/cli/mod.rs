@@ -11,6 +11,7 @@ mod demo;
 mod graph;
 mod privacy;
 mod rules;
+mod sim;
 mod webhook;
 mod webhook_parse;
 
@@ -37,6 +38,8 @@ enum Command {
     Rules(rules::RulesCommand),
     /// Call the Instagram Graph API (read endpoints, text DMs, private replies) and print JSON.
     Graph(graph::GraphArgs),
+    /// Run the Instagram Platform simulator (Graph API, OAuth, webhooks) until Ctrl-C.
+    Sim(sim::SimArgs),
 }
 
 /// Why a subcommand failed: a one-line message and the exit code to end with.
@@ -67,6 +70,7 @@ pub fn run() -> ExitCode {
         Command::Privacy(args) => privacy::run(args),
         Command::Rules(command) => rules::run(command),
         Command::Graph(args) => graph::run(args),
+        Command::Sim(args) => sim::run(args),
     };
     match outcome {
         Ok(code) => code,
