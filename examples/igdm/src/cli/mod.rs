@@ -11,6 +11,7 @@ mod demo;
 mod graph;
 mod privacy;
 mod rules;
+mod serve;
 mod sim;
 mod webhook;
 mod webhook_parse;
@@ -40,6 +41,8 @@ enum Command {
     Graph(graph::GraphArgs),
     /// Run the Instagram Platform simulator (Graph API, OAuth, webhooks) until Ctrl-C.
     Sim(sim::SimArgs),
+    /// Run the reference service: webhook in, decisions, DMs out (SQLite by default).
+    Serve(Box<serve::ServeArgs>),
 }
 
 /// Why a subcommand failed: a one-line message and the exit code to end with.
@@ -71,6 +74,7 @@ pub fn run() -> ExitCode {
         Command::Rules(command) => rules::run(command),
         Command::Graph(args) => graph::run(args),
         Command::Sim(args) => sim::run(args),
+        Command::Serve(args) => serve::run(*args),
     };
     match outcome {
         Ok(code) => code,

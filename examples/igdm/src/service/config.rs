@@ -1,0 +1,268 @@
+//! The service configuration: a TOML file, `IGDM_*` environment variables and command-line flags
+//! (in rising precedence), with defaults that run out of the box on a local SQLite database.
+//!
+//! ```
+//! use igdm::service::Config;
+//! let config = Config::from_toml(r#"
+//! listen = "127.0.0.1:0"
+//! app_secret = "s3cret"
+//! verify_token = "vt"
+//! graph_base_url = "http://127.0.0.1:9999"
+//! "#).unwrap();
+//! assert_eq!(config.verify_token, "vt");
+//! assert!(config.database_url().starts_with("sqlite:"));
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::error::{Error, Result};
+
+/// The service configuration. Every field has a default (see [`Config::default`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// Address to listen on. Default `127.0.0.1:8080`; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The public base URL of this service (for the OAuth redirect). Default: `http://<listen>`.
+    pub public_url: Option<String>,
+    /// Directory for the SQLite database and the vault key file. Default `./igdm-data`.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH`, `sqlite::memory:` or `postgres://...`. Default: `<data_dir>/igdm.db`.
+    pub database: Option<String>,
+    /// Most database connections. Default 8.
+    pub max_connections: u32,
+    /// The Meta app id.
+    pub app_id: String,
+    /// The Meta app secret: verifies webhook signatures and exchanges OAuth codes.
+    pub app_secret: String,
+    /// Older app secrets still accepted on webhooks while rotating.
+    pub previous_app_secrets: Vec<String>,
+    /// The verify token of the webhook subscription handshake.
+    pub verify_token: String,
+    /// The Graph API base URL (the simulator's URL in tests). Default `https://graph.instagram.com`.
+    pub graph_base_url: String,
+    /// The Graph API version path segment. Default: instagram-graph's default.
+    pub graph_version: String,
+    /// The OAuth authorize page. Default `https://www.instagram.com/oauth/authorize`.
+    pub oauth_authorize_url: String,
+    /// The OAuth code-exchange base (`<base>/oauth/access_token`). Default `https://api.instagram.com`.
+    pub oauth_api_base_url: String,
+    /// The long-lived token base (`<base>/access_token`). Default: `graph_base_url`.
+    pub oauth_graph_base_url: Option<String>,
+    /// The vault key: 64 hex characters (32 bytes). When absent, a key file is used.
+    pub vault_key: Option<String>,
+    /// The vault key file, created with 0600 permissions when missing. Default `<data_dir>/vault.key`.
+    pub vault_key_file: Option<PathBuf>,
+    /// API keys accepted by the management API (`Authorization: Bearer KEY`). Empty: the API is off.
+    pub api_keys: Vec<String>,
+    /// Largest accepted webhook body in bytes. Default 1 MiB.
+    pub body_limit: usize,
+    /// Most notifications committed in one group commit. Default 512.
+    pub ingest_batch: usize,
+    /// Inbox rows claimed per round. Default 64.
+    pub inbox_batch: i64,
+    /// Outbox rows claimed per round. Default 64.
+    pub outbox_batch: i64,
+    /// Outbox rows sent concurrently. Default 16.
+    pub sender_concurrency: usize,
+    /// How long a claim lasts before another worker may take the row over, in seconds. Default 60.
+    pub lease_secs: u64,
+    /// How often idle workers look for work, in milliseconds. Default 200.
+    pub poll_interval_ms: u64,
+    /// Timeout of one Graph API call in milliseconds. A send still unresolved this long after
+    /// its lease is treated as abandoned (ambiguous, never re-sent). Default 30000.
+    pub call_timeout_ms: u64,
+    /// Most attempts per outbox row. Default 5.
+    pub max_attempts: u32,
+    /// First retry backoff in milliseconds (doubled per attempt, jittered). Default 1000.
+    pub retry_base_ms: u64,
+    /// Longest retry backoff in milliseconds. Default 60000.
+    pub retry_max_ms: u64,
+    /// Sends per second per account (Meta: 100). Default 100.
+    pub send_per_second: u32,
+    /// Private replies per hour per account (Meta: 750). Default 750.
+    pub private_replies_per_hour: u32,
+    /// Refresh tokens expiring within this many days. Default 10.
+    pub refresh_within_days: i64,
+    /// Run the pipeline workers (off: only ingest). Default true.
+    pub workers: bool,
+    /// Log as JSON lines. Default false.
+    pub log_json: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            data_dir: PathBuf::from("igdm-data"),
+            database: None,
+            max_connections: 8,
+            app_id: "igdm-local-app".into(),
+            app_secret: "igdm-local-app-secret".into(),
+            previous_app_secrets: Vec::new(),
+            verify_token: "igdm-verify-token".into(),
+            graph_base_url: "https://graph.instagram.com".into(),
+            graph_version: instagram_graph::DEFAULT_GRAPH_VERSION.into(),
+            oauth_authorize_url: "https://www.instagram.com/oauth/authorize".into(),
+            oauth_api_base_url: "https://api.instagram.com".into(),
+            oauth_graph_base_url: None,
+            vault_key: None,
+            vault_key_file: None,
+            api_keys: Vec::new(),
+            body_limit: 1024 * 1024,
+            ingest_batch: 512,
+            inbox_batch: 64,
+            outbox_batch: 64,
+            sender_concurrency: 16,
+            lease_secs: 60,
+            poll_interval_ms: 200,
+            call_timeout_ms: 30_000,
+            max_attempts: 5,
+            retry_base_ms: 1000,
+            retry_max_ms: 60_000,
+            send_per_second: 100,
+            private_replies_per_hour: 750,
+            refresh_within_days: 10,
+            workers: true,
+            log_json: false,
+        }
+    }
+}
+
+impl Config {
+    /// Parses a TOML configuration; missing fields keep their defaults.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| {
+            Error::config(format!(
+                "invalid configuration: {}",
+                e.to_string().replace('\n', " ")
+            ))
+        })
+    }
+
+    /// Reads a TOML configuration file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::config(format!(
+                "cannot read the configuration file {}: {e}",
+                path.display()
+            ))
+        })?;
+        Self::from_toml(&text)
+            .map_err(|e| Error::config(format!("{}: {}", path.display(), e.message())))
+    }
+
+    /// A configuration for tests: random port, the given data directory, workers polling fast.
+    pub fn for_tests(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            poll_interval_ms: 20,
+            retry_base_ms: 20,
+            retry_max_ms: 200,
+            lease_secs: 5,
+            call_timeout_ms: 2_000,
+            ..Self::default()
+        }
+    }
+
+    /// The database URL: `database`, or the SQLite file under `data_dir`.
+    pub fn database_url(&self) -> String {
+        match &self.database {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("igdm.db").display()),
+        }
+    }
+
+    /// The vault key file path.
+    pub fn vault_key_path(&self) -> PathBuf {
+        self.vault_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("vault.key"))
+    }
+
+    /// The lease duration.
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_secs.max(1))
+    }
+
+    /// The idle poll interval.
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms.max(1))
+    }
+
+    /// Checks values that would make the service misbehave.
+    pub fn validate(&self) -> Result<()> {
+        if self.app_secret.is_empty() {
+            return Err(Error::config(
+                "app_secret is empty; set IGDM_APP_SECRET to the Meta app secret",
+            ));
+        }
+        if self.verify_token.is_empty() {
+            return Err(Error::config(
+                "verify_token is empty; set IGDM_VERIFY_TOKEN to the token entered in the App Dashboard",
+            ));
+        }
+        for (name, url) in [
+            ("graph_base_url", &self.graph_base_url),
+            ("oauth_authorize_url", &self.oauth_authorize_url),
+            ("oauth_api_base_url", &self.oauth_api_base_url),
+        ] {
+            url::Url::parse(url).map_err(|e| {
+                Error::config(format!(
+                    "{name} `{url}` is not a URL ({e}); give http(s)://host[:port]"
+                ))
+            })?;
+        }
+        if self.body_limit == 0 || self.ingest_batch == 0 || self.sender_concurrency == 0 {
+            return Err(Error::config(
+                "body_limit, ingest_batch and sender_concurrency must be above 0",
+            ));
+        }
+        if self.inbox_batch <= 0 || self.outbox_batch <= 0 {
+            return Err(Error::config(
+                "inbox_batch and outbox_batch must be above 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_run_out_of_the_box() {
+        let config = Config::default();
+        config.validate().unwrap();
+        assert!(config.database_url().ends_with("igdm-data/igdm.db"));
+        assert_eq!(config.send_per_second, 100);
+        assert_eq!(config.private_replies_per_hour, 750);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_with_their_name() {
+        let e = Config::from_toml("listne = \"127.0.0.1:1\"").unwrap_err();
+        assert!(e.message().contains("listne"), "{e}");
+    }
+
+    #[test]
+    fn bad_urls_are_refused() {
+        let config = Config {
+            graph_base_url: "not a url".into(),
+            ..Config::default()
+        };
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .message()
+            .contains("graph_base_url"));
+    }
+}

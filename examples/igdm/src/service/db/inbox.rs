@@ -1,0 +1,180 @@
+//! The `inbox` table: raw webhook notifications, keyed by the SHA-256 of the body.
+
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use super::{Db, Result, Tx};
+
+/// A notification waiting to be processed.
+pub const PENDING: &str = "pending";
+/// A notification whose events were all processed.
+pub const DONE: &str = "done";
+/// A notification refused at the door (not JSON, no notification shape); kept for inspection.
+pub const REJECTED: &str = "rejected";
+
+/// The dedup key of a body: hex SHA-256.
+pub fn body_key(body: &[u8]) -> String {
+    hex::encode(Sha256::digest(body))
+}
+
+/// A row to insert.
+#[derive(Debug, Clone)]
+pub struct NewNotification {
+    /// `body_key(body)`.
+    pub id: String,
+    /// The raw body.
+    pub body: Vec<u8>,
+    /// When it was received (Unix ms).
+    pub received_at: i64,
+    /// [`PENDING`] or [`REJECTED`].
+    pub status: &'static str,
+    /// Why it was rejected.
+    pub reason: Option<String>,
+}
+
+/// Inserts a notification unless its body was seen before; `true` if it was new.
+pub async fn insert(tx: &mut Tx, row: &NewNotification) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO inbox (id, body, received_at, status, reason) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&row.id)
+    .bind(&row.body)
+    .bind(row.received_at)
+    .bind(row.status)
+    .bind(&row.reason)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A claimed notification.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// Its id.
+    pub id: String,
+    /// The raw body.
+    pub body: Vec<u8>,
+    /// When it was received (Unix ms).
+    pub received_at: i64,
+    /// Claims so far, this one included.
+    pub attempts: i64,
+}
+
+/// Claims up to `limit` pending rows whose lease is free or expired, for `owner` until
+/// `lease_until`.
+pub async fn claim(
+    db: &Db,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+) -> Result<Vec<Claimed>> {
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "UPDATE inbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+         WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < $3) AND id IN \
+         (SELECT id FROM inbox WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < $3) \
+          ORDER BY received_at LIMIT $4)",
+    )
+    .bind(owner)
+    .bind(lease_until)
+    .bind(now)
+    .bind(limit)
+    .execute(&mut *tx)
+    .await?;
+    let rows = sqlx::query(
+        "SELECT id, body, received_at, attempts FROM inbox WHERE lease_owner = $1 AND status = 'pending' \
+         ORDER BY received_at",
+    )
+    .bind(owner)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Claimed {
+                id: r.try_get("id")?,
+                body: r.try_get("body")?,
+                received_at: r.try_get("received_at")?,
+                attempts: r.try_get("attempts")?,
+            })
+        })
+        .collect()
+}
+
+/// Marks a claimed row processed (`done`, or `failed` with a reason), if `owner` still holds it.
+/// `false` when the lease was lost (another worker took the row over).
+pub async fn finish(
+    tx: &mut Tx,
+    id: &str,
+    owner: &str,
+    status: &str,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE inbox SET status = $1, reason = $2, processed_at = $3, lease_owner = NULL, \
+         lease_until = NULL WHERE id = $4 AND lease_owner = $5 AND status = 'pending'",
+    )
+    .bind(status)
+    .bind(reason)
+    .bind(now)
+    .bind(id)
+    .bind(owner)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Rows by status.
+pub async fn count(db: &Db, status: &str) -> Result<i64> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbox WHERE status = $1")
+        .bind(status)
+        .fetch_one(db.pool())
+        .await?;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::temp_db;
+    use super::*;
+
+    fn row(body: &[u8]) -> NewNotification {
+        NewNotification {
+            id: body_key(body),
+            body: body.to_vec(),
+            received_at: 1,
+            status: PENDING,
+            reason: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn same_body_is_stored_once_and_claims_are_exclusive() {
+        let t = temp_db().await;
+        let mut tx = t.db.begin().await.unwrap();
+        assert!(insert(&mut tx, &row(b"{}")).await.unwrap());
+        assert!(!insert(&mut tx, &row(b"{}")).await.unwrap());
+        assert!(insert(&mut tx, &row(b"[]")).await.unwrap());
+        tx.commit().await.unwrap();
+        let a = claim(&t.db, "a", 100, 200, 10).await.unwrap();
+        assert_eq!(a.len(), 2);
+        // leased: nobody else gets them before expiry
+        assert!(claim(&t.db, "b", 150, 300, 10).await.unwrap().is_empty());
+        // expired: taken over, and the old owner can no longer finish
+        let b = claim(&t.db, "b", 201, 300, 1).await.unwrap();
+        assert_eq!(b.len(), 1);
+        let mut tx = t.db.begin().await.unwrap();
+        assert!(!finish(&mut tx, &b[0].id, "a", DONE, None, 202)
+            .await
+            .unwrap());
+        assert!(finish(&mut tx, &b[0].id, "b", DONE, None, 202)
+            .await
+            .unwrap());
+        tx.commit().await.unwrap();
+        assert_eq!(count(&t.db, DONE).await.unwrap(), 1);
+        assert_eq!(count(&t.db, PENDING).await.unwrap(), 1);
+    }
+}

@@ -1,0 +1,254 @@
+//! Storage on sqlx: SQLite by default (WAL, `synchronous=FULL`), PostgreSQL for `postgres://`
+//! URLs. One schema with a migration folder per backend, embedded and run at start. All SQL is
+//! portable (`$1` parameters, `ON CONFLICT`, times as integer Unix milliseconds).
+
+pub mod accounts;
+pub mod automation_store;
+pub mod automations;
+pub mod delivery_log;
+pub mod inbox;
+pub mod outbox;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+
+use super::error::{Error, ErrorKind, Result};
+
+/// Which database the service talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite (a file, WAL mode).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// A transaction on either backend.
+pub type Tx = Transaction<'static, Any>;
+
+/// The database: a connection pool and its backend.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Connects to `url` and runs the migrations. For a SQLite file the parent directory is
+    /// created; `sqlite::memory:` keeps one connection (one in-memory database).
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(Error::config(format!(
+                "unsupported database URL scheme in `{}`; use sqlite://PATH or postgres://...",
+                redact_url(url)
+            )));
+        };
+        let mut url = url.to_string();
+        let mut max = max_connections.max(1);
+        if backend == Backend::Sqlite {
+            if url.contains(":memory:") || url.contains("mode=memory") {
+                max = 1;
+            } else {
+                let path = url
+                    .trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:")
+                    .split('?')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                if let Some(parent) = std::path::Path::new(&path).parent() {
+                    if !parent.as_os_str().is_empty() {
+                        std::fs::create_dir_all(parent)?;
+                    }
+                }
+                if !url.contains('?') {
+                    url.push_str("?mode=rwc");
+                }
+            }
+        }
+        let options = AnyConnectOptions::from_str(&url).map_err(|e| {
+            Error::config(format!("invalid database URL `{}`: {e}", redact_url(&url)))
+        })?;
+        let mut pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(30));
+        if backend == Backend::Sqlite {
+            pool = pool.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                         PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool.connect_with(options).await.map_err(|e| {
+            Error::new(
+                ErrorKind::Database,
+                format!("cannot open the database `{}`: {e}", redact_url(&url)),
+            )
+        })?;
+        let db = Db { pool, backend };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Begins a write transaction (`BEGIN IMMEDIATE` on SQLite, so that it takes the write lock
+    /// up front and never fails half-way on a busy database).
+    pub async fn begin(&self) -> Result<Tx> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(tx)
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("****"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Unix milliseconds to a UTC time (the epoch when out of range).
+pub fn to_time(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A fresh database in a new temporary directory (removed when dropped).
+    pub struct TempDb {
+        pub db: Db,
+        pub dir: TempDir,
+    }
+
+    /// A temporary directory removed on drop.
+    pub struct TempDir(pub std::path::PathBuf);
+
+    impl TempDir {
+        pub fn new() -> TempDir {
+            use std::sync::atomic::{AtomicU64, Ordering};
+            static N: AtomicU64 = AtomicU64::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "igdm-test-{}-{}-{}",
+                std::process::id(),
+                now_ms(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&path).unwrap();
+            TempDir(path)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    pub async fn temp_db() -> TempDb {
+        let dir = TempDir::new();
+        let url = format!("sqlite://{}", dir.0.join("t.db").display());
+        let db = Db::connect(&url, 4).await.unwrap();
+        TempDb { db, dir }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlite_file_runs_migrations_in_wal_mode() {
+        let t = testing::temp_db().await;
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(mode.to_lowercase(), "wal");
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(sync, 2, "synchronous = FULL");
+        // migrations are idempotent on restart
+        let url = format!("sqlite://{}", t.dir.0.join("t.db").display());
+        Db::connect(&url, 2).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn in_memory_database_works() {
+        let db = Db::connect("sqlite::memory:", 8).await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbox")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[tokio::test]
+    async fn unknown_schemes_are_refused() {
+        let e = Db::connect("mysql://u:pw@host/db", 1).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(!e.message().contains("pw@"), "{e}");
+    }
+}

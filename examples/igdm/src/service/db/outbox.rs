@@ -1,0 +1,337 @@
+//! The `outbox` table: one row per planned action, keyed by event key + action index.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{Db, Result, Tx};
+
+/// Waiting to be sent (also after a retryable failure, with a later `next_attempt_at`).
+pub const QUEUED: &str = "queued";
+/// Recorded as attempted before the call: a row left in this state by a crash is never re-sent.
+pub const SENDING: &str = "sending";
+/// The Graph API accepted it.
+pub const SENT: &str = "sent";
+/// The echo came back.
+pub const DELIVERED: &str = "delivered";
+/// The person read it.
+pub const READ: &str = "read";
+/// Gave up.
+pub const FAILED: &str = "failed";
+
+/// A row to insert.
+#[derive(Debug, Clone)]
+pub struct NewAction {
+    /// `event key#index`.
+    pub key: String,
+    /// The account.
+    pub account: String,
+    /// The event key.
+    pub event_key: String,
+    /// The index of the action in the decision.
+    pub action_index: i64,
+    /// The rule that planned it.
+    pub rule: Option<String>,
+    /// `private_reply`, `public_reply`, `send_dm`, `webhook`.
+    pub kind: String,
+    /// The person (or comment author) it is for.
+    pub recipient: String,
+    /// The `PlannedAction` as JSON.
+    pub action: String,
+}
+
+/// Inserts an action unless its key exists; `true` if new.
+pub async fn insert(tx: &mut Tx, row: &NewAction, now: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO outbox (key, account, event_key, action_index, rule, kind, recipient, action, \
+         status, attempts, next_attempt_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', 0, $9, $9, $9) ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(&row.key)
+    .bind(&row.account)
+    .bind(&row.event_key)
+    .bind(row.action_index)
+    .bind(&row.rule)
+    .bind(&row.kind)
+    .bind(&row.recipient)
+    .bind(&row.action)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A claimed outbox row.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// Its key.
+    pub key: String,
+    /// The account.
+    pub account: String,
+    /// The rule.
+    pub rule: Option<String>,
+    /// The kind.
+    pub kind: String,
+    /// The recipient.
+    pub recipient: String,
+    /// The `PlannedAction` JSON.
+    pub action: String,
+    /// Attempts made before this one.
+    pub attempts: i64,
+}
+
+fn claimed(r: &AnyRow) -> Result<Claimed> {
+    Ok(Claimed {
+        key: r.try_get("key")?,
+        account: r.try_get("account")?,
+        rule: r.try_get("rule")?,
+        kind: r.try_get("kind")?,
+        recipient: r.try_get("recipient")?,
+        action: r.try_get("action")?,
+        attempts: r.try_get("attempts")?,
+    })
+}
+
+/// Claims up to `limit` due rows of active accounts.
+pub async fn claim(
+    db: &Db,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+) -> Result<Vec<Claimed>> {
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "UPDATE outbox SET lease_owner = $1, lease_until = $2 \
+         WHERE status = 'queued' AND (lease_until IS NULL OR lease_until < $3) AND key IN \
+         (SELECT o.key FROM outbox o JOIN accounts a ON a.id = o.account \
+          WHERE o.status = 'queued' AND o.next_attempt_at <= $3 AND a.status = 'active' \
+          AND (o.lease_until IS NULL OR o.lease_until < $3) \
+          ORDER BY o.next_attempt_at, o.created_at LIMIT $4)",
+    )
+    .bind(owner)
+    .bind(lease_until)
+    .bind(now)
+    .bind(limit)
+    .execute(&mut *tx)
+    .await?;
+    let rows = sqlx::query(
+        "SELECT key, account, rule, kind, recipient, action, attempts FROM outbox \
+         WHERE lease_owner = $1 AND status = 'queued' ORDER BY created_at",
+    )
+    .bind(owner)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    rows.iter().map(claimed).collect()
+}
+
+/// Records the attempt before the call: `queued` -> `sending`, attempts + 1, if `owner` still
+/// holds the lease. Committed before the Graph API is called.
+/// The lease is extended to `lease_until`, beyond the call's timeout.
+pub async fn mark_sending(
+    db: &Db,
+    key: &str,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = $1, lease_until = $4 \
+         WHERE key = $2 AND lease_owner = $3 AND status = 'queued'",
+    )
+    .bind(now)
+    .bind(key)
+    .bind(owner)
+    .bind(lease_until)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// `sending` -> `sent`.
+pub async fn mark_sent(tx: &mut Tx, key: &str, mid: Option<&str>, now: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET status = 'sent', mid = $1, sent_at = $2, updated_at = $2, \
+         lease_owner = NULL, lease_until = NULL, error_kind = NULL, error_message = NULL \
+         WHERE key = $3",
+    )
+    .bind(mid)
+    .bind(now)
+    .bind(key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Back to `queued` (a retry at `next_attempt_at`, or held until the account reconnects), with
+/// the error of the last attempt. `undo_attempt` gives the attempt back (nothing was sent).
+pub async fn requeue(
+    tx: &mut Tx,
+    key: &str,
+    next_attempt_at: i64,
+    error: Option<(&str, &str)>,
+    undo_attempt: bool,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET status = 'queued', next_attempt_at = $1, lease_owner = NULL, \
+         lease_until = NULL, error_kind = $2, error_message = $3, updated_at = $4, \
+         attempts = attempts - $5 WHERE key = $6",
+    )
+    .bind(next_attempt_at)
+    .bind(error.map(|e| e.0))
+    .bind(error.map(|e| e.1))
+    .bind(now)
+    .bind(i64::from(undo_attempt))
+    .bind(key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// -> `failed` with the error.
+pub async fn mark_failed(
+    tx: &mut Tx,
+    key: &str,
+    kind: &str,
+    message: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET status = 'failed', error_kind = $1, error_message = $2, updated_at = $3, \
+         lease_owner = NULL, lease_until = NULL WHERE key = $4",
+    )
+    .bind(kind)
+    .bind(message)
+    .bind(now)
+    .bind(key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Rows left in `sending` whose lease expired: a worker died between recording the attempt and
+/// recording its outcome. They may have been delivered, so they are failed as ambiguous, never
+/// re-sent. Returns their keys, accounts, rules and kinds.
+pub async fn fail_abandoned(
+    db: &Db,
+    now: i64,
+) -> Result<Vec<(String, String, Option<String>, String, i64)>> {
+    let mut tx = db.begin().await?;
+    let rows = sqlx::query(
+        "SELECT key, account, rule, kind, attempts FROM outbox WHERE status = 'sending' \
+         AND lease_until IS NOT NULL AND lease_until < $1",
+    )
+    .bind(now)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let key: String = r.try_get("key")?;
+        mark_failed(
+            &mut tx,
+            &key,
+            "ambiguous",
+            "the worker stopped during the call; it may have been delivered, so it is not re-sent",
+            now,
+        )
+        .await?;
+        out.push((
+            key,
+            r.try_get("account")?,
+            r.try_get("rule")?,
+            r.try_get("kind")?,
+            r.try_get("attempts")?,
+        ));
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Marks the row with `mid` delivered (from an echo); its key, if a row of ours matched.
+pub async fn mark_delivered(
+    tx: &mut Tx,
+    account: &str,
+    mid: &str,
+    now: i64,
+) -> Result<Option<String>> {
+    let row =
+        sqlx::query("SELECT key FROM outbox WHERE account = $1 AND mid = $2 AND status = 'sent'")
+            .bind(account)
+            .bind(mid)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some(row) = row else { return Ok(None) };
+    let key: String = row.try_get("key")?;
+    sqlx::query("UPDATE outbox SET status = 'delivered', updated_at = $1 WHERE key = $2")
+        .bind(now)
+        .bind(&key)
+        .execute(&mut **tx)
+        .await?;
+    Ok(Some(key))
+}
+
+/// Whether the echo `mid` to `recipient` was sent by this service: a row carries that message
+/// id, or a send to that person is in flight (the echo can arrive before the Send API answers).
+pub async fn is_ours(tx: &mut Tx, account: &str, recipient: &str, mid: &str) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE account = $1 AND (mid = $2 OR (recipient = $3 AND status = 'sending'))",
+    )
+    .bind(account)
+    .bind(mid)
+    .bind(recipient)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(n > 0)
+}
+
+/// Marks as read the messages to `recipient` sent up to `until` (Unix ms); their keys.
+pub async fn mark_read(
+    tx: &mut Tx,
+    account: &str,
+    recipient: &str,
+    until: i64,
+    now: i64,
+) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT key FROM outbox WHERE account = $1 AND recipient = $2 AND status IN ('sent', 'delivered') \
+         AND sent_at <= $3",
+    )
+    .bind(account)
+    .bind(recipient)
+    .bind(until)
+    .fetch_all(&mut **tx)
+    .await?;
+    let keys = rows
+        .iter()
+        .map(|r| r.try_get::<String, _>("key"))
+        .collect::<Result<Vec<_>, _>>()?;
+    for key in &keys {
+        sqlx::query("UPDATE outbox SET status = 'read', updated_at = $1 WHERE key = $2")
+            .bind(now)
+            .bind(key)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(keys)
+}
+
+/// The sent time of the row with `mid`.
+pub async fn sent_at_of(tx: &mut Tx, account: &str, mid: &str) -> Result<Option<i64>> {
+    let v: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT sent_at FROM outbox WHERE account = $1 AND mid = $2")
+            .bind(account)
+            .bind(mid)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(v.flatten())
+}
+
+/// Rows by status.
+pub async fn count(db: &Db, status: &str) -> Result<i64> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = $1")
+        .bind(status)
+        .fetch_one(db.pool())
+        .await?;
+    Ok(n)
+}

@@ -1,0 +1,55 @@
+//! The HTTP routes: webhook, connect flow, management API, health and metrics.
+
+pub mod api;
+pub mod connect;
+pub mod ops;
+pub mod webhook;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::Router;
+
+use crate::service::pipeline::Shared;
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    /// The service state.
+    pub shared: Arc<Shared>,
+    /// The group-commit ingest.
+    pub ingest: webhook::Ingest,
+    /// The app secret, then the previous ones.
+    pub secrets: Vec<Vec<u8>>,
+    /// Pending OAuth states.
+    pub oauth_states: connect::States,
+    /// The public base URL (for the OAuth redirect).
+    pub public_url: String,
+}
+
+impl AppState {
+    /// The public base URL.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+}
+
+/// The router.
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.shared.config.body_limit;
+    Router::new()
+        .route(
+            "/webhooks/instagram",
+            get(webhook::handshake)
+                .post(webhook::receive)
+                .layer(DefaultBodyLimit::max(limit)),
+        )
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/connect/instagram", get(connect::start))
+        .route("/connect/instagram/callback", get(connect::callback))
+        .nest("/api", api::router(state.clone()))
+        .with_state(state)
+}

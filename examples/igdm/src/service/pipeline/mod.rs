@@ -1,0 +1,147 @@
+//! The pipeline: the inbox worker (parse, decide, outbox rows in one transaction) and the sender
+//! (rate-limited Graph API calls with retries and a delivery log). Both claim rows with leases,
+//! so a crashed or restarted worker loses nothing and sends nothing twice.
+
+pub mod convert;
+pub mod inbox;
+pub mod ratelimit;
+pub mod sender;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use automation_core::Engine;
+use instagram_graph::{Client, Flavor};
+
+use super::config::Config;
+use super::db::{self, Db};
+use super::error::{Error, ErrorKind, Result};
+use super::metrics::Metrics;
+use super::vault::Vault;
+use ratelimit::RateLimiter;
+
+/// State shared by the HTTP handlers and the workers.
+#[derive(Debug)]
+pub struct Shared {
+    /// The database.
+    pub db: Db,
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+    /// The token vault.
+    pub vault: Vault,
+    /// The rate limiter.
+    pub limiter: RateLimiter,
+    /// A Graph API client without a token, at the configured base URL; per-account clients
+    /// share its connection pool.
+    pub graph: Client,
+    /// A plain HTTP client for automation webhooks.
+    pub http: reqwest::Client,
+    engine: RwLock<Arc<Engine>>,
+    clients: Mutex<HashMap<String, (String, Client)>>,
+}
+
+impl Shared {
+    /// Builds the shared state; the engine starts with the stored automations.
+    pub async fn new(
+        db: Db,
+        config: Arc<Config>,
+        metrics: Arc<Metrics>,
+        vault: Vault,
+    ) -> Result<Self> {
+        let graph = Client::builder("")
+            .base_url(config.graph_base_url.clone())
+            .graph_version(config.graph_version.clone())
+            .timeout(std::time::Duration::from_millis(
+                config.call_timeout_ms.max(1),
+            ))
+            .build()?;
+        let rules = db::automations::rule_set(&db).await?;
+        Ok(Self {
+            limiter: RateLimiter::new(config.send_per_second, config.private_replies_per_hour),
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))?,
+            graph,
+            engine: RwLock::new(Arc::new(Engine::new(rules))),
+            clients: Mutex::new(HashMap::new()),
+            db,
+            config,
+            metrics,
+            vault,
+        })
+    }
+
+    /// The current engine.
+    pub fn engine(&self) -> Arc<Engine> {
+        match self.engine.read() {
+            Ok(e) => e.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the engine (after automations changed).
+    pub fn set_engine(&self, engine: Engine) {
+        let mut slot = match self.engine.write() {
+            Ok(e) => e,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *slot = Arc::new(engine);
+    }
+
+    /// Reloads the engine from the stored automations.
+    pub async fn reload_engine(&self) -> Result<()> {
+        let rules = db::automations::rule_set(&self.db).await?;
+        self.set_engine(Engine::new(rules));
+        Ok(())
+    }
+
+    /// A Graph API client with `account`'s token (opened from the vault; cached until the
+    /// sealed token changes).
+    pub async fn client_for(&self, account: &str) -> Result<Client> {
+        let Some((sealed, _status)) = db::accounts::sealed_token(&self.db, account).await? else {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "account {account} is not connected; connect it through /connect/instagram"
+                ),
+            ));
+        };
+        if let Ok(cache) = self.clients.lock() {
+            if let Some((cached, client)) = cache.get(account) {
+                if *cached == sealed {
+                    return Ok(client.clone());
+                }
+            }
+        }
+        let token = self.vault.open(account, &sealed)?;
+        let client = self
+            .graph
+            .with_token(token.expose().as_str(), Flavor::InstagramLogin);
+        if let Ok(mut cache) = self.clients.lock() {
+            cache.insert(account.to_string(), (sealed, client.clone()));
+        }
+        Ok(client)
+    }
+
+    /// Forgets the cached client of `account`.
+    pub fn forget_client(&self, account: &str) {
+        if let Ok(mut cache) = self.clients.lock() {
+            cache.remove(account);
+        }
+    }
+}
+
+/// A unique lease owner for one claim round.
+pub(crate) fn lease_owner(worker: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static ROUND: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{worker}-{}-{}-{}",
+        std::process::id(),
+        db::now_ms(),
+        ROUND.fetch_add(1, Ordering::Relaxed)
+    )
+}

@@ -1,0 +1,752 @@
+//! The reference service over HTTP, against a `wiremock` Graph API: webhook ingest (handshake,
+//! signatures, dedup, malformed JSON) and the pipeline (private reply once, 190, retries, crash
+//! and restart).
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use igdm::service::{Config, RunningService, Service};
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const SECRET: &str = "test-app-secret";
+const ACCOUNT: &str = "17841400000000001";
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let path = std::env::temp_dir().join(format!(
+            "igdm-service-{name}-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&path).unwrap();
+        Dir(path)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn config(dir: &Dir, graph: &str) -> Config {
+    let mut c = Config::for_tests(&dir.0);
+    c.app_secret = SECRET.into();
+    c.verify_token = "vt-123".into();
+    c.graph_base_url = graph.into();
+    c.graph_version = "v1".into();
+    c.api_keys = vec!["api-key-1".into()];
+    c
+}
+
+async fn post(service: &RunningService, body: &[u8], secret: &str) -> reqwest::Response {
+    let signature = webhook_verify::meta::sign(secret.as_bytes(), body).unwrap();
+    reqwest::Client::new()
+        .post(service.webhook_url())
+        .header("X-Hub-Signature-256", signature.to_string())
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn scalar(service: &RunningService, sql: &'static str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(service.shared().db.pool())
+        .await
+        .unwrap()
+}
+
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..300 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+fn comment(id: &str, person: &str, text: &str) -> Vec<u8> {
+    let now = chrono::Utc::now().timestamp();
+    json!({"object": "instagram", "entry": [{"id": ACCOUNT, "time": now, "changes": [{
+        "field": "comments",
+        "value": {"id": id, "text": text, "from": {"id": person, "username": format!("user{person}")},
+                  "media": {"id": "M1", "media_product_type": "REELS"}}}]}]})
+    .to_string()
+    .into_bytes()
+}
+
+fn sends_to(requests: &[Request], comment: &str) -> usize {
+    requests
+        .iter()
+        .filter(|r| r.url.path() == "/v1/me/messages")
+        .filter(|r| {
+            let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+            body["recipient"]["comment_id"] == comment
+        })
+        .count()
+}
+
+async fn graph() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/me/subscribed_apps"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": true})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/me/media"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [
+            {"id": "M1", "caption": "new reel", "media_product_type": "REELS"}]})))
+        .mount(&server)
+        .await;
+    server
+}
+
+const RULES: &str = r#"
+account = "17841400000000001"
+[[rules]]
+id = "link"
+on = ["comment"]
+match = { mode = "contains", keywords = ["link"] }
+actions = [{ type = "private_reply", text = "Here it is: https://example.com" }]
+"#;
+
+async fn started(dir: &Dir, graph: &MockServer) -> RunningService {
+    let service = Service::start(config(dir, &graph.uri())).await.unwrap();
+    service
+        .connect_account(ACCOUNT, Some("shop"), "IGAA-test-token", None)
+        .await
+        .unwrap();
+    service.put_automations(RULES).await.unwrap();
+    service
+}
+
+fn sent_ok(mid: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({"recipient_id": "P", "message_id": mid}))
+}
+
+#[tokio::test]
+async fn handshake_answers_the_challenge_only_with_the_verify_token() {
+    let dir = Dir::new("handshake");
+    let service = Service::start(config(&dir, "http://127.0.0.1:9"))
+        .await
+        .unwrap();
+    let url = service.webhook_url();
+    let ok = reqwest::get(format!(
+        "{url}?hub.mode=subscribe&hub.verify_token=vt-123&hub.challenge=1158201444"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.text().await.unwrap(), "1158201444");
+    let bad = reqwest::get(format!(
+        "{url}?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1158201444"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(bad.status(), 403);
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_signature_is_401_and_nothing_is_stored() {
+    let dir = Dir::new("badsig");
+    let service = Service::start(config(&dir, "http://127.0.0.1:9"))
+        .await
+        .unwrap();
+    let body = comment("C1", "P1", "LINK");
+    assert_eq!(post(&service, &body, "not-the-secret").await.status(), 401);
+    let unsigned = reqwest::Client::new()
+        .post(service.webhook_url())
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401);
+    assert_eq!(scalar(&service, "SELECT COUNT(*) FROM inbox").await, 0);
+    let metrics = reqwest::get(format!("{}/metrics", service.base_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"igdm_webhooks_rejected_total{reason="signature"} 2"#),
+        "{metrics}"
+    );
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_same_body_is_stored_once_and_oversized_bodies_are_refused() {
+    let dir = Dir::new("dedup");
+    let mut c = config(&dir, "http://127.0.0.1:9");
+    c.workers = false;
+    c.body_limit = 4096;
+    let service = Service::start(c).await.unwrap();
+    let body = comment("C1", "P1", "LINK");
+    let (a, b) = tokio::join!(post(&service, &body, SECRET), post(&service, &body, SECRET));
+    assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+    assert_eq!(post(&service, &body, SECRET).await.status(), 200);
+    assert_eq!(scalar(&service, "SELECT COUNT(*) FROM inbox").await, 1);
+    let big = vec![b' '; 5000];
+    assert_eq!(post(&service, &big, SECRET).await.status(), 413);
+    assert_eq!(scalar(&service, "SELECT COUNT(*) FROM inbox").await, 1);
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn concurrent_deliveries_are_all_committed_before_their_200() {
+    let dir = Dir::new("group");
+    let mut c = config(&dir, "http://127.0.0.1:9");
+    c.workers = false;
+    let service = Service::start(c).await.unwrap();
+    let bodies: Vec<Vec<u8>> = (0..64)
+        .map(|i| comment(&format!("C{i}"), "P1", "hello"))
+        .collect();
+    let answers =
+        futures_util::future::join_all(bodies.iter().map(|b| post(&service, b, SECRET))).await;
+    assert!(answers.iter().all(|r| r.status() == 200));
+    assert_eq!(scalar(&service, "SELECT COUNT(*) FROM inbox").await, 64);
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_json_with_a_valid_signature_is_stored_as_rejected() {
+    let dir = Dir::new("malformed");
+    let service = Service::start(config(&dir, "http://127.0.0.1:9"))
+        .await
+        .unwrap();
+    let answer = post(
+        &service,
+        b"{\"object\": \"instagram\", \"entry\": [",
+        SECRET,
+    )
+    .await;
+    assert_eq!(answer.status(), 200);
+    assert_eq!(
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM inbox WHERE status = 'rejected'"
+        )
+        .await,
+        1
+    );
+    let reason: String = sqlx::query_scalar("SELECT reason FROM inbox")
+        .fetch_one(service.shared().db.pool())
+        .await
+        .unwrap();
+    assert!(reason.contains("malformed JSON"), "{reason}");
+    let metrics = service.shared().metrics.render();
+    assert!(
+        metrics.contains(r#"igdm_webhooks_rejected_total{reason="malformed_json"} 1"#),
+        "{metrics}"
+    );
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_comment_gets_one_private_reply_even_when_delivered_twice() {
+    let graph = graph().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/me/messages"))
+        .respond_with(sent_ok("mid.1"))
+        .mount(&graph)
+        .await;
+    let dir = Dir::new("once");
+    let service = started(&dir, &graph).await;
+    let body = comment("C1", "P1", "LINK please");
+    assert_eq!(post(&service, &body, SECRET).await.status(), 200);
+    assert_eq!(post(&service, &body, SECRET).await.status(), 200);
+    // the same comment in another envelope (Meta redelivers with a new entry time)
+    let mut other: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    other["entry"][0]["time"] = json!(1);
+    assert_eq!(
+        post(&service, other.to_string().as_bytes(), SECRET)
+            .await
+            .status(),
+        200
+    );
+    eventually("the private reply is sent", async || {
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM outbox WHERE status = 'sent'",
+        )
+        .await
+            == 1
+            && scalar(
+                &service,
+                "SELECT COUNT(*) FROM inbox WHERE status = 'pending'",
+            )
+            .await
+                == 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let requests = graph.received_requests().await.unwrap();
+    assert_eq!(sends_to(&requests, "C1"), 1);
+    let sent: serde_json::Value = serde_json::from_slice(
+        &requests
+            .iter()
+            .find(|r| r.url.path() == "/v1/me/messages")
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert_eq!(sent["message"]["text"], "Here it is: https://example.com");
+    // the token went in the header, not the URL
+    assert!(requests
+        .iter()
+        .all(|r| !r.url.as_str().contains("IGAA-test-token")));
+    let log: Vec<String> = sqlx::query_scalar("SELECT status FROM delivery_log ORDER BY id")
+        .fetch_all(service.shared().db.pool())
+        .await
+        .unwrap();
+    assert_eq!(log, ["queued", "sent"]);
+    // the token is stored sealed only
+    let stored: String = sqlx::query_scalar("SELECT token_sealed FROM accounts")
+        .fetch_one(service.shared().db.pool())
+        .await
+        .unwrap();
+    assert!(!stored.contains("IGAA-test-token"));
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn error_190_flags_the_account_and_nothing_is_sent_after() {
+    let graph = graph().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/me/messages"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
+            "message": "Error validating access token: Session has expired",
+            "type": "OAuthException", "code": 190, "error_subcode": 463, "fbtrace_id": "x"}})))
+        .mount(&graph)
+        .await;
+    let dir = Dir::new("token");
+    let service = started(&dir, &graph).await;
+    assert_eq!(
+        post(&service, &comment("C1", "P1", "link"), SECRET)
+            .await
+            .status(),
+        200
+    );
+    eventually("the account needs reconnect", async || {
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM accounts WHERE status = 'needs_reconnect'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    assert_eq!(
+        post(&service, &comment("C2", "P2", "link"), SECRET)
+            .await
+            .status(),
+        200
+    );
+    eventually("the second comment is decided", async || {
+        scalar(&service, "SELECT COUNT(*) FROM outbox").await == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let requests = graph.received_requests().await.unwrap();
+    assert_eq!(sends_to(&requests, "C1"), 1);
+    assert_eq!(sends_to(&requests, "C2"), 0);
+    // both are held, not lost
+    assert_eq!(
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM outbox WHERE status = 'queued'"
+        )
+        .await,
+        2
+    );
+    let kind: String =
+        sqlx::query_scalar("SELECT error_kind FROM delivery_log WHERE status = 'failed'")
+            .fetch_one(service.shared().db.pool())
+            .await
+            .unwrap();
+    assert_eq!(kind, "token_invalid");
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_transient_5xx_is_retried_and_then_sent() {
+    let graph = graph().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/me/messages"))
+        .respond_with(ResponseTemplate::new(500).set_body_json(json!({"error": {
+            "message": "An unexpected error has occurred. Please retry your request later.",
+            "type": "OAuthException", "code": 2, "is_transient": true}})))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&graph)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/me/messages"))
+        .respond_with(sent_ok("mid.ok"))
+        .with_priority(2)
+        .mount(&graph)
+        .await;
+    let dir = Dir::new("retry");
+    let service = started(&dir, &graph).await;
+    assert_eq!(
+        post(&service, &comment("C1", "P1", "link"), SECRET)
+            .await
+            .status(),
+        200
+    );
+    eventually("sent after retries", async || {
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM outbox WHERE status = 'sent'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    let requests = graph.received_requests().await.unwrap();
+    assert_eq!(sends_to(&requests, "C1"), 3);
+    let log: Vec<String> = sqlx::query_scalar("SELECT status FROM delivery_log ORDER BY id")
+        .fetch_all(service.shared().db.pool())
+        .await
+        .unwrap();
+    assert_eq!(log, ["queued", "retry", "retry", "sent"]);
+    let attempts = scalar(&service, "SELECT attempts FROM outbox").await;
+    assert_eq!(attempts, 3);
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_ambiguous_private_reply_failure_is_never_retried() {
+    let graph = graph().await;
+    // a 502 without a Graph error body: it may have been delivered
+    Mock::given(method("POST"))
+        .and(path("/v1/me/messages"))
+        .respond_with(ResponseTemplate::new(502).set_body_string("Bad Gateway"))
+        .mount(&graph)
+        .await;
+    let dir = Dir::new("ambiguous");
+    let service = started(&dir, &graph).await;
+    assert_eq!(
+        post(&service, &comment("C1", "P1", "link"), SECRET)
+            .await
+            .status(),
+        200
+    );
+    eventually("failed", async || {
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM outbox WHERE status = 'failed'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sends_to(&graph.received_requests().await.unwrap(), "C1"), 1);
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_crash_mid_batch_loses_nothing_and_sends_nothing_twice() {
+    let graph = graph().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/me/messages"))
+        .respond_with(sent_ok("mid.slow").set_delay(Duration::from_millis(400)))
+        .mount(&graph)
+        .await;
+    let dir = Dir::new("crash");
+    let mut c = config(&dir, &graph.uri());
+    c.lease_secs = 1;
+    c.sender_concurrency = 2;
+    let first = Service::start(c.clone()).await.unwrap();
+    first
+        .connect_account(ACCOUNT, None, "IGAA-test-token", None)
+        .await
+        .unwrap();
+    first.put_automations(RULES).await.unwrap();
+    let n = 12;
+    for i in 0..n {
+        let body = comment(&format!("C{i}"), &format!("P{i}"), "link");
+        assert_eq!(post(&first, &body, SECRET).await.status(), 200);
+    }
+    eventually("some sends are in flight", async || {
+        scalar(
+            &first,
+            "SELECT COUNT(*) FROM outbox WHERE status = 'sending'",
+        )
+        .await
+            > 0
+    })
+    .await;
+    first.abort().await;
+
+    let second = Service::start(c).await.unwrap();
+    eventually("every comment is resolved", async || {
+        scalar(
+            &second,
+            "SELECT COUNT(*) FROM inbox WHERE status = 'pending'",
+        )
+        .await
+            == 0
+            && scalar(&second, "SELECT COUNT(*) FROM outbox").await == n
+            && scalar(
+                &second,
+                "SELECT COUNT(*) FROM outbox WHERE status NOT IN ('sent', 'failed')",
+            )
+            .await
+                == 0
+    })
+    .await;
+    let requests = graph.received_requests().await.unwrap();
+    for i in 0..n {
+        let comment = format!("C{i}");
+        let sends = sends_to(&requests, &comment);
+        assert!(sends <= 1, "{comment} was sent {sends} times");
+    }
+    // every row that was not sent was in flight during the crash: failed as ambiguous
+    let ambiguous = scalar(
+        &second,
+        "SELECT COUNT(*) FROM outbox WHERE status = 'failed' AND error_kind = 'ambiguous'",
+    )
+    .await;
+    let sent = scalar(&second, "SELECT COUNT(*) FROM outbox WHERE status = 'sent'").await;
+    assert_eq!(sent + ambiguous, n);
+    assert!(sent > 0);
+    second.shutdown().await;
+}
+
+#[tokio::test]
+async fn management_api_requires_a_key_and_never_returns_tokens() {
+    let graph = graph().await;
+    let dir = Dir::new("api");
+    let service = started(&dir, &graph).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/accounts", service.base_url());
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 401);
+    let answer = http
+        .get(&url)
+        .bearer_auth("api-key-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let text = answer.text().await.unwrap();
+    assert!(
+        text.contains(ACCOUNT) && !text.contains("IGAA") && !text.contains("pkv1"),
+        "{text}"
+    );
+    // an invalid automation: 422 with its location
+    let bad = http
+        .post(format!("{}/api/automations", service.base_url()))
+        .bearer_auth("api-key-1")
+        .body("account = \"A\"\n[[rules]]\nid = \"x\"\nmatch = { mode = \"contains\", keywords = [\"\"] }\nactions = [{ type = \"send_dm\", message = { kind = \"text\", text = \"hi\" } }]\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    let problems: serde_json::Value = bad.json().await.unwrap();
+    assert_eq!(problems["errors"][0]["rule"], "x", "{problems}");
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn echoes_and_read_receipts_update_delivery_status() {
+    let graph = graph().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/me/messages"))
+        .respond_with(sent_ok("mid.reply.1"))
+        .mount(&graph)
+        .await;
+    let dir = Dir::new("status");
+    let service = started(&dir, &graph).await;
+    assert_eq!(
+        post(&service, &comment("C1", "P1", "link"), SECRET)
+            .await
+            .status(),
+        200
+    );
+    eventually("sent", async || {
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM outbox WHERE status = 'sent'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let echo = json!({"object": "instagram", "entry": [{"id": ACCOUNT, "time": now, "messaging": [{
+        "sender": {"id": ACCOUNT}, "recipient": {"id": "P1"}, "timestamp": now,
+        "message": {"mid": "mid.reply.1", "text": "Here it is: https://example.com", "is_echo": true}}]}]});
+    assert_eq!(
+        post(&service, echo.to_string().as_bytes(), SECRET)
+            .await
+            .status(),
+        200
+    );
+    eventually("delivered", async || {
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM outbox WHERE status = 'delivered'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    let read = json!({"object": "instagram", "entry": [{"id": ACCOUNT, "time": now + 5, "messaging": [{
+        "sender": {"id": "P1"}, "recipient": {"id": ACCOUNT}, "timestamp": now + 5,
+        "read": {"mid": "mid.reply.1"}}]}]});
+    assert_eq!(
+        post(&service, read.to_string().as_bytes(), SECRET)
+            .await
+            .status(),
+        200
+    );
+    eventually("read", async || {
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM outbox WHERE status = 'read'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    let log: Vec<String> = sqlx::query_scalar("SELECT status FROM delivery_log ORDER BY id")
+        .fetch_all(service.shared().db.pool())
+        .await
+        .unwrap();
+    assert_eq!(log, ["queued", "sent", "delivered", "read"]);
+    let analytics: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{}/api/analytics?account={ACCOUNT}",
+            service.base_url()
+        ))
+        .bearer_auth("api-key-1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link = &analytics["automations"]["link"];
+    assert_eq!(
+        (
+            &link["triggered"],
+            &link["sent"],
+            &link["delivered"],
+            &link["read"]
+        ),
+        (&json!(1), &json!(1), &json!(1), &json!(1)),
+        "{analytics}"
+    );
+    assert_eq!(analytics["per_day"][0]["counts"]["sent"], 1, "{analytics}");
+    // the echo of our own message does not pause automation (it came from this app)
+    let contact: String = sqlx::query_scalar("SELECT body FROM contacts WHERE id = 'P1'")
+        .fetch_one(service.shared().db.pool())
+        .await
+        .unwrap();
+    let contact: serde_json::Value = serde_json::from_str(&contact).unwrap();
+    assert!(contact["paused_until"].is_null(), "{contact}");
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_connect_flow_stores_a_sealed_long_lived_token() {
+    use wiremock::matchers::query_param;
+    let graph = graph().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/access_token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "IGAA-short", "user_id": ACCOUNT, "permissions": ["instagram_business_basic"]})))
+        .mount(&graph)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/access_token"))
+        .and(query_param("grant_type", "ig_exchange_token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "IGAA-long-lived", "token_type": "bearer", "expires_in": 5184000})))
+        .mount(&graph)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/me"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "ig-app-scoped", "user_id": ACCOUNT, "username": "shop"})))
+        .mount(&graph)
+        .await;
+    let dir = Dir::new("connect");
+    let mut c = config(&dir, &graph.uri());
+    c.oauth_api_base_url = graph.uri();
+    c.oauth_authorize_url = format!("{}/oauth/authorize", graph.uri());
+    let service = Service::start(c).await.unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let start = http
+        .get(format!("{}/connect/instagram", service.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 302);
+    let location = url::Url::parse(start.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(location
+        .as_str()
+        .starts_with(&format!("{}/oauth/authorize?", graph.uri())));
+    let query: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
+    assert_eq!(
+        query["redirect_uri"],
+        format!("{}/connect/instagram/callback", service.base_url())
+    );
+    // a forged state is refused
+    let forged = http
+        .get(format!(
+            "{}/connect/instagram/callback?code=abc&state=forged",
+            service.base_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+    let done = http
+        .get(format!(
+            "{}/connect/instagram/callback?code=abc%23_&state={}",
+            service.base_url(),
+            query["state"]
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200, "{:?}", done.text().await);
+    let row: (String, String, Option<i64>) =
+        sqlx::query_as("SELECT status, token_sealed, token_expires_at FROM accounts WHERE id = $1")
+            .bind(ACCOUNT)
+            .fetch_one(service.shared().db.pool())
+            .await
+            .unwrap();
+    assert_eq!(row.0, "active");
+    assert!(!row.1.contains("IGAA"));
+    assert!(row.2.unwrap() > chrono::Utc::now().timestamp_millis() + 50 * 86_400_000);
+    let opened = service.shared().vault.open(ACCOUNT, &row.1).unwrap();
+    assert_eq!(opened.expose(), "IGAA-long-lived");
+    let requests = graph.received_requests().await.unwrap();
+    assert!(requests
+        .iter()
+        .any(|r| r.url.path() == "/v1/me/subscribed_apps"));
+    assert_eq!(
+        scalar(&service, "SELECT COUNT(*) FROM media").await,
+        1,
+        "media synced"
+    );
+    service.shutdown().await;
+}
