@@ -327,6 +327,7 @@ pub(crate) fn handle(state: &mut State, req: &GraphRequest) -> Result<Answer, Gr
         _ => {}
     }
     let caller = state.check_token(req.token.as_deref())?;
+    check_proof(state, req)?;
     let method = &req.method;
     let fields = req.param("fields");
     let fields = fields.as_deref();
@@ -500,6 +501,34 @@ pub(crate) fn handle(state: &mut State, req: &GraphRequest) -> Result<Answer, Gr
             "unknown path components: {}",
             req.segments.join("/")
         ))),
+    }
+}
+
+/// Checks `appsecret_proof` when the caller sends one: the hex HMAC-SHA256 of the token (or
+/// of `token|appsecret_time`) keyed with the app secret. The 5-minute validity of the
+/// timestamped form is not checked (the simulated clock may be frozen).
+fn check_proof(state: &State, req: &GraphRequest) -> Result<(), GraphFailure> {
+    let Some(proof) = req.params.get("appsecret_proof") else {
+        return Ok(());
+    };
+    let token = req.token.clone().unwrap_or_default();
+    let message = match req.params.get("appsecret_time") {
+        Some(time) => format!("{token}|{time}"),
+        None => token,
+    };
+    let expected = webhook_verify::meta::sign(state.app_secret.as_bytes(), message.as_bytes())
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    if expected.strip_prefix("sha256=") == Some(proof.to_ascii_lowercase().as_str()) {
+        Ok(())
+    } else {
+        let mut failure = GraphFailure::new(
+            100,
+            None,
+            "Invalid appsecret_proof provided in the API argument",
+        );
+        failure.error_type = "GraphMethodException";
+        Err(failure)
     }
 }
 

@@ -43,8 +43,10 @@
 //! postbacks, reactions and reads; `changes[]` for comments and mentions), signed with
 //! `X-Hub-Signature-256` over the exact body with the app secret. An account receives webhooks
 //! once it called `POST /me/subscribed_apps` (or was created [`AccountSpec::subscribed`]).
-//! A non-2xx answer or a timeout is retried after each of
-//! [`DeliveryConfig::retry_delays`]; [`RunningSimulator::deliveries`] lists every attempt.
+//! First attempts go out one at a time in queue order (unless reordering is injected); a
+//! non-2xx answer or a timeout is retried after each of [`DeliveryConfig::retry_delays`] in
+//! the background, so one failing delivery does not hold back the others.
+//! [`RunningSimulator::deliveries`] lists every attempt with its status and latency.
 //!
 //! # Scripting over HTTP
 //!
@@ -135,7 +137,13 @@ impl Simulator {
             state: Mutex::new(state),
             changed,
         });
-        let worker = tokio::spawn(webhook::run(shared.clone(), queue, config.delivery.clone()));
+        let (halt, halted) = watch::channel(false);
+        let worker = tokio::spawn(webhook::run(
+            shared.clone(),
+            queue,
+            config.delivery.clone(),
+            halted,
+        ));
         let app = server::router(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
@@ -154,6 +162,7 @@ impl Simulator {
             base_url,
             tasks: Arc::new(Mutex::new(Some(Tasks {
                 stop,
+                halt,
                 server,
                 worker,
             }))),
@@ -163,6 +172,8 @@ impl Simulator {
 
 struct Tasks {
     stop: oneshot::Sender<()>,
+    /// Stops the retries running in their own tasks.
+    halt: watch::Sender<bool>,
     server: JoinHandle<()>,
     worker: JoinHandle<()>,
 }
@@ -422,6 +433,7 @@ impl RunningSimulator {
             .take();
         if let Some(tasks) = tasks {
             let _ = tasks.stop.send(());
+            let _ = tasks.halt.send(true);
             tasks.worker.abort();
             let server = tasks.server;
             let abort = server.abort_handle();

@@ -216,6 +216,7 @@ pub(crate) struct Counters {
     pub code: u64,
     pub token: u64,
     pub trace: u64,
+    pub delivery: u64,
     pub request: u64,
 }
 

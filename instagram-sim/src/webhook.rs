@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::config::DeliveryConfig;
 use crate::model::{Delivery, DeliveryAttempt, DeliveryKind, DeliveryOutcome};
@@ -53,11 +53,13 @@ impl State {
     }
 }
 
-/// The delivery worker: one request at a time, in queue order unless reordering is injected.
+/// The delivery worker: first attempts go one at a time, in queue order unless reordering is
+/// injected; a failed delivery retries in its own task, so it does not hold back the queue.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     mut queue: mpsc::UnboundedReceiver<Outgoing>,
     config: DeliveryConfig,
+    stop: watch::Receiver<bool>,
 ) {
     let http = match reqwest::Client::builder().timeout(config.timeout).build() {
         Ok(http) => http,
@@ -66,6 +68,7 @@ pub(crate) async fn run(
             return;
         }
     };
+    let config = Arc::new(config);
     while let Some(first) = queue.recv().await {
         let mut items = vec![first];
         let faults = shared.lock().faults.clone();
@@ -97,14 +100,28 @@ pub(crate) async fn run(
                 let rate = state.faults.duplicate_rate;
                 kind == DeliveryKind::Notification && state.rng.chance(rate)
             };
-            deliver(&shared, &http, &config, &body, kind, false).await;
-            if duplicate {
-                deliver(&shared, &http, &config, &body, kind, true).await;
+            let job = Job {
+                shared: shared.clone(),
+                http: http.clone(),
+                config: config.clone(),
+                stop: stop.clone(),
+                body: Arc::new(body),
+                kind,
+            };
+            // The copy of a duplicate goes right after the original's first attempt.
+            let copies = if duplicate { 2 } else { 1 };
+            shared.lock().pending += copies - 1;
+            for copy in 0..copies {
+                let mut job = job.clone();
+                if let Some(retry) = job.start(copy == 1).await {
+                    tokio::spawn(async move {
+                        job.retry(retry).await;
+                        job.finish(if copy == 0 { count } else { 1 });
+                    });
+                } else {
+                    job.finish(if copy == 0 { count } else { 1 });
+                }
             }
-            let mut state = shared.lock();
-            state.pending = state.pending.saturating_sub(count);
-            drop(state);
-            shared.bump();
         }
     }
 }
@@ -138,64 +155,106 @@ fn bodies(items: Vec<Outgoing>, max_batch: usize) -> Vec<(String, DeliveryKind, 
     out
 }
 
-async fn deliver(
-    shared: &Shared,
-    http: &reqwest::Client,
-    config: &DeliveryConfig,
-    body: &str,
+/// One body to deliver, with what it needs to be retried on its own.
+#[derive(Clone)]
+struct Job {
+    shared: Arc<Shared>,
+    http: reqwest::Client,
+    config: Arc<DeliveryConfig>,
+    stop: watch::Receiver<bool>,
+    body: Arc<String>,
     kind: DeliveryKind,
-    duplicate: bool,
-) {
-    let (url, signature, index) = {
-        let mut state = shared.lock();
-        let url = match kind {
-            DeliveryKind::Notification => state.webhook_url.clone(),
-            DeliveryKind::Deauthorize => state.deauthorize_url.clone(),
+}
+
+/// Where a delivery continues after a failed first attempt.
+struct Retry {
+    id: u64,
+    url: String,
+    signature: String,
+}
+
+impl Job {
+    /// Records the delivery and makes the first attempt; `Some` when it must be retried.
+    async fn start(&mut self, duplicate: bool) -> Option<Retry> {
+        let (url, signature, id) = {
+            let mut state = self.shared.lock();
+            let url = match self.kind {
+                DeliveryKind::Notification => state.webhook_url.clone(),
+                DeliveryKind::Deauthorize => state.deauthorize_url.clone(),
+            };
+            let signature = match self.kind {
+                DeliveryKind::Notification => {
+                    webhook_verify::meta::sign(state.app_secret.as_bytes(), self.body.as_bytes())
+                        .map(|s| s.to_string())
+                        .unwrap_or_default()
+                }
+                DeliveryKind::Deauthorize => String::new(),
+            };
+            state.ids.delivery += 1;
+            let id = state.ids.delivery;
+            state.deliveries.push(Delivery {
+                id,
+                kind: self.kind,
+                url: url.clone(),
+                body: self.body.as_ref().clone(),
+                signature: signature.clone(),
+                duplicate,
+                attempts: Vec::new(),
+                outcome: if url.is_some() {
+                    DeliveryOutcome::Pending
+                } else {
+                    DeliveryOutcome::NoCallbackUrl
+                },
+            });
+            (url, signature, id)
         };
-        let signature = match kind {
-            DeliveryKind::Notification => {
-                webhook_verify::meta::sign(state.app_secret.as_bytes(), body.as_bytes())
-                    .map(|s| s.to_string())
-                    .unwrap_or_default()
-            }
-            DeliveryKind::Deauthorize => String::new(),
-        };
-        let id = state.deliveries.len() as u64 + 1;
-        state.deliveries.push(Delivery {
-            id,
-            kind,
-            url: url.clone(),
-            body: body.to_owned(),
-            signature: signature.clone(),
-            duplicate,
-            attempts: Vec::new(),
-            outcome: if url.is_some() {
-                DeliveryOutcome::Pending
-            } else {
-                DeliveryOutcome::NoCallbackUrl
-            },
-        });
-        (url, signature, state.deliveries.len() - 1)
-    };
-    shared.bump();
-    let Some(url) = url else { return };
-    let content_type = match kind {
-        DeliveryKind::Notification => "application/json",
-        DeliveryKind::Deauthorize => "application/x-www-form-urlencoded",
-    };
-    let attempts = config.retry_delays.len() + 1;
-    for number in 0..attempts {
-        if number > 0 {
-            tokio::time::sleep(config.retry_delays[number - 1]).await;
+        self.shared.bump();
+        let url = url?;
+        let retry = Retry { id, url, signature };
+        if self.attempt(&retry, 0).await {
+            None
+        } else {
+            Some(retry)
         }
+    }
+
+    /// The remaining attempts, after each of the configured waits (cut short by shutdown).
+    async fn retry(&mut self, retry: Retry) {
+        for number in 1..=self.config.retry_delays.len() {
+            let wait = self.config.retry_delays[number - 1];
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = self.stop.changed() => return,
+            }
+            if self.attempt(&retry, number).await {
+                return;
+            }
+        }
+    }
+
+    /// Ends the job: `count` queued items are done.
+    fn finish(&self, count: usize) {
+        let mut state = self.shared.lock();
+        state.pending = state.pending.saturating_sub(count);
+        drop(state);
+        self.shared.bump();
+    }
+
+    /// One attempt (`number` from 0); `true` on a 2xx answer.
+    async fn attempt(&self, retry: &Retry, number: usize) -> bool {
+        let content_type = match self.kind {
+            DeliveryKind::Notification => "application/json",
+            DeliveryKind::Deauthorize => "application/x-www-form-urlencoded",
+        };
         let started = Instant::now();
         let at = Utc::now();
-        let mut request = http
-            .post(&url)
+        let mut request = self
+            .http
+            .post(&retry.url)
             .header("content-type", content_type)
-            .body(body.to_owned());
-        if !signature.is_empty() {
-            request = request.header("x-hub-signature-256", signature.as_str());
+            .body(self.body.as_ref().clone());
+        if !retry.signature.is_empty() {
+            request = request.header("x-hub-signature-256", retry.signature.as_str());
         }
         let result = request.send().await;
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -218,9 +277,10 @@ async fn deliver(
             }
         };
         let ok = status.is_some_and(|s| (200..300).contains(&s));
+        let last = number == self.config.retry_delays.len();
         {
-            let mut state = shared.lock();
-            if let Some(delivery) = state.deliveries.get_mut(index) {
+            let mut state = self.shared.lock();
+            if let Some(delivery) = state.deliveries.iter_mut().rev().find(|d| d.id == retry.id) {
                 delivery.attempts.push(DeliveryAttempt {
                     number: u32::try_from(number + 1).unwrap_or(u32::MAX),
                     status,
@@ -230,15 +290,13 @@ async fn deliver(
                 });
                 if ok {
                     delivery.outcome = DeliveryOutcome::Delivered;
-                } else if number + 1 == attempts {
+                } else if last {
                     delivery.outcome = DeliveryOutcome::Failed;
                 }
             }
         }
-        shared.bump();
-        if ok {
-            return;
-        }
+        self.shared.bump();
+        ok
     }
 }
 

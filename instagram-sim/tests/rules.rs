@@ -321,3 +321,26 @@ async fn private_replies_take_no_messaging_type() {
     );
     t.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn appsecret_proof_is_checked_when_sent() {
+    use instagram_graph::client::ProofMode;
+    let t = setup(SimConfig::for_tests()).await;
+    for mode in [ProofMode::Legacy, ProofMode::Timestamped] {
+        let signed = instagram_graph::Client::builder(t.shop.access_token.clone())
+            .base_url(t.sim.base_url())
+            .app_secret(t.shop.app_secret.clone(), mode)
+            .build()
+            .unwrap();
+        assert!(signed.me(&[]).await.is_ok(), "{mode:?}");
+    }
+    let wrong = instagram_graph::Client::builder(t.shop.access_token.clone())
+        .base_url(t.sim.base_url())
+        .app_secret("not-the-secret", ProofMode::Legacy)
+        .build()
+        .unwrap();
+    let err = wrong.me(&[]).await.unwrap_err();
+    assert_eq!(err.code(), Some(100));
+    assert!(err.to_string().contains("appsecret_proof"));
+    t.sim.shutdown().await;
+}

@@ -280,3 +280,25 @@ async fn deauthorize_callback_is_a_signed_request() {
     assert_eq!(deliveries[0].kind, DeliveryKind::Deauthorize);
     t.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_failing_delivery_does_not_hold_back_the_next() {
+    let hook = receiver(SECRET).await;
+    let mut delivery = instagram_sim::DeliveryConfig::default();
+    delivery.retry_delays = vec![Duration::from_secs(600)];
+    let t = setup(config(&hook.url).with_delivery(delivery)).await;
+    hook.answer_next(&[500]);
+    t.sim.person("alice").dm("shop", "first").unwrap();
+    t.sim.person("alice").dm("shop", "second").unwrap();
+    let deliveries = t.sim.wait_for_deliveries(1, WAIT).await.unwrap();
+    assert_eq!(
+        deliveries[0].outcome,
+        DeliveryOutcome::Pending,
+        "waiting 10 minutes to retry"
+    );
+    assert_eq!(deliveries[0].attempts[0].status, Some(500));
+    assert_eq!(deliveries[1].outcome, DeliveryOutcome::Delivered);
+    assert!(hook.valid()[0].contains("second"));
+    // Shutdown stops the pending retry at once.
+    tokio::time::timeout(WAIT, t.sim.shutdown()).await.unwrap();
+}

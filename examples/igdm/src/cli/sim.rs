@@ -21,6 +21,12 @@ pub struct SimArgs {
     /// Where to deliver webhook notifications (e.g. http://127.0.0.1:8080/webhooks/instagram).
     #[arg(long)]
     webhook_url: Option<String>,
+    /// Where to POST the deauthorize callback (`signed_request`) when the app is revoked.
+    #[arg(long)]
+    deauthorize_url: Option<String>,
+    /// Do not echo the account's own messages as webhooks (`message.is_echo`).
+    #[arg(long)]
+    no_echoes: bool,
     /// The app secret that signs webhooks and is checked at the token exchanges.
     #[arg(
         long,
@@ -42,13 +48,12 @@ pub struct SimArgs {
 
 /// Runs the simulator until Ctrl-C.
 pub fn run(args: SimArgs) -> Result<ExitCode, Failure> {
-    if let Some(url) = &args.webhook_url {
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|e| Failure::new(format!("--webhook-url `{url}` is not a URL ({e}); give e.g. http://127.0.0.1:8080/webhooks")))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(Failure::new(format!(
-                "--webhook-url `{url}` must be http or https"
-            )));
+    for (flag, url) in [
+        ("--webhook-url", &args.webhook_url),
+        ("--deauthorize-url", &args.deauthorize_url),
+    ] {
+        if let Some(url) = url {
+            check_url(flag, url)?;
         }
     }
     if args.app_secret.is_empty() {
@@ -62,6 +67,21 @@ pub fn run(args: SimArgs) -> Result<ExitCode, Failure> {
     runtime.block_on(serve(args))
 }
 
+fn check_url(flag: &str, url: &str) -> Result<(), Failure> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| {
+        Failure::new(format!(
+            "{flag} `{url}` is not a URL ({e}); give e.g. http://127.0.0.1:8080/webhooks"
+        ))
+    })?;
+    if matches!(parsed.scheme(), "http" | "https") {
+        Ok(())
+    } else {
+        Err(Failure::new(format!(
+            "{flag} `{url}` must be http or https"
+        )))
+    }
+}
+
 async fn serve(args: SimArgs) -> Result<ExitCode, Failure> {
     let mut config = SimConfig::default()
         .with_listen(args.listen)
@@ -69,6 +89,8 @@ async fn serve(args: SimArgs) -> Result<ExitCode, Failure> {
         .with_app_secret(args.app_secret)
         .with_seed(args.seed);
     config.webhook_url = args.webhook_url.clone();
+    config.deauthorize_url = args.deauthorize_url.clone();
+    config.echoes = !args.no_echoes;
     let sim = Simulator::start(config)
         .await
         .map_err(|e| Failure::new(e.to_string()))?;
@@ -93,6 +115,10 @@ async fn serve(args: SimArgs) -> Result<ExitCode, Failure> {
         Some(url) => println!("webhooks: {url}"),
         None => println!("webhooks: none (give --webhook-url)"),
     }
+    println!(
+        "try: curl -s -X POST {}/_sim/actions -H 'content-type: application/json' -d '{{\"action\":\"comment\",\"person\":\"alice\",\"media_id\":\"{reel}\",\"text\":\"LINK\"}}'",
+        sim.base_url()
+    );
     println!("Press Ctrl-C to stop.");
     tokio::signal::ctrl_c()
         .await
