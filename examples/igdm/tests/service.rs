@@ -311,6 +311,15 @@ async fn a_comment_gets_one_private_reply_even_when_delivered_twice() {
         .await
         .unwrap();
     assert_eq!(log, ["queued", "sent"]);
+    let metrics = service.shared().metrics.render();
+    assert!(
+        metrics.contains("igdm_event_to_send_seconds_count 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"igdm_sends_total{kind="private_reply",outcome="sent"} 1"#),
+        "{metrics}"
+    );
     // the token is stored sealed only
     let stored: String = sqlx::query_scalar("SELECT token_sealed FROM accounts")
         .fetch_one(service.shared().db.pool())
@@ -557,6 +566,51 @@ async fn management_api_requires_a_key_and_never_returns_tokens() {
     assert_eq!(bad.status(), 422);
     let problems: serde_json::Value = bad.json().await.unwrap();
     assert_eq!(problems["errors"][0]["rule"], "x", "{problems}");
+    let media: serde_json::Value = http
+        .get(format!(
+            "{}/api/media?account={ACCOUNT}",
+            service.base_url()
+        ))
+        .bearer_auth("api-key-1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(media["media"][0]["id"], "M1", "{media}");
+    // a valid automation is stored, listed, and deleted
+    let ok = http
+        .post(format!("{}/api/automations", service.base_url()))
+        .bearer_auth("api-key-1")
+        .body(RULES.replace("id = \"link\"", "id = \"link2\""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 201);
+    let list: serde_json::Value = http
+        .get(format!(
+            "{}/api/automations?account={ACCOUNT}",
+            service.base_url()
+        ))
+        .bearer_auth("api-key-1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["automations"].as_array().unwrap().len(), 2, "{list}");
+    let gone = http
+        .delete(format!(
+            "{}/api/automations/{ACCOUNT}/link2",
+            service.base_url()
+        ))
+        .bearer_auth("api-key-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 204);
     service.shutdown().await;
 }
 
@@ -747,6 +801,222 @@ async fn the_connect_flow_stores_a_sealed_long_lived_token() {
         scalar(&service, "SELECT COUNT(*) FROM media").await,
         1,
         "media synced"
+    );
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn tokens_close_to_expiry_are_refreshed_and_190_flags_the_account() {
+    let graph = graph().await;
+    Mock::given(method("GET"))
+        .and(path("/refresh_access_token"))
+        .and(wiremock::matchers::header(
+            "authorization",
+            "Bearer IGAA-old",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "IGAA-refreshed", "token_type": "bearer", "expires_in": 5184000})))
+        .mount(&graph)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/refresh_access_token"))
+        .and(wiremock::matchers::header(
+            "authorization",
+            "Bearer IGAA-revoked",
+        ))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
+            "message": "Error validating access token", "type": "OAuthException", "code": 190}})))
+        .mount(&graph)
+        .await;
+    let dir = Dir::new("refresh");
+    let mut c = config(&dir, &graph.uri());
+    c.workers = false;
+    let service = Service::start(c).await.unwrap();
+    let soon = chrono::Utc::now() + chrono::Duration::days(3);
+    let later = chrono::Utc::now() + chrono::Duration::days(50);
+    service
+        .connect_account("A1", None, "IGAA-old", Some(soon))
+        .await
+        .unwrap();
+    service
+        .connect_account("A2", None, "IGAA-revoked", Some(soon))
+        .await
+        .unwrap();
+    service
+        .connect_account("A3", None, "IGAA-fine", Some(later))
+        .await
+        .unwrap();
+    assert_eq!(service.refresh_tokens().await.unwrap(), 1);
+    let sealed: String = sqlx::query_scalar("SELECT token_sealed FROM accounts WHERE id = 'A1'")
+        .fetch_one(service.shared().db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        service.shared().vault.open("A1", &sealed).unwrap().expose(),
+        "IGAA-refreshed"
+    );
+    let statuses: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, status FROM accounts ORDER BY id")
+            .fetch_all(service.shared().db.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        statuses,
+        [
+            ("A1".to_string(), "active".to_string()),
+            ("A2".to_string(), "needs_reconnect".to_string()),
+            ("A3".to_string(), "active".to_string())
+        ]
+    );
+    let refreshes = graph
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/refresh_access_token")
+        .count();
+    assert_eq!(refreshes, 2, "A3 is not due");
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_flow_delay_is_resumed_by_the_wake_worker() {
+    let graph = graph().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/me/messages"))
+        .respond_with(sent_ok("mid.flow"))
+        .mount(&graph)
+        .await;
+    let dir = Dir::new("wake");
+    let service = Service::start(config(&dir, &graph.uri())).await.unwrap();
+    service
+        .connect_account(ACCOUNT, None, "IGAA-test-token", None)
+        .await
+        .unwrap();
+    service
+        .put_automations(
+            r#"
+account = "17841400000000001"
+[[rules]]
+id = "hello"
+on = ["message"]
+match = { mode = "contains", keywords = ["hello"] }
+actions = [{ type = "start_flow", flow = "later" }]
+[[flows]]
+id = "later"
+start = "first"
+steps = [
+  { id = "first", type = "message", text = "right away", next = "pause" },
+  { id = "pause", type = "delay", wait = "1s", next = "second" },
+  { id = "second", type = "message", text = "a second later", next = "done" },
+  { id = "done", type = "end" },
+]
+"#,
+        )
+        .await
+        .unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    let dm = json!({"object": "instagram", "entry": [{"id": ACCOUNT, "time": now, "messaging": [{
+        "sender": {"id": "P9"}, "recipient": {"id": ACCOUNT}, "timestamp": now,
+        "message": {"mid": "mid.in.1", "text": "hello there"}}]}]});
+    assert_eq!(
+        post(&service, dm.to_string().as_bytes(), SECRET)
+            .await
+            .status(),
+        200
+    );
+    eventually("both flow messages are sent", async || {
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM outbox WHERE status = 'sent'",
+        )
+        .await
+            == 2
+    })
+    .await;
+    let texts: Vec<String> = graph
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/v1/me/messages")
+        .map(|r| {
+            let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            body["message"]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(texts, ["right away", "a second later"]);
+    assert_eq!(scalar(&service, "SELECT COUNT(*) FROM wakes").await, 0);
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_batch_with_a_body_that_is_no_notification_still_processes_the_rest() {
+    let graph = graph().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/me/messages"))
+        .respond_with(sent_ok("mid.b"))
+        .mount(&graph)
+        .await;
+    let dir = Dir::new("batch");
+    let mut c = config(&dir, &graph.uri());
+    c.workers = false;
+    let ingest_only = Service::start(c.clone()).await.unwrap();
+    ingest_only
+        .connect_account(ACCOUNT, None, "IGAA-test-token", None)
+        .await
+        .unwrap();
+    ingest_only.put_automations(RULES).await.unwrap();
+    for body in [
+        comment("C1", "P1", "link"),
+        b"\"just a string\"".to_vec(),
+        comment("C2", "P2", "no keyword here"),
+        comment("C3", "P3", "LINK"),
+    ] {
+        assert_eq!(post(&ingest_only, &body, SECRET).await.status(), 200);
+    }
+    ingest_only.shutdown().await;
+    // the workers start with all four waiting: they are claimed in one batch
+    c.workers = true;
+    let service = Service::start(c).await.unwrap();
+    eventually("processed and sent", async || {
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM inbox WHERE status = 'pending'",
+        )
+        .await
+            == 0
+            && scalar(
+                &service,
+                "SELECT COUNT(*) FROM outbox WHERE status = 'sent'",
+            )
+            .await
+                == 2
+    })
+    .await;
+    assert_eq!(
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM inbox WHERE status = 'rejected'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM events WHERE outcome = 'no_match'"
+        )
+        .await,
+        1
+    );
+    let requests = graph.received_requests().await.unwrap();
+    assert_eq!(
+        (sends_to(&requests, "C1"), sends_to(&requests, "C3")),
+        (1, 1)
     );
     service.shutdown().await;
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod demo;
 mod graph;
 mod privacy;
@@ -43,6 +44,9 @@ enum Command {
     Sim(sim::SimArgs),
     /// Run the reference service: webhook in, decisions, DMs out (SQLite by default).
     Serve(Box<serve::ServeArgs>),
+    /// Benchmarks of the reference service (webhook ingest).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Why a subcommand failed: a one-line message and the exit code to end with.
@@ -75,6 +79,7 @@ pub fn run() -> ExitCode {
         Command::Graph(args) => graph::run(args),
         Command::Sim(args) => sim::run(args),
         Command::Serve(args) => serve::run(*args),
+        Command::Bench(command) => bench::run(command),
     };
     match outcome {
         Ok(code) => code,

@@ -121,7 +121,7 @@ impl Service {
 fn spawn_workers(shared: &Arc<Shared>, stopped: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let mut handles = Vec::new();
     let poll = shared.config.poll_interval();
-    for (name, job) in [("inbox", 0u8), ("sender", 1), ("refresh", 2)] {
+    for (name, job) in [("inbox", 0u8), ("sender", 1), ("refresh", 2), ("wake", 3)] {
         let shared = shared.clone();
         let mut stopped = stopped.clone();
         handles.push(tokio::spawn(async move {
@@ -132,6 +132,7 @@ fn spawn_workers(shared: &Arc<Shared>, stopped: &watch::Receiver<bool>) -> Vec<J
                 let outcome = match job {
                     0 => pipeline::inbox::run_once(&shared).await,
                     1 => pipeline::sender::run_once(&shared).await,
+                    3 => pipeline::wake::run_once(&shared).await,
                     _ => refresh_tokens(&shared).await,
                 };
                 let idle = match outcome {
@@ -198,6 +199,21 @@ async fn refresh_tokens(shared: &Shared) -> Result<usize> {
                 shared.forget_client(&account);
                 refreshed += 1;
             }
+            Err(e) if matches!(e.kind(), instagram_graph::ErrorKind::TokenInvalid { .. }) => {
+                db::accounts::set_status(
+                    &shared.db,
+                    &account,
+                    db::accounts::NEEDS_RECONNECT,
+                    Some("the token could not be refreshed (error 190); reconnect the account"),
+                    now,
+                )
+                .await?;
+                shared.forget_client(&account);
+                tracing::warn!(
+                    account,
+                    "token refresh refused (190): account needs reconnect"
+                );
+            }
             Err(e) => tracing::warn!(account, error = %e, "token refresh failed"),
         }
     }
@@ -253,6 +269,12 @@ impl RunningService {
             expires_at.map(|t| t.timestamp_millis()),
         )
         .await
+    }
+
+    /// Refreshes now the tokens that expire within `refresh_within_days` (the background job does
+    /// this hourly); how many were refreshed.
+    pub async fn refresh_tokens(&self) -> Result<usize> {
+        refresh_tokens(&self.shared).await
     }
 
     /// Validates and stores automations (a rules file in JSON or TOML) and makes them live.

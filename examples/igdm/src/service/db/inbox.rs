@@ -48,6 +48,43 @@ pub async fn insert(tx: &mut Tx, row: &NewNotification) -> Result<bool> {
     Ok(done.rows_affected() == 1)
 }
 
+/// Inserts notifications in multi-row statements (one round trip per 100 rows); for each row,
+/// whether it was new. A body given twice counts as new only the first time.
+pub async fn insert_many(tx: &mut Tx, rows: &[&NewNotification]) -> Result<Vec<bool>> {
+    use std::collections::HashSet;
+    use std::fmt::Write as _;
+    let mut inserted: HashSet<String> = HashSet::new();
+    for chunk in rows.chunks(100) {
+        let mut sql =
+            String::from("INSERT INTO inbox (id, body, received_at, status, reason) VALUES ");
+        for i in 0..chunk.len() {
+            let b = i * 5;
+            let sep = if i == 0 { "" } else { ", " };
+            let _ = write!(
+                sql,
+                "{sep}(${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5
+            );
+        }
+        sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
+        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        for row in chunk {
+            query = query
+                .bind(&row.id)
+                .bind(&row.body)
+                .bind(row.received_at)
+                .bind(row.status)
+                .bind(&row.reason);
+        }
+        inserted.extend(query.fetch_all(&mut **tx).await?);
+    }
+    Ok(rows.iter().map(|r| inserted.remove(&r.id)).collect())
+}
+
 /// A claimed notification.
 #[derive(Debug, Clone)]
 pub struct Claimed {
@@ -158,9 +195,14 @@ mod tests {
         assert!(insert(&mut tx, &row(b"{}")).await.unwrap());
         assert!(!insert(&mut tx, &row(b"{}")).await.unwrap());
         assert!(insert(&mut tx, &row(b"[]")).await.unwrap());
+        let (a, b, c) = (row(b"[]"), row(b"[1]"), row(b"[1]"));
+        assert_eq!(
+            insert_many(&mut tx, &[&a, &b, &c]).await.unwrap(),
+            [false, true, false]
+        );
         tx.commit().await.unwrap();
         let a = claim(&t.db, "a", 100, 200, 10).await.unwrap();
-        assert_eq!(a.len(), 2);
+        assert_eq!(a.len(), 3);
         // leased: nobody else gets them before expiry
         assert!(claim(&t.db, "b", 150, 300, 10).await.unwrap().is_empty());
         // expired: taken over, and the old owner can no longer finish
@@ -175,6 +217,6 @@ mod tests {
             .unwrap());
         tx.commit().await.unwrap();
         assert_eq!(count(&t.db, DONE).await.unwrap(), 1);
-        assert_eq!(count(&t.db, PENDING).await.unwrap(), 1);
+        assert_eq!(count(&t.db, PENDING).await.unwrap(), 2);
     }
 }

@@ -77,6 +77,8 @@ pub struct Claimed {
     pub action: String,
     /// Attempts made before this one.
     pub attempts: i64,
+    /// When the webhook that caused it was received (Unix ms), when known.
+    pub received_at: Option<i64>,
 }
 
 fn claimed(r: &AnyRow) -> Result<Claimed> {
@@ -88,6 +90,7 @@ fn claimed(r: &AnyRow) -> Result<Claimed> {
         recipient: r.try_get("recipient")?,
         action: r.try_get("action")?,
         attempts: r.try_get("attempts")?,
+        received_at: r.try_get("received_at")?,
     })
 }
 
@@ -115,8 +118,10 @@ pub async fn claim(
     .execute(&mut *tx)
     .await?;
     let rows = sqlx::query(
-        "SELECT key, account, rule, kind, recipient, action, attempts FROM outbox \
-         WHERE lease_owner = $1 AND status = 'queued' ORDER BY created_at",
+        "SELECT key, account, rule, kind, recipient, action, attempts, \
+         (SELECT i.received_at FROM events e JOIN inbox i ON i.id = e.inbox_id \
+          WHERE e.account = outbox.account AND e.key = outbox.event_key) AS received_at \
+         FROM outbox WHERE lease_owner = $1 AND status = 'queued' ORDER BY created_at",
     )
     .bind(owner)
     .fetch_all(&mut *tx)
@@ -129,7 +134,7 @@ pub async fn claim(
 /// holds the lease. Committed before the Graph API is called.
 /// The lease is extended to `lease_until`, beyond the call's timeout.
 pub async fn mark_sending(
-    db: &Db,
+    tx: &mut Tx,
     key: &str,
     owner: &str,
     now: i64,
@@ -143,7 +148,7 @@ pub async fn mark_sending(
     .bind(key)
     .bind(owner)
     .bind(lease_until)
-    .execute(db.pool())
+    .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -4,6 +4,7 @@
 //! - `GET /api/accounts`, `GET /api/accounts/{id}`: connected accounts and their health.
 //! - `GET /api/automations[?account=]`, `POST /api/automations` (a rules file, JSON or TOML;
 //!   422 with every problem and its location when invalid), `DELETE /api/automations/{account}/{id}`.
+//! - `GET /api/media?account=`: media synced on connect.
 //! - `GET /api/contacts?account=`: contacts with tags and fields.
 //! - `GET /api/conversations?account=&contact=`: a contact's events and decisions.
 //! - `GET /api/deliveries?account=&status=&rule=&after=&limit=`: the delivery log.
@@ -43,6 +44,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/accounts/{id}", get(get_account))
         .route("/automations", get(list_automations).post(save_automations))
         .route("/automations/{account}/{id}", delete(delete_automation))
+        .route("/media", get(list_media))
         .route("/contacts", get(list_contacts))
         .route("/conversations", get(conversation))
         .route("/deliveries", get(deliveries))
@@ -178,6 +180,36 @@ async fn delete_automation(
         return failure(e);
     }
     StatusCode::NO_CONTENT.into_response()
+}
+
+async fn list_media(State(state): State<Arc<AppState>>, Query(q): Query<AccountQuery>) -> Response {
+    let rows = sqlx::query(
+        "SELECT account, id, kind, caption, permalink, synced_at FROM media \
+         WHERE ($1 IS NULL OR account = $1) ORDER BY account, id LIMIT $2",
+    )
+    .bind(&q.account)
+    .bind(q.limit.unwrap_or(100).clamp(1, 1000))
+    .fetch_all(state.shared.db.pool())
+    .await;
+    match rows {
+        Ok(rows) => {
+            let media: Vec<_> = rows
+                .iter()
+                .map(|r| {
+                    json!({
+                        "account": r.try_get::<String, _>("account").ok(),
+                        "id": r.try_get::<String, _>("id").ok(),
+                        "kind": r.try_get::<Option<String>, _>("kind").ok().flatten(),
+                        "caption": r.try_get::<Option<String>, _>("caption").ok().flatten(),
+                        "permalink": r.try_get::<Option<String>, _>("permalink").ok().flatten(),
+                        "synced_at": r.try_get::<i64, _>("synced_at").ok(),
+                    })
+                })
+                .collect();
+            Json(json!({ "media": media })).into_response()
+        }
+        Err(e) => failure(e.into()),
+    }
 }
 
 async fn list_contacts(

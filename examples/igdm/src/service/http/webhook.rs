@@ -87,10 +87,8 @@ async fn group_commit(db: Db, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
 
 async fn commit(db: &Db, batch: &[Job]) -> crate::service::error::Result<Vec<bool>> {
     let mut tx = db.begin().await?;
-    let mut fresh = Vec::with_capacity(batch.len());
-    for job in batch {
-        fresh.push(inbox::insert(&mut tx, &job.row).await?);
-    }
+    let rows: Vec<&NewNotification> = batch.iter().map(|job| &job.row).collect();
+    let fresh = inbox::insert_many(&mut tx, &rows).await?;
     tx.commit().await?;
     Ok(fresh)
 }

@@ -30,6 +30,14 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
         shared.config.inbox_batch,
     )
     .await?;
+    if rows.len() > 1 {
+        match process_batch(shared, &owner, &rows).await {
+            Ok(n) => return Ok(n),
+            Err(e) => {
+                tracing::debug!(error = %e, "batch failed; processing its notifications one by one")
+            }
+        }
+    }
     let mut done = 0;
     for row in rows {
         match process(shared, &owner, &row).await {
@@ -57,23 +65,71 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
     Ok(done)
 }
 
-/// Processes one claimed notification in one transaction; `false` when the lease was lost.
+/// Processes one claimed notification in its own transaction; `false` when the lease was lost.
 async fn process(shared: &Shared, owner: &str, row: &inbox::Claimed) -> Result<bool> {
+    let engine = shared.engine();
+    let store = TxStore::new(shared.db.begin().await?);
+    let Some(outcomes) = process_in(&engine, &store, owner, row).await? else {
+        store.into_inner().rollback().await?;
+        return Ok(false);
+    };
+    store.into_inner().commit().await?;
+    count(shared, &outcomes);
+    Ok(true)
+}
+
+/// Processes claimed notifications together in one transaction (one commit for the batch).
+/// Fails as a whole (nothing kept) if any of them fails or lost its lease; the caller then
+/// processes them one by one.
+async fn process_batch(shared: &Shared, owner: &str, rows: &[inbox::Claimed]) -> Result<usize> {
+    let engine = shared.engine();
+    let store = TxStore::new(shared.db.begin().await?);
+    let mut all = Vec::new();
+    for row in rows {
+        match process_in(&engine, &store, owner, row).await? {
+            Some(outcomes) => all.extend(outcomes),
+            None => {
+                return Err(crate::service::error::Error::new(
+                    crate::service::error::ErrorKind::Database,
+                    "a lease was lost during the batch",
+                ))
+            }
+        }
+    }
+    store.into_inner().commit().await?;
+    count(shared, &all);
+    Ok(rows.len())
+}
+
+fn count(shared: &Shared, outcomes: &[&str]) {
+    for outcome in outcomes {
+        if *outcome == "unparseable" {
+            shared.metrics.rejected("unparseable");
+        } else {
+            shared.metrics.processed(outcome);
+        }
+    }
+}
+
+/// Does the work of one notification inside `store`'s transaction: the outcome of each event
+/// (`unparseable` for a body that is no notification), or `None` when the lease was lost.
+async fn process_in(
+    engine: &automation_core::Engine,
+    store: &TxStore,
+    owner: &str,
+    row: &inbox::Claimed,
+) -> Result<Option<Vec<&'static str>>> {
     let now = db::now_ms();
     let notification = match instagram_graph::webhook::parse(&row.body) {
         Ok(n) => n,
         Err(e) => {
-            let mut tx = shared.db.begin().await?;
+            let mut tx = store.tx().await;
             let reason = format!("not a webhook notification: {e}");
             let ok =
                 inbox::finish(&mut tx, &row.id, owner, inbox::REJECTED, Some(&reason), now).await?;
-            tx.commit().await?;
-            shared.metrics.rejected("unparseable");
-            return Ok(ok);
+            return Ok(ok.then(|| vec!["unparseable"]));
         }
     };
-    let engine = shared.engine();
-    let store = TxStore::new(shared.db.begin().await?);
     let received = db::to_time(row.received_at);
     let mut outcomes = Vec::new();
     for event in notification.events() {
@@ -106,12 +162,11 @@ async fn process(shared: &Shared, owner: &str, row: &inbox::Claimed) -> Result<b
                 outcomes.push("skipped");
             }
             Converted::Decide(event) => {
-                let outcome = decide(&engine, &store, &row.id, event, now).await?;
+                let outcome = decide(engine, store, &row.id, event, now).await?;
                 outcomes.push(outcome);
             }
         }
     }
-    let mut tx = store.into_inner();
     let reason = (!notification.is_complete()).then(|| {
         notification
             .errors()
@@ -120,15 +175,9 @@ async fn process(shared: &Shared, owner: &str, row: &inbox::Claimed) -> Result<b
             .collect::<Vec<_>>()
             .join("; ")
     });
-    if !inbox::finish(&mut tx, &row.id, owner, inbox::DONE, reason.as_deref(), now).await? {
-        tx.rollback().await?;
-        return Ok(false);
-    }
-    tx.commit().await?;
-    for outcome in outcomes {
-        shared.metrics.processed(outcome);
-    }
-    Ok(true)
+    let mut tx = store.tx().await;
+    let ok = inbox::finish(&mut tx, &row.id, owner, inbox::DONE, reason.as_deref(), now).await?;
+    Ok(ok.then_some(outcomes))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -251,38 +300,7 @@ async fn decide(
     };
     let decision: Decision = engine.decide(store, &event, db::to_time(now), seed).await?;
     let mut tx = store.tx().await;
-    for (index, action) in decision.actions.iter().enumerate() {
-        let Some((kind, recipient)) = convert::outbox_kind(action, &decision.contact) else {
-            continue;
-        };
-        let key = format!("{}#{index}", event.id);
-        let row = outbox::NewAction {
-            key: key.clone(),
-            account: event.account.clone(),
-            event_key: event.id.clone(),
-            action_index: i64::try_from(index).unwrap_or(i64::MAX),
-            rule: decision.rule.clone(),
-            kind: kind.to_string(),
-            recipient,
-            action: serde_json::to_string(action).unwrap_or_default(),
-        };
-        if outbox::insert(&mut tx, &row, now).await? {
-            delivery_log::append(
-                &mut tx,
-                &delivery_log::Entry {
-                    outbox_key: &key,
-                    account: &event.account,
-                    rule: decision.rule.as_deref(),
-                    kind,
-                    attempt: 0,
-                    status: "queued",
-                    ..Default::default()
-                },
-                now,
-            )
-            .await?;
-        }
-    }
+    write_actions(&mut tx, &event.id, &decision, now).await?;
     let outcome = outcome_name(decision.outcome);
     let json = serde_json::to_string(&decision).unwrap_or_default();
     record_event(
@@ -303,6 +321,63 @@ async fn decide(
     .await?;
     tracing::debug!(event = %event.id, outcome, rule = ?decision.rule, reason = %decision.reason, "decided");
     Ok(outcome)
+}
+
+/// Writes a decision's outbox rows (key = event key + `#` + action index, each logged as
+/// `queued`) and schedules its flow wake-ups, in the caller's transaction.
+pub(crate) async fn write_actions(
+    tx: &mut Tx,
+    event_key: &str,
+    decision: &Decision,
+    now: i64,
+) -> Result<()> {
+    let account = &decision.account;
+    for (index, action) in decision.actions.iter().enumerate() {
+        if let automation_core::PlannedAction::Wake { at } = action {
+            sqlx::query(
+                "INSERT INTO wakes (account, contact, due_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (account, contact) DO UPDATE SET due_at = excluded.due_at, \
+                 lease_owner = NULL, lease_until = NULL",
+            )
+            .bind(account)
+            .bind(&decision.contact)
+            .bind(at.timestamp_millis())
+            .execute(&mut **tx)
+            .await?;
+            continue;
+        }
+        let Some((kind, recipient)) = convert::outbox_kind(action, &decision.contact) else {
+            continue;
+        };
+        let key = format!("{event_key}#{index}");
+        let row = outbox::NewAction {
+            key: key.clone(),
+            account: account.clone(),
+            event_key: event_key.to_string(),
+            action_index: i64::try_from(index).unwrap_or(i64::MAX),
+            rule: decision.rule.clone(),
+            kind: kind.to_string(),
+            recipient,
+            action: serde_json::to_string(action).unwrap_or_default(),
+        };
+        if outbox::insert(tx, &row, now).await? {
+            delivery_log::append(
+                tx,
+                &delivery_log::Entry {
+                    outbox_key: &key,
+                    account,
+                    rule: decision.rule.as_deref(),
+                    kind,
+                    attempt: 0,
+                    status: "queued",
+                    ..Default::default()
+                },
+                now,
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 async fn log_status(

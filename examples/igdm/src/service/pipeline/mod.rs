@@ -6,6 +6,7 @@ pub mod convert;
 pub mod inbox;
 pub mod ratelimit;
 pub mod sender;
+pub mod wake;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};

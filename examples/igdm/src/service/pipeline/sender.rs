@@ -18,6 +18,9 @@ use crate::service::db::{self, accounts, delivery_log, outbox};
 use crate::service::error::Result;
 
 /// Sends one batch of due rows; the number of rows handled.
+///
+/// Three steps, two commits for the whole batch: every attempt is recorded (`sending`) before
+/// any call; the calls run concurrently; their outcomes are recorded together.
 pub async fn run_once(shared: &Shared) -> Result<usize> {
     let now = db::now_ms();
     for (key, account, rule, kind, attempts) in outbox::fail_abandoned(&shared.db, now).await? {
@@ -52,17 +55,105 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
     )
     .await?;
     let n = rows.len();
-    let results: Vec<Result<()>> = futures_util::stream::iter(rows)
-        .map(|row| {
-            let owner = owner.clone();
-            async move { send_one(shared, &owner, row).await }
-        })
-        .buffer_unordered(shared.config.sender_concurrency)
-        .collect()
-        .await;
-    for r in results {
-        if let Err(e) = r {
-            tracing::warn!(error = %e, "a send could not be recorded; its lease will expire and it will be resolved");
+    if n == 0 {
+        return Ok(0);
+    }
+
+    // 1. Prepare every row; record the attempts (and the rows that cannot be sent) in one commit.
+    let mut prepared = Vec::new();
+    for row in rows {
+        prepared.push(prepare(shared, row).await);
+    }
+    let started_ms = db::now_ms();
+    let lease_until =
+        started_ms + lease + i64::try_from(shared.config.call_timeout_ms).unwrap_or(30_000);
+    let mut ready = Vec::new();
+    let mut metrics = Vec::new();
+    let mut tx = shared.db.begin().await?;
+    for p in prepared {
+        match p {
+            Prepared::Ready { row, call, client } => {
+                if outbox::mark_sending(&mut tx, &row.key, &owner, started_ms, lease_until).await? {
+                    ready.push((row, call, client));
+                }
+            }
+            Prepared::Deferred { row, next } => {
+                outbox::requeue(&mut tx, &row.key, next, None, false, started_ms).await?;
+                metrics.push((row.kind, "rate_limited_locally"));
+            }
+            Prepared::Failed { row, kind, message } => {
+                outbox::mark_failed(&mut tx, &row.key, kind, &message, started_ms).await?;
+                delivery_log::append(
+                    &mut tx,
+                    &delivery_log::Entry {
+                        outbox_key: &row.key,
+                        account: &row.account,
+                        rule: row.rule.as_deref(),
+                        kind: &row.kind,
+                        attempt: row.attempts,
+                        status: "failed",
+                        error_kind: Some(kind),
+                        error_message: Some(&message),
+                        ..Default::default()
+                    },
+                    started_ms,
+                )
+                .await?;
+                metrics.push((row.kind, "failed"));
+            }
+        }
+    }
+    // The attempts are on record before any call: a crash from here on never re-sends.
+    tx.commit().await?;
+    for (kind, outcome) in &metrics {
+        shared.metrics.send(kind, outcome);
+    }
+
+    // 2. Call, concurrently.
+    let results: Vec<(outbox::Claimed, Result<Option<String>, Failure>)> =
+        futures_util::stream::iter(ready)
+            .map(|(row, call, client)| async move {
+                if let (Some(received), 0) = (row.received_at, row.attempts) {
+                    let delay = (started_ms - received).max(0) as f64 / 1000.0;
+                    shared.metrics.event_to_send.observe(delay);
+                }
+                let started = Instant::now();
+                let result = perform(shared, &client, &call).await;
+                shared
+                    .metrics
+                    .send_latency
+                    .observe(started.elapsed().as_secs_f64());
+                (row, result)
+            })
+            .buffer_unordered(shared.config.sender_concurrency)
+            .collect()
+            .await;
+
+    // 3. Record the outcomes in one commit, then act on them.
+    let now = db::now_ms();
+    let mut tx = shared.db.begin().await?;
+    let mut effects = Vec::new();
+    for (row, result) in &results {
+        effects.push(record(shared, &mut tx, row, result, now).await?);
+    }
+    tx.commit().await?;
+    for ((row, _), effect) in results.iter().zip(effects) {
+        shared.metrics.send(&row.kind, effect.outcome);
+        match effect.account {
+            Some(AccountEffect::NeedsReconnect) => {
+                accounts::set_status(
+                    &shared.db,
+                    &row.account,
+                    accounts::NEEDS_RECONNECT,
+                    Some("the access token was refused (error 190); reconnect the account"),
+                    now,
+                )
+                .await?;
+                shared.forget_client(&row.account);
+                tracing::warn!(account = %row.account, "token refused (190): account needs reconnect; its sends are held");
+            }
+            Some(AccountEffect::Failure) => accounts::add_failure(&shared.db, &row.account).await?,
+            None => {}
         }
     }
     Ok(n)
@@ -74,24 +165,54 @@ enum Failure {
     Http { message: String, before_send: bool },
 }
 
-async fn send_one(shared: &Shared, owner: &str, row: outbox::Claimed) -> Result<()> {
-    let now = db::now_ms();
+/// A claimed row after the checks that need no call.
+enum Prepared {
+    Ready {
+        row: outbox::Claimed,
+        call: Call,
+        client: instagram_graph::Client,
+    },
+    Deferred {
+        row: outbox::Claimed,
+        next: i64,
+    },
+    Failed {
+        row: outbox::Claimed,
+        kind: &'static str,
+        message: String,
+    },
+}
+
+async fn prepare(shared: &Shared, row: outbox::Claimed) -> Prepared {
     let call = serde_json::from_str::<PlannedAction>(&row.action)
         .map_err(|e| format!("the stored action is unreadable: {e}"))
         .and_then(|a| convert::call(&a).map_err(|e| e.to_string()));
     let call = match call {
         Ok(Some(call)) => call,
         Ok(None) => {
-            return fail(
-                shared,
-                &row,
-                "unsupported",
-                "this action does not call out",
-                now,
-            )
-            .await
+            return Prepared::Failed {
+                row,
+                kind: "unsupported",
+                message: "this action does not call out".into(),
+            }
         }
-        Err(message) => return fail(shared, &row, "validation", &message, now).await,
+        Err(message) => {
+            return Prepared::Failed {
+                row,
+                kind: "validation",
+                message,
+            }
+        }
+    };
+    let client = match shared.client_for(&row.account).await {
+        Ok(c) => c,
+        Err(e) => {
+            return Prepared::Failed {
+                row,
+                kind: "account",
+                message: e.message().to_string(),
+            }
+        }
     };
     let classes: &[Class] = match row.kind.as_str() {
         "private_reply" => &[Class::Send, Class::PrivateReply],
@@ -103,39 +224,22 @@ async fn send_one(shared: &Shared, owner: &str, row: outbox::Claimed) -> Result<
             .limiter
             .try_acquire(&row.account, classes, Instant::now())
         {
-            Ok(()) => break,
-            Err(wait) if wait <= Duration::from_secs(1) => tokio::time::sleep(wait).await,
+            Ok(()) => return Prepared::Ready { row, call, client },
+            Err(wait) if wait <= Duration::from_millis(200) => tokio::time::sleep(wait).await,
             Err(wait) => {
-                let next = now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
-                let mut tx = shared.db.begin().await?;
-                outbox::requeue(&mut tx, &row.key, next, None, false, now).await?;
-                tx.commit().await?;
-                shared.metrics.send(&row.kind, "rate_limited_locally");
-                return Ok(());
+                let next = db::now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
+                return Prepared::Deferred { row, next };
             }
         }
     }
-    let client = match shared.client_for(&row.account).await {
-        Ok(c) => c,
-        Err(e) => return fail(shared, &row, "account", e.message(), now).await,
-    };
-    // The attempt is on record before the call: a crash from here on never re-sends.
-    let started_ms = db::now_ms();
-    let lease = i64::try_from(shared.config.lease().as_millis()).unwrap_or(60_000);
-    if !outbox::mark_sending(
-        &shared.db,
-        &row.key,
-        owner,
-        started_ms,
-        started_ms + lease + i64::try_from(shared.config.call_timeout_ms).unwrap_or(30_000),
-    )
-    .await?
-    {
-        return Ok(());
-    }
-    let attempt = row.attempts + 1;
-    let started = Instant::now();
-    let result: Result<Option<String>, Failure> = match &call {
+}
+
+async fn perform(
+    shared: &Shared,
+    client: &instagram_graph::Client,
+    call: &Call,
+) -> Result<Option<String>, Failure> {
+    match call {
         Call::Send(request) => client
             .send(request)
             .await
@@ -157,13 +261,28 @@ async fn send_one(shared: &Shared, owner: &str, row: outbox::Claimed) -> Result<
                 before_send: e.is_connect(),
             }),
         },
-    };
-    shared
-        .metrics
-        .send_latency
-        .observe(started.elapsed().as_secs_f64());
-    let now = db::now_ms();
-    let mut tx = shared.db.begin().await?;
+    }
+}
+
+enum AccountEffect {
+    NeedsReconnect,
+    Failure,
+}
+
+struct Effect {
+    outcome: &'static str,
+    account: Option<AccountEffect>,
+}
+
+/// Records one call's outcome in `tx`: sent, held (190), retry, or failed.
+async fn record(
+    shared: &Shared,
+    tx: &mut db::Tx,
+    row: &outbox::Claimed,
+    result: &Result<Option<String>, Failure>,
+    now: i64,
+) -> Result<Effect> {
+    let attempt = row.attempts + 1;
     let entry = |status: &'static str| delivery_log::Entry {
         outbox_key: &row.key,
         account: &row.account,
@@ -173,11 +292,11 @@ async fn send_one(shared: &Shared, owner: &str, row: outbox::Claimed) -> Result<
         status,
         ..Default::default()
     };
-    match result {
+    let failure = match result {
         Ok(mid) => {
-            outbox::mark_sent(&mut tx, &row.key, mid.as_deref(), now).await?;
+            outbox::mark_sent(tx, &row.key, mid.as_deref(), now).await?;
             delivery_log::append(
-                &mut tx,
+                tx,
                 &delivery_log::Entry {
                     mid: mid.as_deref(),
                     ..entry("sent")
@@ -185,14 +304,19 @@ async fn send_one(shared: &Shared, owner: &str, row: outbox::Claimed) -> Result<
                 now,
             )
             .await?;
-            tx.commit().await?;
-            shared.metrics.send(&row.kind, "sent");
+            return Ok(Effect {
+                outcome: "sent",
+                account: None,
+            });
         }
-        Err(Failure::Graph(e)) if matches!(e.kind(), GraphKind::TokenInvalid { .. }) => {
+        Err(failure) => failure,
+    };
+    if let Failure::Graph(e) = failure {
+        if matches!(e.kind(), GraphKind::TokenInvalid { .. }) {
             let message = e.to_string();
             // Refused before anything was sent: held (queued) until the account reconnects.
             outbox::requeue(
-                &mut tx,
+                tx,
                 &row.key,
                 now,
                 Some(("token_invalid", &message)),
@@ -201,7 +325,7 @@ async fn send_one(shared: &Shared, owner: &str, row: outbox::Claimed) -> Result<
             )
             .await?;
             delivery_log::append(
-                &mut tx,
+                tx,
                 &delivery_log::Entry {
                     error_kind: Some("token_invalid"),
                     error_message: Some(&message),
@@ -210,92 +334,76 @@ async fn send_one(shared: &Shared, owner: &str, row: outbox::Claimed) -> Result<
                 now,
             )
             .await?;
-            tx.commit().await?;
-            accounts::set_status(
-                &shared.db,
-                &row.account,
-                accounts::NEEDS_RECONNECT,
-                Some("the access token was refused (error 190); reconnect the account"),
+            return Ok(Effect {
+                outcome: "token_invalid",
+                account: Some(AccountEffect::NeedsReconnect),
+            });
+        }
+    }
+    let policy = policy(shared);
+    let attempt_u32 = u32::try_from(attempt).unwrap_or(u32::MAX);
+    let jitter = instagram_graph::retry::random_jitter();
+    let (kind, message, decision) = match failure {
+        Failure::Graph(e) => {
+            let operation = match row.kind.as_str() {
+                "private_reply" => Operation::PrivateReply,
+                _ => Operation::Send,
+            };
+            let decision = policy.decide(attempt_u32, e, operation, jitter);
+            (e.kind().name().to_string(), e.to_string(), decision)
+        }
+        Failure::Http {
+            message,
+            before_send,
+        } => {
+            let left = attempt < i64::from(policy.max_attempts);
+            let decision = if left && (*before_send || row.kind == "webhook") {
+                RetryDecision::Retry {
+                    after: policy.backoff_for(attempt_u32, jitter),
+                }
+            } else {
+                RetryDecision::GiveUp
+            };
+            ("http".to_string(), message.clone(), decision)
+        }
+    };
+    match decision {
+        RetryDecision::Retry { after } => {
+            let next = now + i64::try_from(after.as_millis()).unwrap_or(i64::MAX / 2);
+            outbox::requeue(tx, &row.key, next, Some((&kind, &message)), false, now).await?;
+            delivery_log::append(
+                tx,
+                &delivery_log::Entry {
+                    error_kind: Some(&kind),
+                    error_message: Some(&message),
+                    ..entry("retry")
+                },
                 now,
             )
             .await?;
-            shared.forget_client(&row.account);
-            shared.metrics.send(&row.kind, "token_invalid");
-            tracing::warn!(account = %row.account, "token refused (190): account needs reconnect; its sends are held");
+            Ok(Effect {
+                outcome: "retry",
+                account: None,
+            })
         }
-        Err(failure) => {
-            let (kind, message, decision) = match &failure {
-                Failure::Graph(e) => {
-                    let operation = match row.kind.as_str() {
-                        "private_reply" => Operation::PrivateReply,
-                        _ => Operation::Send,
-                    };
-                    let policy = policy(shared);
-                    let decision = policy.decide(
-                        u32::try_from(attempt).unwrap_or(u32::MAX),
-                        e,
-                        operation,
-                        instagram_graph::retry::random_jitter(),
-                    );
-                    (e.kind().name().to_string(), e.to_string(), decision)
-                }
-                Failure::Http {
-                    message,
-                    before_send,
-                } => {
-                    let policy = policy(shared);
-                    let retry = *before_send || attempt < i64::from(policy.max_attempts);
-                    let decision = if retry && attempt < i64::from(policy.max_attempts) {
-                        RetryDecision::Retry {
-                            after: policy.backoff_for(
-                                u32::try_from(attempt).unwrap_or(u32::MAX),
-                                instagram_graph::retry::random_jitter(),
-                            ),
-                        }
-                    } else {
-                        RetryDecision::GiveUp
-                    };
-                    ("http".to_string(), message.clone(), decision)
-                }
-            };
-            match decision {
-                RetryDecision::Retry { after } => {
-                    let next = now + i64::try_from(after.as_millis()).unwrap_or(i64::MAX / 2);
-                    outbox::requeue(&mut tx, &row.key, next, Some((&kind, &message)), false, now)
-                        .await?;
-                    delivery_log::append(
-                        &mut tx,
-                        &delivery_log::Entry {
-                            error_kind: Some(&kind),
-                            error_message: Some(&message),
-                            ..entry("retry")
-                        },
-                        now,
-                    )
-                    .await?;
-                    tx.commit().await?;
-                    shared.metrics.send(&row.kind, "retry");
-                }
-                RetryDecision::GiveUp => {
-                    outbox::mark_failed(&mut tx, &row.key, &kind, &message, now).await?;
-                    delivery_log::append(
-                        &mut tx,
-                        &delivery_log::Entry {
-                            error_kind: Some(&kind),
-                            error_message: Some(&message),
-                            ..entry("failed")
-                        },
-                        now,
-                    )
-                    .await?;
-                    tx.commit().await?;
-                    accounts::add_failure(&shared.db, &row.account).await?;
-                    shared.metrics.send(&row.kind, "failed");
-                }
-            }
+        RetryDecision::GiveUp => {
+            outbox::mark_failed(tx, &row.key, &kind, &message, now).await?;
+            delivery_log::append(
+                tx,
+                &delivery_log::Entry {
+                    error_kind: Some(&kind),
+                    error_message: Some(&message),
+                    ..entry("failed")
+                },
+                now,
+            )
+            .await?;
+            Ok(Effect {
+                outcome: "failed",
+                account: Some(AccountEffect::Failure),
+            })
         }
     }
-    Ok(())
 }
 
 fn policy(shared: &Shared) -> RetryPolicy {
@@ -305,35 +413,4 @@ fn policy(shared: &Shared) -> RetryPolicy {
             Duration::from_millis(shared.config.retry_base_ms),
             Duration::from_millis(shared.config.retry_max_ms.max(shared.config.retry_base_ms)),
         )
-}
-
-/// Fails a row without calling out.
-async fn fail(
-    shared: &Shared,
-    row: &outbox::Claimed,
-    kind: &str,
-    message: &str,
-    now: i64,
-) -> Result<()> {
-    let mut tx = shared.db.begin().await?;
-    outbox::mark_failed(&mut tx, &row.key, kind, message, now).await?;
-    delivery_log::append(
-        &mut tx,
-        &delivery_log::Entry {
-            outbox_key: &row.key,
-            account: &row.account,
-            rule: row.rule.as_deref(),
-            kind: &row.kind,
-            attempt: row.attempts,
-            status: "failed",
-            error_kind: Some(kind),
-            error_message: Some(message),
-            ..Default::default()
-        },
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    shared.metrics.send(&row.kind, "failed");
-    Ok(())
 }
