@@ -28,7 +28,7 @@ pub struct Cli {
 /// The subcommand groups.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the demo: a Meta webhook round trip (sign, verify, refuse, handshake, signed_request).
+    /// Run the demo: the simulator and the service in one process, comment in, DM out.
     Demo,
     /// Sign and verify Meta webhook deliveries and decode `signed_request`s.
     #[command(subcommand)]

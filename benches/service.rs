@@ -1,0 +1,273 @@
+//! Benchmarks of the reference service (`igdm::service`) on SQLite in a temporary directory.
+//!
+//! - `webhook_ingest/{1,16,64}_senders`: signed Instagram notifications POSTed over HTTP by 1, 16
+//!   and 64 concurrent senders; an element is one notification accepted (signature verified and
+//!   the row committed, group commit) with its 200. The pipeline workers are off, so this is the
+//!   ingest alone. The latency of each 200 (as seen by the sender, client included) is printed
+//!   as p50/p99 per level.
+//! - `event_to_dm/dm_reply`: a simulated person DMs the account in `instagram-sim`, the
+//!   simulator delivers the signed webhook, the service stores, decides and sends the reply
+//!   through the Graph API to the simulator; an element is one event answered (iterations are
+//!   bursts of 200 DMs, so the pipeline's fill and drain are amortized). The simulator's
+//!   and the service's per-account send limits are lifted so the pipeline itself is measured.
+//!   The delay from the webhook received (inbox `received_at`) to the send call accepted by the
+//!   simulator is printed as p50/p99.
+//!
+//! Everything (senders, simulator, service, SQLite) shares the same machine.
+//! Run: `cargo bench --bench service -- --warm-up-time 1 --measurement-time 3`
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use igdm::service::{Config, Service};
+use instagram_sim::{AccountSpec, SimConfig, Simulator};
+use sqlx::Row;
+
+const SECRET: &str = "bench-app-secret";
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let path = std::env::temp_dir().join(format!(
+            "igdm-bench-{name}-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&path).unwrap();
+        Dir(path)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// p50 and p99 of durations in microseconds.
+fn percentiles(mut samples: Vec<u64>) -> (f64, f64, usize) {
+    samples.sort_unstable();
+    let n = samples.len();
+    if n == 0 {
+        return (0.0, 0.0, 0);
+    }
+    let at = |q: f64| samples[((n as f64 * q).ceil() as usize).clamp(1, n) - 1] as f64 / 1000.0;
+    (at(0.50), at(0.99), n)
+}
+
+fn comment_notification(n: u64) -> Vec<u8> {
+    let now = chrono::Utc::now().timestamp();
+    serde_json::json!({"object": "instagram", "entry": [{"id": "17841400000000001", "time": now,
+        "changes": [{"field": "comments", "value": {
+            "id": format!("178{n:014}"), "text": "LINK please, how much is it?",
+            "from": {"id": format!("58{n:014}"), "username": format!("person{n}")},
+            "media": {"id": "17900000000000001", "media_product_type": "REELS"}}}]}]})
+    .to_string()
+    .into_bytes()
+}
+
+fn webhook_ingest(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = Dir::new("ingest");
+    let mut config = Config::for_tests(&dir.0);
+    config.app_secret = SECRET.into();
+    config.workers = false;
+    config.max_connections = 4;
+    let service = rt.block_on(Service::start(config)).unwrap();
+    let url = service.webhook_url();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+    let counter = Arc::new(AtomicU64::new(0));
+    let mut group = c.benchmark_group("webhook_ingest");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(10);
+    let mut report = Vec::new();
+    for senders in [1usize, 16, 64] {
+        let latencies = Arc::new(Mutex::new(Vec::<u64>::new()));
+        group.bench_function(format!("{senders}_senders"), |b| {
+            b.iter_custom(|iters| {
+                // signed bodies, prepared before the clock starts (Meta signs, not us)
+                let mut chunks: Vec<Vec<(Vec<u8>, String)>> = vec![Vec::new(); senders];
+                for i in 0..iters {
+                    let body = comment_notification(counter.fetch_add(1, Ordering::Relaxed));
+                    let signature = webhook_verify::meta::sign(SECRET.as_bytes(), &body)
+                        .unwrap()
+                        .to_string();
+                    chunks[(i as usize) % senders].push((body, signature));
+                }
+                rt.block_on(async {
+                    let start = Instant::now();
+                    let mut tasks = Vec::new();
+                    for chunk in chunks {
+                        let client = client.clone();
+                        let url = url.clone();
+                        let latencies = latencies.clone();
+                        tasks.push(tokio::spawn(async move {
+                            let mut mine = Vec::with_capacity(chunk.len());
+                            for (body, signature) in chunk {
+                                let t0 = Instant::now();
+                                let answer = client
+                                    .post(&url)
+                                    .header("X-Hub-Signature-256", signature)
+                                    .header("content-type", "application/json")
+                                    .body(body)
+                                    .send()
+                                    .await
+                                    .unwrap();
+                                assert_eq!(answer.status(), 200);
+                                mine.push(t0.elapsed().as_micros() as u64);
+                            }
+                            latencies.lock().unwrap().extend(mine);
+                        }));
+                    }
+                    for t in tasks {
+                        t.await.unwrap();
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+        let (p50, p99, n) = percentiles(std::mem::take(&mut *latencies.lock().unwrap()));
+        report.push(format!(
+            "webhook_ingest {senders:>2} senders: latency of the 200 p50 {p50:.2} ms, p99 {p99:.2} ms ({n} requests)"
+        ));
+    }
+    group.finish();
+    let stored: i64 = rt
+        .block_on(
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM inbox")
+                .fetch_one(service.shared().db.pool()),
+        )
+        .unwrap();
+    let sent = counter.load(Ordering::Relaxed) as i64;
+    assert_eq!(stored, sent, "every accepted notification is stored");
+    for line in report {
+        println!("{line}");
+    }
+    println!("webhook_ingest: {stored} notifications stored, one row each");
+    rt.block_on(service.shutdown());
+}
+
+/// DMs per iteration of `event_to_dm`.
+const EVENTS_PER_ITERATION: u64 = 200;
+
+const DM_REPLY: &str = r#"
+account = "ACCOUNT"
+[[rules]]
+id = "hello"
+on = ["message"]
+actions = [{ type = "send_dm", message = { kind = "text", text = "Thanks, we got your message." } }]
+"#;
+
+fn event_to_dm(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = Dir::new("pipeline");
+    let mut sim_config = SimConfig::default();
+    sim_config.limits.send_per_second = 1_000_000;
+    sim_config.max_records = 10_000_000;
+    let sim = rt.block_on(Simulator::start(sim_config)).unwrap();
+    let mut config = Config::for_tests(&dir.0);
+    config.app_id = sim.app_id();
+    config.app_secret = sim.app_secret();
+    config.graph_base_url = sim.base_url().to_owned();
+    config.send_per_second = 1_000_000;
+    config.poll_interval_ms = 5;
+    config.inbox_batch = 256;
+    config.outbox_batch = 256;
+    config.sender_concurrency = 32;
+    let service = rt.block_on(Service::start(config)).unwrap();
+    sim.set_webhook_url(Some(service.webhook_url()));
+    let shop = sim.create_account(AccountSpec::new("shop")).unwrap();
+    rt.block_on(async {
+        service
+            .connect_account(
+                &shop.ig_user_id,
+                Some("shop"),
+                &shop.access_token,
+                Some(shop.expires_at),
+            )
+            .await
+            .unwrap();
+        service
+            .put_automations(&DM_REPLY.replace("ACCOUNT", &shop.ig_user_id))
+            .await
+            .unwrap();
+    });
+    let people = AtomicU64::new(0);
+    let mut group = c.benchmark_group("event_to_dm");
+    // One iteration is a burst of EVENTS_PER_ITERATION DMs, timed until every reply was
+    // accepted by the simulator: the pipeline's fill and drain are amortized over the burst.
+    group.throughput(Throughput::Elements(EVENTS_PER_ITERATION));
+    group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
+    group.bench_function("dm_reply", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let before = sim.sent_messages().len();
+                let events = iters * EVENTS_PER_ITERATION;
+                let start = Instant::now();
+                for _ in 0..events {
+                    let n = people.fetch_add(1, Ordering::Relaxed);
+                    sim.person(&format!("p{n}"))
+                        .dm(&shop.ig_user_id, "hi")
+                        .unwrap();
+                }
+                sim.wait_for_sent(before + events as usize, Duration::from_secs(300))
+                    .await
+                    .unwrap();
+                start.elapsed()
+            })
+        })
+    });
+    group.finish();
+    // delay from the webhook received to the send call accepted, per event
+    let sent_at: HashMap<String, i64> = sim
+        .sent_messages()
+        .into_iter()
+        .map(|m| (m.recipient, m.at.timestamp_micros()))
+        .collect();
+    let rows = rt
+        .block_on(
+            sqlx::query(
+                "SELECT e.contact AS contact, i.received_at AS received_at FROM events e \
+                 JOIN inbox i ON i.id = e.inbox_id WHERE e.kind = 'message'",
+            )
+            .fetch_all(service.shared().db.pool()),
+        )
+        .unwrap();
+    let delays: Vec<u64> = rows
+        .iter()
+        .filter_map(|r| {
+            let contact: String = r.try_get("contact").ok()?;
+            let received: i64 = r.try_get("received_at").ok()?;
+            let at = sent_at.get(&contact)?;
+            u64::try_from(at - received * 1000).ok()
+        })
+        .collect();
+    let (p50, p99, n) = percentiles(delays);
+    println!(
+        "event_to_dm: webhook received -> send call accepted p50 {p50:.1} ms, p99 {p99:.1} ms ({n} events; inbox times have ms resolution)"
+    );
+    let replies = sim.sent_messages().len() as u64;
+    assert_eq!(replies, people.load(Ordering::Relaxed), "one reply per DM");
+    rt.block_on(service.shutdown());
+    rt.block_on(sim.shutdown());
+}
+
+criterion_group!(benches, webhook_ingest, event_to_dm);
+criterion_main!(benches);
