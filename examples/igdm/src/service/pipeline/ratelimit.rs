@@ -1,9 +1,19 @@
-//! A per-account rate limiter matching the platform's limits: token buckets per account and
-//! class (sends per second, private replies per hour).
+//! A per-account rate limiter matching the platform's limits: per account and class (sends per
+//! second, private replies per hour), never more than the limit in any trailing window.
+//!
+//! The platform counts calls over a sliding window, so a token bucket (which admits a full burst
+//! and then the refill, up to twice the limit within one window) would provoke its 613 errors.
+//! The limiter keeps the times of the admitted calls instead (a sliding-window log) and counts
+//! them over the period plus a guard interval, which absorbs the skew between admitting a call
+//! here and its arrival at the platform.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Extra time added to every window: calls admitted together may reach the platform a little
+/// apart, and the platform's window must still see at most the limit.
+const GUARD: Duration = Duration::from_millis(250);
 
 /// The limited classes of calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -14,76 +24,74 @@ pub enum Class {
     PrivateReply,
 }
 
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
-/// Token buckets per account and class.
+/// Sliding-window logs per account and class.
 #[derive(Debug)]
 pub struct RateLimiter {
-    limits: HashMap<Class, (f64, Duration)>,
-    buckets: Mutex<HashMap<(String, Class), Bucket>>,
+    limits: HashMap<Class, (usize, Duration)>,
+    admitted: Mutex<HashMap<(String, Class), VecDeque<Instant>>>,
 }
 
 impl RateLimiter {
-    /// `send_per_second` sends per second and `private_replies_per_hour` private replies per hour,
-    /// per account. A bucket starts full (its capacity is the count of one period).
+    /// At most `send_per_second` sends per second and `private_replies_per_hour` private replies
+    /// per hour, per account, in any window of that length (plus a 250 ms guard).
     pub fn new(send_per_second: u32, private_replies_per_hour: u32) -> Self {
+        let as_count = |n: u32| usize::try_from(n.max(1)).unwrap_or(usize::MAX);
         let mut limits = HashMap::new();
         limits.insert(
             Class::Send,
-            (f64::from(send_per_second.max(1)), Duration::from_secs(1)),
+            (as_count(send_per_second), Duration::from_secs(1) + GUARD),
         );
         limits.insert(
             Class::PrivateReply,
             (
-                f64::from(private_replies_per_hour.max(1)),
-                Duration::from_secs(3600),
+                as_count(private_replies_per_hour),
+                Duration::from_secs(3600) + GUARD,
             ),
         );
         Self {
             limits,
-            buckets: Mutex::new(HashMap::new()),
+            admitted: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Takes one token of each class for `account` at `now`, or returns how long to wait until
-    /// all are available (then nothing is taken).
+    /// Admits one call of each class for `account` at `now`, or returns how long to wait until
+    /// all classes have room (then nothing is recorded).
     pub fn try_acquire(
         &self,
         account: &str,
         classes: &[Class],
         now: Instant,
     ) -> Result<(), Duration> {
-        let mut buckets = match self.buckets.lock() {
-            Ok(b) => b,
+        let mut admitted = match self.admitted.lock() {
+            Ok(a) => a,
             Err(poisoned) => poisoned.into_inner(),
         };
         let mut wait = Duration::ZERO;
         for class in classes {
-            let (capacity, period) = self.limits[class];
-            let rate = capacity / period.as_secs_f64();
-            let bucket = buckets
-                .entry((account.to_string(), *class))
-                .or_insert(Bucket {
-                    tokens: capacity,
-                    at: now,
-                });
-            let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-            bucket.tokens = (bucket.tokens + elapsed * rate).min(capacity);
-            bucket.at = now;
-            if bucket.tokens < 1.0 {
-                wait = wait.max(Duration::from_secs_f64((1.0 - bucket.tokens) / rate));
+            let Some(&(limit, window)) = self.limits.get(class) else {
+                continue;
+            };
+            let log = admitted.entry((account.to_string(), *class)).or_default();
+            while log
+                .front()
+                .is_some_and(|&t| now.saturating_duration_since(t) >= window)
+            {
+                log.pop_front();
+            }
+            if log.len() >= limit {
+                // room comes back when the call `limit` places from the end leaves the window
+                if let Some(&oldest) = log.get(log.len() - limit) {
+                    let leaves = (oldest + window).saturating_duration_since(now);
+                    wait = wait.max(leaves.max(Duration::from_millis(1)));
+                }
             }
         }
         if wait > Duration::ZERO {
             return Err(wait);
         }
         for class in classes {
-            if let Some(bucket) = buckets.get_mut(&(account.to_string(), *class)) {
-                bucket.tokens -= 1.0;
+            if let Some(log) = admitted.get_mut(&(account.to_string(), *class)) {
+                log.push_back(now);
             }
         }
         Ok(())
@@ -102,13 +110,43 @@ mod tests {
             limiter.try_acquire("a", &[Class::Send], t0).unwrap();
         }
         let wait = limiter.try_acquire("a", &[Class::Send], t0).unwrap_err();
-        assert!(wait <= Duration::from_millis(10) && wait > Duration::ZERO);
-        // another account has its own bucket
+        assert_eq!(wait, Duration::from_secs(1) + GUARD);
+        // another account has its own log
         limiter.try_acquire("b", &[Class::Send], t0).unwrap();
-        // refilled after 10 ms
-        limiter
-            .try_acquire("a", &[Class::Send], t0 + Duration::from_millis(10))
-            .unwrap();
+        // no refill inside the window: a token bucket would admit more here
+        let wait = limiter
+            .try_acquire("a", &[Class::Send], t0 + Duration::from_millis(500))
+            .unwrap_err();
+        assert_eq!(wait, Duration::from_millis(750));
+        // once the window has passed, the next 100 are admitted
+        let later = t0 + Duration::from_secs(1) + GUARD;
+        for _ in 0..100 {
+            limiter.try_acquire("a", &[Class::Send], later).unwrap();
+        }
+        assert!(limiter.try_acquire("a", &[Class::Send], later).is_err());
+    }
+
+    #[test]
+    fn no_window_ever_holds_more_than_the_limit() {
+        // Callers that retry as soon as they are told: count admissions per sliding window.
+        let limiter = RateLimiter::new(10, 750);
+        let t0 = Instant::now();
+        let mut now = t0;
+        let mut admitted = Vec::new();
+        while now < t0 + Duration::from_secs(10) {
+            match limiter.try_acquire("a", &[Class::Send], now) {
+                Ok(()) => admitted.push(now),
+                Err(wait) => now += wait,
+            }
+        }
+        assert!(admitted.len() >= 70, "the limiter still lets calls through");
+        for (i, &start) in admitted.iter().enumerate() {
+            let in_window = admitted[i..]
+                .iter()
+                .take_while(|&&t| t.duration_since(start) < Duration::from_secs(1) + GUARD)
+                .count();
+            assert!(in_window <= 10, "{in_window} calls within one window");
+        }
     }
 
     #[test]
