@@ -34,6 +34,10 @@ pub struct Shared {
     pub vault: Vault,
     /// The rate limiter.
     pub limiter: RateLimiter,
+    /// Paces the Send API calls themselves: the limiter above admits a batch's rows while the
+    /// batch is prepared, and the calls go out together afterwards; the pacer holds each call
+    /// until the platform's sliding window has room at the moment it is made.
+    pub pacer: RateLimiter,
     /// A Graph API client without a token, at the configured base URL; per-account clients
     /// share its connection pool.
     pub graph: Client,
@@ -61,6 +65,7 @@ impl Shared {
         let rules = db::automations::rule_set(&db).await?;
         Ok(Self {
             limiter: RateLimiter::new(config.send_per_second, config.private_replies_per_hour),
+            pacer: RateLimiter::new(config.send_per_second, config.private_replies_per_hour),
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
                 .build()

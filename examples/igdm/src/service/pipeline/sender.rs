@@ -117,6 +117,7 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
                     let delay = (started_ms - received).max(0) as f64 / 1000.0;
                     shared.metrics.event_to_send.observe(delay);
                 }
+                pace(shared, &row).await;
                 let started = Instant::now();
                 let result = perform(shared, &client, &call).await;
                 shared
@@ -157,6 +158,20 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
         }
     }
     Ok(n)
+}
+
+/// Waits until the account's Send API window has room at the moment of the call (see
+/// `Shared::pacer`); actions that make no Send API call pass at once.
+async fn pace(shared: &Shared, row: &outbox::Claimed) {
+    if !matches!(row.kind.as_str(), "private_reply" | "send_dm") {
+        return;
+    }
+    while let Err(wait) = shared
+        .pacer
+        .try_acquire(&row.account, &[Class::Send], Instant::now())
+    {
+        tokio::time::sleep(wait).await;
+    }
 }
 
 /// Why a call failed.
