@@ -10,10 +10,12 @@ pub mod inbox;
 pub mod outbox;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::error::{Error, ErrorKind, Result};
 
@@ -26,14 +28,51 @@ pub enum Backend {
     Postgres,
 }
 
-/// A transaction on either backend.
-pub type Tx = Transaction<'static, Any>;
+/// A write transaction on either backend. It dereferences to the connection, so statements run
+/// on `&mut *tx`. On SQLite it holds the process's writer turn (see [`Db::begin`]) until it is
+/// committed, rolled back or dropped.
+#[derive(Debug)]
+pub struct Tx {
+    inner: Transaction<'static, Any>,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl Tx {
+    /// Commits the transaction.
+    pub async fn commit(self) -> Result<()> {
+        self.inner.commit().await?;
+        Ok(())
+    }
+
+    /// Rolls the transaction back.
+    pub async fn rollback(self) -> Result<()> {
+        self.inner.rollback().await?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.inner
+    }
+}
 
 /// The database: a connection pool and its backend.
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite has one writer at a time; a writer that finds the lock taken sleeps in SQLite's
+    /// busy handler (1 ms up to 100 ms per try). Write transactions of this process take turns
+    /// here instead, so they queue in order and wake the moment the previous one ends.
+    writer: Arc<Mutex<()>>,
 }
 
 impl Db {
@@ -98,7 +137,11 @@ impl Db {
                 format!("cannot open the database `{}`: {e}", redact_url(&url)),
             )
         })?;
-        let db = Db { pool, backend };
+        let db = Db {
+            pool,
+            backend,
+            writer: Arc::new(Mutex::new(())),
+        };
         db.migrate().await?;
         Ok(db)
     }
@@ -129,12 +172,23 @@ impl Db {
         self.backend
     }
 
-    /// Begins a write transaction (`BEGIN IMMEDIATE` on SQLite, so that it takes the write lock
-    /// up front and never fails half-way on a busy database).
+    /// Begins a write transaction. On SQLite it first waits for this process's writer turn,
+    /// then runs `BEGIN IMMEDIATE` (so that it takes the write lock up front and never fails
+    /// half-way on a busy database); a task must not begin a second transaction while it holds
+    /// one.
     pub async fn begin(&self) -> Result<Tx> {
         let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => {
+                let turn = self.writer.clone().lock_owned().await;
+                Tx {
+                    inner: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _turn: Some(turn),
+                }
+            }
+            Backend::Postgres => Tx {
+                inner: self.pool.begin().await?,
+                _turn: None,
+            },
         };
         Ok(tx)
     }
