@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod ai;
 pub mod config;
 pub mod db;
 mod error;

@@ -163,7 +163,7 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
 /// Waits until the account's Send API window has room at the moment of the call (see
 /// `Shared::pacer`); actions that make no Send API call pass at once.
 async fn pace(shared: &Shared, row: &outbox::Claimed) {
-    if !matches!(row.kind.as_str(), "private_reply" | "send_dm") {
+    if !matches!(row.kind.as_str(), "private_reply" | "send_dm" | "ai_reply") {
         return;
     }
     while let Err(wait) = shared
@@ -199,9 +199,14 @@ enum Prepared {
 }
 
 async fn prepare(shared: &Shared, row: outbox::Claimed) -> Prepared {
-    let call = serde_json::from_str::<PlannedAction>(&row.action)
-        .map_err(|e| format!("the stored action is unreadable: {e}"))
-        .and_then(|a| convert::call(&a).map_err(|e| e.to_string()));
+    let action = serde_json::from_str::<PlannedAction>(&row.action)
+        .map_err(|e| format!("the stored action is unreadable: {e}"));
+    // An AI reply becomes the text DM to send (the model's answer or the fallback).
+    let action = match action {
+        Ok(a) => Ok(crate::service::ai::resolve(shared, &row, a).await),
+        Err(e) => Err(e),
+    };
+    let call = action.and_then(|a| convert::call(&a).map_err(|e| e.to_string()));
     let call = match call {
         Ok(Some(call)) => call,
         Ok(None) => {
@@ -231,7 +236,7 @@ async fn prepare(shared: &Shared, row: outbox::Claimed) -> Prepared {
     };
     let classes: &[Class] = match row.kind.as_str() {
         "private_reply" => &[Class::Send, Class::PrivateReply],
-        "send_dm" => &[Class::Send],
+        "send_dm" | "ai_reply" => &[Class::Send],
         _ => &[],
     };
     loop {

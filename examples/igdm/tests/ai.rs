@@ -1,0 +1,197 @@
+//! The chat-completions responder against a wiremock model endpoint: the request it sends
+//! (model, system message, only the given context, the key as a bearer token), how it reads
+//! answers, and each failure the service turns into the fallback text.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use igdm::service::ai::{
+    answer, ChatCompletions, ReplyErrorKind, ReplyRequest, Responder, Role, Turn,
+};
+use serde_json::json;
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn completion(text: &str) -> serde_json::Value {
+    json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "model": "m",
+        "choices": [{ "index": 0, "finish_reason": "stop",
+                      "message": { "role": "assistant", "content": text } }],
+        "usage": { "prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2 }
+    })
+}
+
+fn request() -> ReplyRequest {
+    ReplyRequest::new("You answer for Example Shop.")
+        .turn(Turn::new(Role::User, "hi"))
+        .turn(Turn::new(Role::Assistant, "Hello! How can I help?"))
+        .turn(Turn::new(Role::User, "do you ship to Lisbon?"))
+}
+
+async fn client_for(server: &MockServer) -> ChatCompletions {
+    ChatCompletions::new(format!("{}/v1/", server.uri()), "shop-model")
+        .api_key("sk-test-secret")
+        .timeout(Duration::from_millis(500))
+}
+
+#[tokio::test]
+async fn the_request_carries_the_model_the_instructions_and_only_the_given_context() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(header("authorization", "Bearer sk-test-secret"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion("  Yes, in 3 days.\n")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let text = client_for(&server).await.reply(&request()).await.unwrap();
+    assert_eq!(text, "Yes, in 3 days.");
+    let received = server.received_requests().await.unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&received[0].body).unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "model": "shop-model",
+            "messages": [
+                { "role": "system", "content": "You answer for Example Shop." },
+                { "role": "user", "content": "hi" },
+                { "role": "assistant", "content": "Hello! How can I help?" },
+                { "role": "user", "content": "do you ship to Lisbon?" },
+            ]
+        })
+    );
+}
+
+#[tokio::test]
+async fn error_statuses_are_reported_with_the_providers_message_and_never_the_key() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(503).set_body_json(
+                json!({ "error": { "message": "overloaded", "type": "server_error" } }),
+            ),
+        )
+        .mount(&server)
+        .await;
+    let e = client_for(&server)
+        .await
+        .reply(&request())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ReplyErrorKind::Status(503));
+    assert!(e.message().contains("overloaded"), "{e}");
+    assert!(!e.message().contains("sk-test-secret"), "{e}");
+    assert_eq!(e.kind().name(), "ai_http_503");
+}
+
+#[tokio::test]
+async fn a_slow_model_times_out() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(completion("late"))
+                .set_delay(Duration::from_secs(3)),
+        )
+        .mount(&server)
+        .await;
+    let e = client_for(&server)
+        .await
+        .reply(&request())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ReplyErrorKind::Timeout, "{e}");
+}
+
+#[tokio::test]
+async fn empty_and_unreadable_answers_are_failures() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/empty/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(" ")))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/nochoice/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "choices": [] })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/html/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<html>gateway</html>"))
+        .mount(&server)
+        .await;
+    for (base, want) in [
+        ("empty", ReplyErrorKind::EmptyAnswer),
+        ("nochoice", ReplyErrorKind::EmptyAnswer),
+        ("html", ReplyErrorKind::BadAnswer),
+    ] {
+        let client = ChatCompletions::new(format!("{}/{base}", server.uri()), "m");
+        let e = client.reply(&request()).await.unwrap_err();
+        assert_eq!(e.kind(), want, "{base}: {e}");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_a_failure_without_the_url() {
+    // a port nobody listens on
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let client = ChatCompletions::new(format!("http://user:pw@127.0.0.1:{port}/v1"), "m");
+    let e = client.reply(&request()).await.unwrap_err();
+    assert_eq!(e.kind(), ReplyErrorKind::Unreachable, "{e}");
+    assert!(!e.message().contains("pw@"), "{e}");
+}
+
+#[tokio::test]
+async fn the_fallback_is_sent_for_5xx_timeouts_and_empty_answers_and_the_answer_otherwise() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/ok/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion("Sure!")))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/down/chat/completions"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/slow/chat/completions"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(completion("late"))
+                .set_delay(Duration::from_secs(3)),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/blank/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion("")))
+        .mount(&server)
+        .await;
+    for (base, want) in [
+        ("ok", None),
+        ("down", Some(ReplyErrorKind::Status(500))),
+        ("slow", Some(ReplyErrorKind::Timeout)),
+        ("blank", Some(ReplyErrorKind::EmptyAnswer)),
+    ] {
+        // the client's own timeout is long; the service's bound (300 ms) applies
+        let client = ChatCompletions::new(format!("{}/{base}", server.uri()), "m");
+        let r = answer(
+            Some(&client),
+            &request(),
+            "Thanks! We will answer soon.",
+            Duration::from_millis(300),
+        )
+        .await;
+        assert_eq!(r.fallback.as_ref().map(|e| e.kind()), want, "{base}");
+        let text = if want.is_none() {
+            "Sure!"
+        } else {
+            "Thanks! We will answer soon."
+        };
+        assert_eq!(r.text, text, "{base}");
+    }
+}
