@@ -122,7 +122,13 @@ impl Service {
 fn spawn_workers(shared: &Arc<Shared>, stopped: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let mut handles = Vec::new();
     let poll = shared.config.poll_interval();
-    for (name, job) in [("inbox", 0u8), ("sender", 1), ("refresh", 2), ("wake", 3)] {
+    for (name, job) in [
+        ("inbox", 0u8),
+        ("sender", 1),
+        ("refresh", 2),
+        ("wake", 3),
+        ("outbound", 4),
+    ] {
         let shared = shared.clone();
         let mut stopped = stopped.clone();
         handles.push(tokio::spawn(async move {
@@ -134,6 +140,7 @@ fn spawn_workers(shared: &Arc<Shared>, stopped: &watch::Receiver<bool>) -> Vec<J
                     0 => pipeline::inbox::run_once(&shared).await,
                     1 => pipeline::sender::run_once(&shared).await,
                     3 => pipeline::wake::run_once(&shared).await,
+                    4 => pipeline::outbound::run_once(&shared).await,
                     _ => refresh_tokens(&shared).await,
                 };
                 let idle = match outcome {

@@ -301,6 +301,7 @@ async fn decide(
     let decision: Decision = engine.decide(store, &event, db::to_time(now), seed).await?;
     let mut tx = store.tx().await;
     write_actions(&mut tx, &event.id, &decision, now).await?;
+    super::outbound::publish_decision(&mut tx, &event, &decision, now).await?;
     let outcome = outcome_name(decision.outcome);
     let json = serde_json::to_string(&decision).unwrap_or_default();
     record_event(

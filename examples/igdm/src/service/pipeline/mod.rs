@@ -4,6 +4,7 @@
 
 pub mod convert;
 pub mod inbox;
+pub mod outbound;
 pub mod ratelimit;
 pub mod sender;
 pub mod wake;
