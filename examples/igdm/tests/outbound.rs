@@ -296,6 +296,22 @@ async fn events_are_delivered_signed_retried_after_500s_logged_and_redelivered()
     )
     .await;
     assert_eq!(only["deliveries"].as_array().unwrap().len(), 1);
+    let (_, of_p1) = api(
+        &service,
+        reqwest::Method::GET,
+        "/api/webhooks/deliveries?contact=P1",
+        None,
+    )
+    .await;
+    assert_eq!(of_p1["deliveries"].as_array().unwrap().len(), 3);
+    let (_, of_p2) = api(
+        &service,
+        reqwest::Method::GET,
+        "/api/webhooks/deliveries?contact=P2",
+        None,
+    )
+    .await;
+    assert_eq!(of_p2["deliveries"].as_array().unwrap().len(), 0);
     let (_, none) = api(
         &service,
         reqwest::Method::GET,

@@ -27,6 +27,7 @@ CREATE TABLE outbound_deliveries (
     subscription_id  TEXT NOT NULL,
     org_id           TEXT,
     account          TEXT,
+    contact          TEXT,                    -- the contact (IGSID) the event is about
     event_type       TEXT NOT NULL,
     payload          TEXT NOT NULL,           -- the JSON body sent
     status           TEXT NOT NULL,           -- pending | delivered | failed (attempts reset on redelivery)
@@ -42,7 +43,7 @@ CREATE TABLE outbound_deliveries (
 );
 CREATE INDEX outbound_deliveries_due ON outbound_deliveries (status, next_attempt_at);
 CREATE INDEX outbound_deliveries_subscription ON outbound_deliveries (subscription_id, created_at);
-CREATE INDEX outbound_deliveries_account ON outbound_deliveries (account, created_at);
+CREATE INDEX outbound_deliveries_account ON outbound_deliveries (account, contact, created_at);
 
 -- Every attempt of an outbound delivery.
 CREATE TABLE outbound_attempts (

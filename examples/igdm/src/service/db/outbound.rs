@@ -287,12 +287,13 @@ pub async fn with_secret(
     Ok(Some((sub, secret)))
 }
 
-/// Enqueues `event_type` with `data` for every enabled outbound subscription of `account`
-/// that wants it (and every one scoped to no account and no organization), in `tx`; how many
-/// deliveries were written.
+/// Enqueues `event_type` with `data` (about `contact`) for every enabled outbound subscription
+/// of `account` that wants it (and every one scoped to no account and no organization), in
+/// `tx`; how many deliveries were written.
 pub async fn enqueue(
     tx: &mut Tx,
     account: &str,
+    contact: &str,
     event_type: &str,
     data: &serde_json::Value,
     now: i64,
@@ -321,14 +322,15 @@ pub async fn enqueue(
             "data": data,
         });
         sqlx::query(
-            "INSERT INTO outbound_deliveries (id, subscription_id, org_id, account, event_type, \
-             payload, status, attempts, next_attempt_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7)",
+            "INSERT INTO outbound_deliveries (id, subscription_id, org_id, account, contact, \
+             event_type, payload, status, attempts, next_attempt_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8, $8)",
         )
         .bind(&id)
         .bind(&sub)
         .bind(&org)
         .bind(account)
+        .bind(contact)
         .bind(event_type)
         .bind(payload.to_string())
         .bind(now)
@@ -475,6 +477,8 @@ pub struct Delivery {
     pub subscription_id: String,
     /// The account.
     pub account: Option<String>,
+    /// The contact the event is about.
+    pub contact: Option<String>,
     /// The event type.
     pub event_type: String,
     /// The JSON body.
@@ -523,6 +527,8 @@ pub struct DeliveryFilter {
     pub subscription: Option<String>,
     /// Only this account.
     pub account: Option<String>,
+    /// Only this contact.
+    pub contact: Option<String>,
     /// Only this status.
     pub status: Option<String>,
     /// Only this event type.
@@ -535,7 +541,7 @@ pub struct DeliveryFilter {
 
 macro_rules! delivery_columns {
     () => {
-        "id, subscription_id, account, event_type, payload, status, attempts, next_attempt_at, \
+        "id, subscription_id, account, contact, event_type, payload, status, attempts, next_attempt_at, \
          last_status_code, last_error, created_at, delivered_at"
     };
 }
@@ -546,6 +552,7 @@ fn delivery(r: &AnyRow) -> Result<Delivery> {
         id: r.try_get("id")?,
         subscription_id: r.try_get("subscription_id")?,
         account: r.try_get("account")?,
+        contact: r.try_get("contact")?,
         event_type: r.try_get("event_type")?,
         payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
         status: r.try_get("status")?,
@@ -566,7 +573,7 @@ pub async fn deliveries(db: &Db, filter: &DeliveryFilter) -> Result<Vec<Delivery
         " FROM outbound_deliveries \
          WHERE ($1 IS NULL OR subscription_id = $1) AND ($2 IS NULL OR account = $2) \
          AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR event_type = $4) AND created_at >= $5 \
-         ORDER BY created_at DESC, id LIMIT $6"
+         AND ($7 IS NULL OR contact = $7) ORDER BY created_at DESC, id LIMIT $6"
     ))
     .bind(&filter.subscription)
     .bind(&filter.account)
@@ -574,6 +581,7 @@ pub async fn deliveries(db: &Db, filter: &DeliveryFilter) -> Result<Vec<Delivery
     .bind(&filter.event_type)
     .bind(filter.since.unwrap_or(0))
     .bind(filter.limit.unwrap_or(100).clamp(1, 1000))
+    .bind(&filter.contact)
     .fetch_all(db.pool())
     .await?;
     rows.iter().map(delivery).collect()

@@ -9,7 +9,7 @@
 //!   its `secret` (`whsec_...`), shown this once; 422 with every problem and its field.
 //! - `GET`, `PATCH` (`url`, `event_types`, `description`, `enabled`), `DELETE
 //!   /api/webhooks/subscriptions/{id}` (deleting removes its deliveries and their attempts).
-//! - `GET /api/webhooks/deliveries[?subscription=&account=&status=&event_type=&since=&limit=]`:
+//! - `GET /api/webhooks/deliveries[?subscription=&account=&contact=&status=&event_type=&since=&limit=]`:
 //!   the delivery log, newest first; `GET /api/webhooks/deliveries/{id}`: one delivery with every
 //!   attempt; `POST /api/webhooks/deliveries/{id}/redeliver`: send it again (same `webhook-id`
 //!   and body) from a fresh set of attempts.

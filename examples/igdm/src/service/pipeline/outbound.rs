@@ -56,7 +56,7 @@ pub(crate) async fn publish_decision(
             "text": event.text(),
             "occurred_at": event.occurred_at.timestamp_millis(),
         });
-        outbound::enqueue(tx, account, outbound::MESSAGE_RECEIVED, &data, now).await?;
+        outbound::enqueue(tx, account, contact, outbound::MESSAGE_RECEIVED, &data, now).await?;
     }
     if decision.outcome == Outcome::Fired {
         let actions: Vec<serde_json::Value> = decision
@@ -73,7 +73,7 @@ pub(crate) async fn publish_decision(
             "reason": decision.reason,
             "actions": actions,
         });
-        outbound::enqueue(tx, account, outbound::AUTOMATION_FIRED, &data, now).await?;
+        outbound::enqueue(tx, account, contact, outbound::AUTOMATION_FIRED, &data, now).await?;
     }
     let changed = decision.actions.iter().any(|a| {
         matches!(
@@ -114,7 +114,7 @@ pub(crate) async fn publish_contact(
         "fields": c.fields,
         "paused_until": c.paused_until.map(|t| t.timestamp_millis()),
     });
-    outbound::enqueue(tx, account, outbound::CONTACT_UPDATED, &data, now).await?;
+    outbound::enqueue(tx, account, contact, outbound::CONTACT_UPDATED, &data, now).await?;
     Ok(())
 }
 
