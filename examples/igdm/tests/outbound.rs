@@ -681,6 +681,27 @@ async fn inbound_webhooks_update_contacts_and_send_dms_and_refuse_bad_signatures
     );
     assert!(contact(&service, "P6").await.is_none());
 
+    // a new secret: the old one stops working at once
+    let (status, rotated) = api(
+        &service,
+        reqwest::Method::POST,
+        &format!("/api/webhooks/subscriptions/{id}/secret"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let new_secret = rotated["secret"].as_str().unwrap().to_string();
+    assert_ne!(new_secret, secret);
+    let tag = json!({ "contacts": [{ "id": "P5", "add_tags": ["rotated"] }] }).to_string();
+    let (status, _) = inbound(&service, &endpoint, &secret, "evt_8", tag.as_bytes()).await;
+    assert_eq!(status, 401);
+    let (status, _) = inbound(&service, &endpoint, &new_secret, "evt_8", tag.as_bytes()).await;
+    assert_eq!(status, 202);
+    assert_eq!(
+        contact(&service, "P5").await.unwrap()["tags"],
+        json!(["rotated", "vip"])
+    );
+
     // an unknown endpoint
     let (status, _) = inbound(&service, "/hooks/inbound/sub_nope", &secret, "evt_7", b"{}").await;
     assert_eq!(status, 404);

@@ -10,6 +10,10 @@
 //! sender (claims outbox rows with a lease, per-account rate limiter)
 //!    Graph API call -> delivery log: queued -> sent | retry | failed(kind); 190 -> needs reconnect
 //! echoes / read receipts -> delivered, read
+//!    ai_reply rows: the model's answer (or the fallback) from the contact's last messages (`ai`)
+//! outbound webhooks: events enqueued in the inbox transaction, POSTed signed (Standard
+//!    Webhooks) by the delivery worker with retries; signed inbound webhooks update contacts and
+//!    queue DMs (`http::outbound`)
 //! ```
 //!
 //! Start it in-process with [`Service::start`]; `igdm serve` does the same from the command line.

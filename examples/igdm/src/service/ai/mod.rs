@@ -294,6 +294,34 @@ pub async fn answer(
     }
 }
 
+/// The sender's step for a claimed batch: every `ai_reply` row is resolved (concurrently, up
+/// to `sender_concurrency` at once, each bounded by `[ai] timeout_ms`) into the text DM it
+/// sends, which replaces the row's action; other rows pass unchanged, in order.
+pub(crate) async fn resolve_batch(
+    shared: &Shared,
+    rows: Vec<outbox::Claimed>,
+) -> Vec<outbox::Claimed> {
+    use futures_util::StreamExt;
+    if !rows.iter().any(|r| r.kind == "ai_reply") {
+        return rows;
+    }
+    futures_util::stream::iter(rows)
+        .map(|mut row| async move {
+            if row.kind == "ai_reply" {
+                if let Ok(action) = serde_json::from_str::<PlannedAction>(&row.action) {
+                    let resolved = resolve(shared, &row, action).await;
+                    if let Ok(json) = serde_json::to_string(&resolved) {
+                        row.action = json;
+                    }
+                }
+            }
+            row
+        })
+        .buffered(shared.config.sender_concurrency.max(1))
+        .collect()
+        .await
+}
+
 /// The sender's step for an AI reply: asks the model and returns the text DM to send in its
 /// place, stored back in the outbox row (so a retry repeats the same text) with a delivery-log
 /// entry saying whether the model answered or the fallback is sent and why. Any other action is

@@ -166,6 +166,24 @@ pub async fn create(
     Ok((sub, secret))
 }
 
+/// Replaces a subscription's secret; the new `whsec_` secret (to show once), `None` if the
+/// subscription does not exist. Deliveries from now on are signed with it.
+pub async fn rotate_secret(db: &Db, vault: &Vault, id: &str, now: i64) -> Result<Option<String>> {
+    let secret = new_secret()?.to_whsec();
+    let sealed = vault.seal(&binding(id), &secret)?;
+    let mut tx = db.begin().await?;
+    let done = sqlx::query(
+        "UPDATE webhook_subscriptions SET secret_sealed = $1, updated_at = $2 WHERE id = $3",
+    )
+    .bind(&sealed)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok((done.rows_affected() == 1).then_some(secret))
+}
+
 /// One subscription.
 pub async fn get(db: &Db, id: &str) -> Result<Option<Subscription>> {
     let row = sqlx::query(concat!(

@@ -8,7 +8,9 @@
 //!   `{"direction": "inbound", "account", "description"?}`; answers 201 with the subscription and
 //!   its `secret` (`whsec_...`), shown this once; 422 with every problem and its field.
 //! - `GET`, `PATCH` (`url`, `event_types`, `description`, `enabled`), `DELETE
-//!   /api/webhooks/subscriptions/{id}` (deleting removes its deliveries and their attempts).
+//!   /api/webhooks/subscriptions/{id}` (deleting removes its deliveries and their attempts);
+//!   `POST /api/webhooks/subscriptions/{id}/secret`: a new secret, shown this once (the old one
+//!   stops working at once).
 //! - `GET /api/webhooks/deliveries[?subscription=&account=&contact=&status=&event_type=&since=&limit=]`:
 //!   the delivery log, newest first; `GET /api/webhooks/deliveries/{id}`: one delivery with every
 //!   attempt; `POST /api/webhooks/deliveries/{id}/redeliver`: send it again (same `webhook-id`
@@ -68,6 +70,10 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             get(get_subscription)
                 .patch(update_subscription)
                 .delete(delete_subscription),
+        )
+        .route(
+            "/api/webhooks/subscriptions/{id}/secret",
+            post(rotate_secret),
         )
         .route("/api/webhooks/deliveries", get(list_deliveries))
         .route("/api/webhooks/deliveries/{id}", get(get_delivery))
@@ -360,6 +366,14 @@ async fn delete_subscription(
     match outbound::delete(&state.shared.db, &id).await {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => problem(StatusCode::NOT_FOUND, "no such subscription"),
+        Err(e) => failure(e),
+    }
+}
+
+async fn rotate_secret(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    match outbound::rotate_secret(&state.shared.db, &state.shared.vault, &id, db::now_ms()).await {
+        Ok(Some(secret)) => Json(json!({ "id": id, "secret": secret })).into_response(),
+        Ok(None) => problem(StatusCode::NOT_FOUND, "no such subscription"),
         Err(e) => failure(e),
     }
 }

@@ -58,6 +58,8 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
     if n == 0 {
         return Ok(0);
     }
+    // AI replies become the text DMs to send (asked concurrently; see `service::ai`).
+    let rows = crate::service::ai::resolve_batch(shared, rows).await;
 
     // 1. Prepare every row; record the attempts (and the rows that cannot be sent) in one commit.
     let mut prepared = Vec::new();
@@ -199,14 +201,9 @@ enum Prepared {
 }
 
 async fn prepare(shared: &Shared, row: outbox::Claimed) -> Prepared {
-    let action = serde_json::from_str::<PlannedAction>(&row.action)
-        .map_err(|e| format!("the stored action is unreadable: {e}"));
-    // An AI reply becomes the text DM to send (the model's answer or the fallback).
-    let action = match action {
-        Ok(a) => Ok(crate::service::ai::resolve(shared, &row, a).await),
-        Err(e) => Err(e),
-    };
-    let call = action.and_then(|a| convert::call(&a).map_err(|e| e.to_string()));
+    let call = serde_json::from_str::<PlannedAction>(&row.action)
+        .map_err(|e| format!("the stored action is unreadable: {e}"))
+        .and_then(|a| convert::call(&a).map_err(|e| e.to_string()));
     let call = match call {
         Ok(Some(call)) => call,
         Ok(None) => {
