@@ -195,3 +195,100 @@ async fn the_fallback_is_sent_for_5xx_timeouts_and_empty_answers_and_the_answer_
         assert_eq!(r.text, text, "{base}");
     }
 }
+
+/// Without `[ai]`, an `ai_reply` rule sends its fallback like any DM and the delivery log says
+/// why.
+#[tokio::test]
+async fn without_a_configured_model_the_fallback_is_sent_and_logged() {
+    const ACCOUNT: &str = "17841400000000001";
+    const SECRET: &str = "ai-app-secret";
+    let graph = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/me/subscribed_apps"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": true})))
+        .mount(&graph)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/me/media"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": []})))
+        .mount(&graph)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/me/messages"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"recipient_id": "P1", "message_id": "mid.ai"})),
+        )
+        .mount(&graph)
+        .await;
+    let dir = std::env::temp_dir().join(format!(
+        "igdm-ai-noconfig-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    ));
+    let mut config = igdm::service::Config::for_tests(&dir);
+    config.app_secret = SECRET.into();
+    config.graph_base_url = graph.uri();
+    config.graph_version = "v1".into();
+    assert!(config.ai.is_none());
+    let service = igdm::service::Service::start(config).await.unwrap();
+    service
+        .connect_account(ACCOUNT, Some("shop"), "IGAA-test", None)
+        .await
+        .unwrap();
+    service
+        .put_automations(&format!(
+            r#"
+account = "{ACCOUNT}"
+[[rules]]
+id = "assistant"
+on = ["message"]
+actions = [{{ type = "ai_reply", instructions = "Be brief.", fallback = "We will answer soon." }}]
+"#
+        ))
+        .await
+        .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let body = json!({"object": "instagram", "entry": [{"id": ACCOUNT, "time": now, "messaging": [{
+        "sender": {"id": "P1"}, "recipient": {"id": ACCOUNT}, "timestamp": now,
+        "message": {"mid": "mid.in.1", "text": "hello?"}}]}]})
+    .to_string();
+    let signature = webhook_verify::meta::sign(SECRET.as_bytes(), body.as_bytes()).unwrap();
+    let status = reqwest::Client::new()
+        .post(service.webhook_url())
+        .header("X-Hub-Signature-256", signature.to_string())
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    let mut sent = Vec::new();
+    for _ in 0..400 {
+        sent = graph
+            .received_requests()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.url.path() == "/v1/me/messages")
+            .map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap())
+            .collect();
+        if !sent.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["recipient"]["id"], "P1");
+    assert_eq!(sent[0]["message"]["text"], "We will answer soon.");
+    let logged: (String, String) = sqlx::query_as(
+        "SELECT status, error_kind FROM delivery_log WHERE kind = 'ai_reply' AND status = 'ai_fallback'",
+    )
+    .fetch_one(service.shared().db.pool())
+    .await
+    .unwrap();
+    assert_eq!(logged.1, "ai_not_configured");
+    service.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
