@@ -582,6 +582,21 @@ async fn inbound_webhooks_update_contacts_and_send_dms_and_refuse_bad_signatures
     let id = created["id"].as_str().unwrap().to_string();
     let endpoint = format!("/hooks/inbound/{id}");
     assert!(created["endpoint"].as_str().unwrap().ends_with(&endpoint));
+    // a CRM listening to contact updates
+    let crm = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&crm)
+        .await;
+    let (status, listening) = api(
+        &service,
+        reqwest::Method::POST,
+        "/api/webhooks/subscriptions",
+        Some(json!({ "url": crm.uri(), "event_types": ["contact.updated"], "account": ACCOUNT })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let crm_secret = listening["secret"].as_str().unwrap().to_string();
     // P5 messaged us (the 24-hour window is open); P6 never did
     assert_eq!(post_meta(&service, &dm("P5", "mid.in.5", "hi")).await, 200);
     eventually("the DM is processed", async || {
@@ -604,6 +619,16 @@ async fn inbound_webhooks_update_contacts_and_send_dms_and_refuse_bad_signatures
         dms_to(&graph.received_requests().await.unwrap(), "P5") == ["Your order shipped!"]
     })
     .await;
+    // the update is published to the CRM, signed with its own secret
+    eventually("the CRM hears of the update", async || {
+        !crm.received_requests().await.unwrap().is_empty()
+    })
+    .await;
+    let update = verify(&crm_secret, &crm.received_requests().await.unwrap()[0]);
+    assert_eq!(update["type"], "contact.updated");
+    assert_eq!(update["data"]["contact"], "P5");
+    assert_eq!(update["data"]["tags"], json!(["vip"]));
+    assert_eq!(update["data"]["fields"]["plan"], "pro");
     // the same delivery again (a retry by the other tool): no second DM
     let (status, answer) = inbound(&service, &endpoint, &secret, "evt_1", body.as_bytes()).await;
     assert_eq!(status, 202);
