@@ -727,6 +727,11 @@ async fn inbound_webhooks_update_contacts_and_send_dms_and_refuse_bad_signatures
         json!(["rotated", "vip"])
     );
 
+    // an absurd webhook-id
+    let long = "x".repeat(300);
+    let (status, _) = inbound(&service, &endpoint, &new_secret, &long, b"{}").await;
+    assert_eq!(status, 400);
+
     // an unknown endpoint
     let (status, _) = inbound(&service, "/hooks/inbound/sub_nope", &secret, "evt_7", b"{}").await;
     assert_eq!(status, 404);

@@ -439,6 +439,9 @@ struct InboundMessage {
     text: String,
 }
 
+/// Longest `webhook-id` accepted (it becomes part of the outbox keys).
+const MAX_WEBHOOK_ID_BYTES: usize = 256;
+
 /// Longest tag, field name or field value accepted.
 const MAX_VALUE_CHARS: usize = 1000;
 
@@ -468,6 +471,12 @@ async fn inbound(
             "missing webhook-id, webhook-timestamp or webhook-signature header (Standard Webhooks)",
         );
     };
+    if webhook_id.is_empty() || webhook_id.len() > MAX_WEBHOOK_ID_BYTES {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "webhook-id must be 1 to 256 bytes (a unique id per message)",
+        );
+    }
     let now_secs = db::now_ms() / 1000;
     if let Err(e) = Webhook::new(secret).verify(
         &Headers::new(webhook_id, timestamp, signature),
