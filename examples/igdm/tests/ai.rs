@@ -196,12 +196,15 @@ async fn the_fallback_is_sent_for_5xx_timeouts_and_empty_answers_and_the_answer_
     }
 }
 
-/// Without `[ai]`, an `ai_reply` rule sends its fallback like any DM and the delivery log says
-/// why.
-#[tokio::test]
-async fn without_a_configured_model_the_fallback_is_sent_and_logged() {
-    const ACCOUNT: &str = "17841400000000001";
-    const SECRET: &str = "ai-app-secret";
+const ACCOUNT: &str = "17841400000000001";
+const SECRET: &str = "ai-app-secret";
+
+/// A service against a wiremock Graph API with an `ai_reply` rule answering every DM; P1 has
+/// sent "hello?". The DMs sent, once one is.
+async fn one_ai_reply(
+    name: &str,
+    tune: impl FnOnce(&mut igdm::service::Config),
+) -> (igdm::service::RunningService, Vec<serde_json::Value>) {
     let graph = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/me/subscribed_apps"))
@@ -222,7 +225,7 @@ async fn without_a_configured_model_the_fallback_is_sent_and_logged() {
         .mount(&graph)
         .await;
     let dir = std::env::temp_dir().join(format!(
-        "igdm-ai-noconfig-{}-{}",
+        "igdm-ai-{name}-{}-{}",
         std::process::id(),
         chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
     ));
@@ -230,7 +233,7 @@ async fn without_a_configured_model_the_fallback_is_sent_and_logged() {
     config.app_secret = SECRET.into();
     config.graph_base_url = graph.uri();
     config.graph_version = "v1".into();
-    assert!(config.ai.is_none());
+    tune(&mut config);
     let service = igdm::service::Service::start(config).await.unwrap();
     service
         .connect_account(ACCOUNT, Some("shop"), "IGAA-test", None)
@@ -279,16 +282,56 @@ actions = [{{ type = "ai_reply", instructions = "Be brief.", fallback = "We will
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = std::fs::remove_dir_all(&dir);
+    (service, sent)
+}
+
+/// Without `[ai]`, an `ai_reply` rule sends its fallback like any DM and the delivery log says
+/// why.
+#[tokio::test]
+async fn without_a_configured_model_the_fallback_is_sent_and_logged() {
+    let (service, sent) = one_ai_reply("noconfig", |c| assert!(c.ai.is_none())).await;
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["recipient"]["id"], "P1");
     assert_eq!(sent[0]["message"]["text"], "We will answer soon.");
-    let logged: (String, String) = sqlx::query_as(
-        "SELECT status, error_kind FROM delivery_log WHERE kind = 'ai_reply' AND status = 'ai_fallback'",
+    let kind: String = sqlx::query_scalar(
+        "SELECT error_kind FROM delivery_log WHERE kind = 'ai_reply' AND status = 'ai_fallback'",
     )
     .fetch_one(service.shared().db.pool())
     .await
     .unwrap();
-    assert_eq!(logged.1, "ai_not_configured");
+    assert_eq!(kind, "ai_not_configured");
     service.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A responder of one's own, plugged in through the configuration.
+#[derive(Debug, Default)]
+struct Recording {
+    asked: std::sync::Mutex<Vec<ReplyRequest>>,
+}
+
+#[async_trait::async_trait]
+impl Responder for Recording {
+    async fn reply(&self, request: &ReplyRequest) -> Result<String, igdm::service::ai::ReplyError> {
+        self.asked.lock().unwrap().push(request.clone());
+        Ok(format!(
+            "You said: {}",
+            request.context.last().unwrap().text
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_responder_of_ones_own_answers_in_place_of_the_configured_model() {
+    let own = std::sync::Arc::new(Recording::default());
+    let plugged = own.clone();
+    let (service, sent) = one_ai_reply("own", move |c| c.ai_responder = Some(plugged)).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["message"]["text"], "You said: hello?");
+    let asked = own.asked.lock().unwrap().clone();
+    assert_eq!(
+        asked,
+        vec![ReplyRequest::new("Be brief.").turn(Turn::new(Role::User, "hello?"))]
+    );
+    service.shutdown().await;
 }

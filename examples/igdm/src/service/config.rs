@@ -96,6 +96,10 @@ pub struct Config {
     /// The language model answering `ai_reply` automations (`[ai]` table). Absent: AI replies
     /// send their fallback text (and the log says why).
     pub ai: Option<AiConfig>,
+    /// A responder of your own for `ai_reply` automations (set in code, not in TOML); it takes
+    /// precedence over `ai`, whose `timeout_ms` still bounds it (10 s when `ai` is absent).
+    #[serde(skip)]
+    pub ai_responder: Option<std::sync::Arc<dyn super::ai::Responder>>,
     /// Outbound webhook deliveries (`[outbound]` table).
     pub outbound: OutboundConfig,
 }
@@ -219,6 +223,7 @@ impl Default for Config {
             workers: true,
             log_json: false,
             ai: None,
+            ai_responder: None,
             outbound: OutboundConfig::default(),
         }
     }

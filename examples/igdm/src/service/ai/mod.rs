@@ -166,8 +166,9 @@ impl fmt::Display for ReplyError {
 
 impl std::error::Error for ReplyError {}
 
-/// Writes a reply to a conversation. Implement it to plug another model or provider in; the
-/// service ships [`ChatCompletions`].
+/// Writes a reply to a conversation. Implement it to plug another model or provider in (set
+/// [`Config::ai_responder`](crate::service::Config::ai_responder)); the service ships
+/// [`ChatCompletions`], used when `[ai]` is configured.
 #[async_trait]
 pub trait Responder: Send + Sync + fmt::Debug {
     /// The reply text for `request`.
@@ -239,8 +240,12 @@ pub async fn conversation(db: &Db, account: &str, contact: &str, limit: u32) -> 
     Ok(turns.into_iter().skip(skip).map(|(_, _, t)| t).collect())
 }
 
-/// The responder of the configuration, if `[ai]` is set.
+/// The responder of the configuration: `ai_responder` if set, else a [`ChatCompletions`] client
+/// if `[ai]` is set.
 pub fn from_config(config: &super::Config) -> Option<std::sync::Arc<dyn Responder>> {
+    if let Some(own) = &config.ai_responder {
+        return Some(own.clone());
+    }
     config
         .ai
         .as_ref()
