@@ -10,6 +10,10 @@
 //! sender (claims outbox rows with a lease, per-account rate limiter)
 //!    Graph API call -> delivery log: queued -> sent | retry | failed(kind); 190 -> needs reconnect
 //! echoes / read receipts -> delivered, read
+//!    ai_reply rows: the model's answer (or the fallback) from the contact's last messages (`ai`)
+//! outbound webhooks: events enqueued in the inbox transaction, POSTed signed (Standard
+//!    Webhooks) by the delivery worker with retries; signed inbound webhooks update contacts and
+//!    queue DMs (`http::outbound`)
 //! ```
 //!
 //! Start it in-process with [`Service::start`]; `igdm serve` does the same from the command line.
@@ -23,6 +27,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod ai;
 pub mod config;
 pub mod db;
 mod error;
@@ -121,7 +126,13 @@ impl Service {
 fn spawn_workers(shared: &Arc<Shared>, stopped: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let mut handles = Vec::new();
     let poll = shared.config.poll_interval();
-    for (name, job) in [("inbox", 0u8), ("sender", 1), ("refresh", 2), ("wake", 3)] {
+    for (name, job) in [
+        ("inbox", 0u8),
+        ("sender", 1),
+        ("refresh", 2),
+        ("wake", 3),
+        ("outbound", 4),
+    ] {
         let shared = shared.clone();
         let mut stopped = stopped.clone();
         handles.push(tokio::spawn(async move {
@@ -133,6 +144,7 @@ fn spawn_workers(shared: &Arc<Shared>, stopped: &watch::Receiver<bool>) -> Vec<J
                     0 => pipeline::inbox::run_once(&shared).await,
                     1 => pipeline::sender::run_once(&shared).await,
                     3 => pipeline::wake::run_once(&shared).await,
+                    4 => pipeline::outbound::run_once(&shared).await,
                     _ => refresh_tokens(&shared).await,
                 };
                 let idle = match outcome {

@@ -7,6 +7,7 @@ pub mod automation_store;
 pub mod automations;
 pub mod delivery_log;
 pub mod inbox;
+pub mod outbound;
 pub mod outbox;
 pub mod rows;
 

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 use automation_core::event::EventKind as Core;
+use automation_core::store::ContactStore;
 use automation_core::{Decision, InboundEvent, Outcome};
 
 use super::convert::{self, Converted};
@@ -384,9 +385,13 @@ async fn decide(
         h.finish()
     };
     let decision: Decision = engine.decide(store, &event, db::to_time(now), seed).await?;
+    // The contact as the engine left it (written back at commit): for `contact.updated`.
+    let contact = store.contact(&event.account, &event.sender.id).await?;
     {
         let mut tx = store.tx().await;
         write_wakes(&mut tx, &decision).await?;
+        super::outbound::publish_decision(&mut tx, &event, &decision, contact.as_ref(), now)
+            .await?;
     }
     writes.actions.extend(outbox_rows(&event.id, &decision));
     let outcome = outcome_name(decision.outcome);

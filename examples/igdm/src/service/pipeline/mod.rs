@@ -4,6 +4,7 @@
 
 pub mod convert;
 pub mod inbox;
+pub mod outbound;
 pub mod ratelimit;
 pub mod sender;
 pub mod wake;
@@ -43,6 +44,8 @@ pub struct Shared {
     pub graph: Client,
     /// A plain HTTP client for automation webhooks.
     pub http: reqwest::Client,
+    /// The model answering `ai_reply` actions (`[ai]`); `None`: they send their fallback.
+    pub ai: Option<Arc<dyn crate::service::ai::Responder>>,
     engine: RwLock<Arc<Engine>>,
     clients: Mutex<HashMap<String, (String, Client)>>,
 }
@@ -71,6 +74,7 @@ impl Shared {
                 .build()
                 .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))?,
             graph,
+            ai: crate::service::ai::from_config(&config),
             engine: RwLock::new(Arc::new(Engine::new(rules))),
             clients: Mutex::new(HashMap::new()),
             db,

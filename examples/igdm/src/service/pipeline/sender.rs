@@ -60,6 +60,8 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
     if n == 0 {
         return Ok(0);
     }
+    // AI replies become the text DMs to send (asked concurrently; see `service::ai`).
+    let rows = crate::service::ai::resolve_batch(shared, rows).await;
 
     // 1. Prepare every row; record the attempts (and the rows that cannot be sent) in one commit.
     let mut prepared = Vec::new();
@@ -176,7 +178,7 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
 /// Waits until the account's Send API window has room at the moment of the call (see
 /// `Shared::pacer`); actions that make no Send API call pass at once.
 async fn pace(shared: &Shared, row: &outbox::Claimed) {
-    if !matches!(row.kind.as_str(), "private_reply" | "send_dm") {
+    if !matches!(row.kind.as_str(), "private_reply" | "send_dm" | "ai_reply") {
         return;
     }
     while let Err(wait) = shared
@@ -257,7 +259,7 @@ async fn prepare(
     };
     let classes: &[Class] = match row.kind.as_str() {
         "private_reply" => &[Class::Send, Class::PrivateReply],
-        "send_dm" => &[Class::Send],
+        "send_dm" | "ai_reply" => &[Class::Send],
         _ => &[],
     };
     loop {
