@@ -60,6 +60,11 @@ pub struct Config {
     pub vault_key_file: Option<PathBuf>,
     /// API keys accepted by the management API (`Authorization: Bearer KEY`). Empty: the API is off.
     pub api_keys: Vec<String>,
+    /// Memory cost of the argon2id password hash in KiB (time cost 2, one lane). Default 19456
+    /// (19 MiB, argon2's default); lower it only for tests.
+    pub password_memory_kib: u32,
+    /// How long a login session lasts, in hours. Default 336 (14 days).
+    pub session_hours: i64,
     /// Largest accepted webhook body in bytes. Default 1 MiB.
     pub body_limit: usize,
     /// Most notifications committed in one group commit. Default 512.
@@ -115,6 +120,8 @@ impl Default for Config {
             vault_key: None,
             vault_key_file: None,
             api_keys: Vec::new(),
+            password_memory_kib: 19 * 1024,
+            session_hours: 14 * 24,
             body_limit: 1024 * 1024,
             ingest_batch: 512,
             inbox_batch: 64,
@@ -168,6 +175,7 @@ impl Config {
             retry_max_ms: 200,
             lease_secs: 5,
             call_timeout_ms: 2_000,
+            password_memory_kib: 64,
             ..Self::default()
         }
     }

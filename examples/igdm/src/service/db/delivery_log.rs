@@ -91,6 +91,9 @@ pub struct Filter {
     pub after: Option<i64>,
     /// At most this many (default 100, at most 1000).
     pub limit: Option<i64>,
+    /// Only accounts of this organization (set by the API from the caller, never from the query).
+    #[serde(skip)]
+    pub org: Option<String>,
 }
 
 /// Entries matching `filter`, oldest first.
@@ -99,6 +102,7 @@ pub async fn list(db: &Db, filter: &Filter) -> Result<Vec<Record>> {
         "SELECT id, outbox_key, account, rule, kind, attempt, status, error_kind, error_message, mid, at \
          FROM delivery_log WHERE ($1 IS NULL OR account = $1) AND ($2 IS NULL OR status = $2) \
          AND ($3 IS NULL OR rule = $3) AND ($4 IS NULL OR outbox_key = $4) AND id > $5 \
+         AND ($7 IS NULL OR account IN (SELECT id FROM accounts WHERE org_id = $7)) \
          ORDER BY id LIMIT $6",
     )
     .bind(&filter.account)
@@ -107,6 +111,7 @@ pub async fn list(db: &Db, filter: &Filter) -> Result<Vec<Record>> {
     .bind(&filter.outbox_key)
     .bind(filter.after.unwrap_or(0))
     .bind(filter.limit.unwrap_or(100).clamp(1, 1000))
+    .bind(&filter.org)
     .fetch_all(db.pool())
     .await?;
     rows.iter()

@@ -1,8 +1,10 @@
 //! The HTTP routes: webhook, connect flow, management API, health and metrics.
 
 pub mod api;
+pub mod auth;
 pub mod connect;
 pub mod ops;
+pub mod orgs;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -51,5 +53,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/connect/instagram", get(connect::start))
         .route("/connect/instagram/callback", get(connect::callback))
         .nest("/api", api::router(state.clone()))
+        .merge(auth::public_router())
+        .merge(auth::router().merge(orgs::router()).route_layer(
+            axum::middleware::from_fn_with_state(state.clone(), auth::authenticate),
+        ))
         .with_state(state)
 }
