@@ -160,7 +160,7 @@ async fn save_automations(
             Ok(false) => {
                 return problem(
                     StatusCode::NOT_FOUND,
-                    &format!("no such account `{account}`; connect it to your organization first"),
+                    "no such account: an account named in the file is not connected to your organization; connect it first",
                 )
             }
             Err(e) => return failure(e),
