@@ -1345,3 +1345,165 @@ async fn p1_no_api_answer_contains_a_token() {
     assert_eq!(accounts["accounts"][0]["username"], "a_shop");
     service.shutdown().await;
 }
+
+/// On PostgreSQL, row-level security is a second wall: the application's database role sees
+/// only the rows of the organization set in `igdm.org_id`, and nothing without it. Skipped on
+/// SQLite (it has no row-level security).
+#[tokio::test]
+async fn p4_postgres_row_level_security_hides_other_organizations_rows() {
+    if std::env::var("IGDM_TEST_POSTGRES_URL").is_err() {
+        println!("skipped: set IGDM_TEST_POSTGRES_URL to check row-level security on PostgreSQL");
+        return;
+    }
+    use sqlx::{AssertSqlSafe, Connection, Row};
+    let dir = Dir::new("rls");
+    let service = start(&dir).await;
+    let a = organization(&service, "a").await;
+    let b = organization(&service, "b").await;
+    let owner = service.shared().db.pool();
+    let role = format!("igdm_app_{}_{}", std::process::id(), uniq());
+    for sql in [
+        format!("CREATE ROLE {role} LOGIN PASSWORD 'app-password'"),
+        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"),
+    ] {
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(owner)
+            .await
+            .unwrap();
+    }
+    let database: String = sqlx::query_scalar("SELECT current_database()::text")
+        .fetch_one(owner)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&std::env::var("IGDM_TEST_POSTGRES_URL").unwrap()).unwrap();
+    url.set_username(&role).unwrap();
+    url.set_password(Some("app-password")).unwrap();
+    url.set_path(&database);
+    let mut app = sqlx::AnyConnection::connect(url.as_str()).await.unwrap();
+
+    // every table holding tenant data has row-level security
+    let tables: Vec<(String, String)> = sqlx::query(
+        "SELECT c.table_name::text, c.column_name::text FROM information_schema.columns c \
+         WHERE c.table_schema = 'public' AND c.column_name IN ('account', 'org_id') \
+         ORDER BY c.table_name",
+    )
+    .fetch_all(owner)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
+    .collect();
+    assert!(tables.len() >= 15, "{tables:?}");
+    let unprotected: Vec<String> = sqlx::query_scalar(
+        "SELECT relname::text FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace \
+         AND NOT relrowsecurity AND relname <> '_sqlx_migrations' ORDER BY relname",
+    )
+    .fetch_all(owner)
+    .await
+    .unwrap();
+    assert!(
+        unprotected.is_empty(),
+        "tables without row-level security: {unprotected:?}; add `ENABLE ROW LEVEL SECURITY` and an \
+         `igdm_tenant` policy in the PostgreSQL migration"
+    );
+
+    let count = |table: &str, column: &str, value: &str| {
+        format!("SELECT COUNT(*) FROM {table} WHERE {column} = '{value}'")
+    };
+    // without an organization: nothing at all
+    for (table, _) in &tables {
+        let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+            .fetch_one(&mut app)
+            .await
+            .unwrap();
+        assert_eq!(n, 0, "{table} without igdm.org_id");
+    }
+    // as organization B: none of A's rows, B's own rows
+    let mut tx = app.begin().await.unwrap();
+    sqlx::query("SELECT set_config('igdm.org_id', $1, true)")
+        .bind(&b.org_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    for (table, column) in &tables {
+        let (theirs, ours) = if column == "account" {
+            (a.account.as_str(), b.account.as_str())
+        } else {
+            (a.org_id.as_str(), b.org_id.as_str())
+        };
+        let n: i64 = sqlx::query_scalar(AssertSqlSafe(count(table, column, theirs)))
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(n, 0, "{table}: B's role sees A's rows");
+        let own: i64 = sqlx::query_scalar(AssertSqlSafe(count(table, column, ours)))
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        let all: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(own, all, "{table}: every visible row is B's");
+        if [
+            "accounts",
+            "media",
+            "contacts",
+            "events",
+            "outbox",
+            "delivery_log",
+            "automations",
+            "members",
+            "api_keys",
+            "invitations",
+        ]
+        .contains(&table.as_str())
+        {
+            assert!(own > 0, "{table}: B sees its own rows");
+        }
+    }
+    let users: Vec<String> = sqlx::query_scalar("SELECT email FROM users")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    assert!(
+        !users.iter().any(|e| e.ends_with("@a.example")),
+        "{users:?}"
+    );
+    assert!(users.iter().any(|e| e == "owner@b.example"));
+    // A's rows cannot be changed either, nor rows written into A
+    let changed = sqlx::query("UPDATE accounts SET username = 'taken' WHERE id = $1")
+        .bind(&a.account)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(changed.rows_affected(), 0);
+    tx.rollback().await.unwrap();
+    let mut tx = app.begin().await.unwrap();
+    sqlx::query("SELECT set_config('igdm.org_id', $1, true)")
+        .bind(&b.org_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let planted =
+        sqlx::query("INSERT INTO media (account, id, synced_at) VALUES ($1, 'planted', 0)")
+            .bind(&a.account)
+            .execute(&mut *tx)
+            .await;
+    assert!(
+        planted.is_err(),
+        "a row was written into another organization"
+    );
+    tx.rollback().await.unwrap();
+    app.close().await.unwrap();
+    for sql in [
+        format!("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"),
+        format!("DROP ROLE {role}"),
+    ] {
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(owner)
+            .await
+            .unwrap();
+    }
+    service.shutdown().await;
+}

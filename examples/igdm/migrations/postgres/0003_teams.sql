@@ -67,3 +67,40 @@ CREATE INDEX api_keys_org ON api_keys (org_id);
 -- Every connected account belongs to one organization.
 ALTER TABLE accounts ADD COLUMN org_id TEXT NOT NULL DEFAULT 'bootstrap';
 CREATE INDEX accounts_org ON accounts (org_id);
+
+-- Row-level security: the second wall behind the application's own scoping (PostgreSQL only).
+-- A connection that is not the tables' owner (the application's database role) sees and
+-- changes only the rows of the organization named by `SET LOCAL igdm.org_id = '<org id>'` in
+-- its transaction, and nothing when it is unset. The owner role (migrations, the pipeline
+-- workers that serve every organization) is not subject to the policies (no FORCE).
+ALTER TABLE organizations ENABLE ROW LEVEL SECURITY;
+CREATE POLICY igdm_tenant ON organizations
+    USING (id = current_setting('igdm.org_id', true));
+
+ALTER TABLE accounts ENABLE ROW LEVEL SECURITY;
+CREATE POLICY igdm_tenant ON accounts
+    USING (org_id = current_setting('igdm.org_id', true));
+
+ALTER TABLE users ENABLE ROW LEVEL SECURITY;
+CREATE POLICY igdm_tenant ON users
+    USING (id IN (SELECT user_id FROM members WHERE org_id = current_setting('igdm.org_id', true)));
+
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['members', 'invitations', 'sessions', 'api_keys'] LOOP
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY igdm_tenant ON %I '
+                       'USING (org_id = current_setting(''igdm.org_id'', true))', t);
+    END LOOP;
+    FOREACH t IN ARRAY ARRAY['events', 'outbox', 'delivery_log', 'media', 'automations',
+                             'contacts', 'dedup_keys', 'firings', 'counters', 'flow_states',
+                             'flow_events', 'wakes'] LOOP
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY igdm_tenant ON %I USING (account IN '
+                       '(SELECT id FROM accounts WHERE org_id = current_setting(''igdm.org_id'', true)))', t);
+    END LOOP;
+END $$;
+
+-- Raw notifications are not yet attributed to an account: only the owner role reads them.
+ALTER TABLE inbox ENABLE ROW LEVEL SECURITY;

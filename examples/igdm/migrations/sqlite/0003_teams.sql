@@ -67,3 +67,6 @@ CREATE INDEX api_keys_org ON api_keys (org_id);
 -- Every connected account belongs to one organization.
 ALTER TABLE accounts ADD COLUMN org_id TEXT NOT NULL DEFAULT 'bootstrap';
 CREATE INDEX accounts_org ON accounts (org_id);
+
+-- (PostgreSQL adds row-level security policies here; SQLite has none: the application's
+-- scoping by organization is the only wall on SQLite.)
