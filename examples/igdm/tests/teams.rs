@@ -1507,3 +1507,124 @@ async fn p4_postgres_row_level_security_hides_other_organizations_rows() {
     }
     service.shutdown().await;
 }
+
+/// A Graph API and OAuth server that connects account `id` (wiremock).
+async fn oauth_graph(id: &str) -> wiremock::MockServer {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let graph = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/access_token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "IGAA-short", "user_id": id})))
+        .mount(&graph)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/access_token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "IGAA-long-lived", "token_type": "bearer", "expires_in": 5184000})))
+        .mount(&graph)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/me"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "scoped", "user_id": id, "username": "oauth_shop"})))
+        .mount(&graph)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/me/subscribed_apps"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": true})))
+        .mount(&graph)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/me/media"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": []})))
+        .mount(&graph)
+        .await;
+    graph
+}
+
+/// Runs the OAuth flow as `who` (or without credentials); the callback's answer.
+async fn connect_through_oauth(
+    service: &RunningService,
+    who: Option<&Who>,
+) -> (StatusCode, String) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut start = http.get(format!("{}/connect/instagram", service.base_url()));
+    if let Some(who) = who {
+        start = start.header(who.header.0, &who.header.1);
+    }
+    let start = start.send().await.unwrap();
+    if start.status() != StatusCode::FOUND {
+        return (start.status(), start.text().await.unwrap());
+    }
+    let location = url::Url::parse(start.headers()["location"].to_str().unwrap()).unwrap();
+    let state = location
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .to_string();
+    // Meta redirects the browser: no credentials on the callback
+    let done = http
+        .get(format!(
+            "{}/connect/instagram/callback?code=abc&state={state}",
+            service.base_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    (done.status(), done.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn accounts_connected_through_oauth_join_the_callers_organization() {
+    let id = "17841400000000777";
+    let graph = oauth_graph(id).await;
+    let dir = Dir::new("oauth");
+    let mut c = Config::for_tests(&dir.0);
+    c.database = database().await;
+    c.graph_base_url = graph.uri();
+    c.graph_version = "v1".into();
+    c.oauth_api_base_url = graph.uri();
+    c.oauth_authorize_url = format!("{}/oauth/authorize", graph.uri());
+    c.api_keys = vec![OPERATOR_KEY.into()];
+    c.workers = false;
+    let service = Service::start(c).await.unwrap();
+    let (owner_a, _) = sign_up(&service, "owner@a.example", "A").await;
+    let (owner_b, _) = sign_up(&service, "owner@b.example", "B").await;
+    let (agent_a, _) = invite(&service, &owner_a, "agent@a.example", Role::Agent).await;
+    // an Agent may not connect accounts
+    let (status, _) = connect_through_oauth(&service, Some(&agent_a)).await;
+    assert_eq!(status, 403);
+    // bad credentials are refused, not treated as anonymous
+    let stranger = as_key(&service, "igdm_k_unknown", Role::Owner);
+    let (status, _) = connect_through_oauth(&service, Some(&stranger)).await;
+    assert_eq!(status, 401);
+    // the Owner of A connects: the account is A's, and only A's
+    let (status, text) = connect_through_oauth(&service, Some(&owner_a)).await;
+    assert_eq!(status, 200, "{text}");
+    let listed = owner_a.json(Method::GET, "/api/accounts", None).await;
+    assert_eq!(listed["accounts"][0]["id"], id, "{listed}");
+    assert_eq!(listed["accounts"][0]["username"], "oauth_shop");
+    let (status, _) = owner_b
+        .call(Method::GET, &format!("/api/accounts/{id}"), None)
+        .await;
+    assert_eq!(status, 404);
+    let operator = as_key(&service, OPERATOR_KEY, Role::Owner)
+        .json(Method::GET, "/api/accounts", None)
+        .await;
+    assert_eq!(operator["accounts"], json!([]), "{operator}");
+    // B cannot take the account over by connecting it too
+    let (status, text) = connect_through_oauth(&service, Some(&owner_b)).await;
+    assert_eq!(status, 409, "{text}");
+    let listed = owner_b.json(Method::GET, "/api/accounts", None).await;
+    assert_eq!(listed["accounts"], json!([]), "{listed}");
+    // A reconnects its own account fine
+    let (status, _) = connect_through_oauth(&service, Some(&owner_a)).await;
+    assert_eq!(status, 200);
+    service.shutdown().await;
+}
