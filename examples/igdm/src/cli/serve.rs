@@ -60,7 +60,8 @@ pub struct ServeArgs {
     /// Vault key file [default: <data-dir>/vault.key].
     #[arg(long, env = "IGDM_VAULT_KEY_FILE")]
     vault_key_file: Option<PathBuf>,
-    /// Management API keys, comma-separated (empty: the API is off).
+    /// Operator keys of the management API, comma-separated: each acts as the Owner of the
+    /// bootstrap organization (members log in and organizations mint their own keys besides).
     #[arg(
         long,
         env = "IGDM_API_KEYS",
@@ -68,6 +69,12 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     api_keys: Option<Vec<String>>,
+    /// Memory cost of the argon2id password hash in KiB [default: 19456].
+    #[arg(long, env = "IGDM_PASSWORD_MEMORY_KIB")]
+    password_memory_kib: Option<u32>,
+    /// How long a login session lasts, in hours [default: 336].
+    #[arg(long, env = "IGDM_SESSION_HOURS")]
+    session_hours: Option<i64>,
     /// Largest webhook body in bytes [default: 1048576].
     #[arg(long, env = "IGDM_BODY_LIMIT")]
     body_limit: Option<usize>,
@@ -117,6 +124,8 @@ impl ServeArgs {
             oauth_authorize_url,
             oauth_api_base_url,
             api_keys,
+            password_memory_kib,
+            session_hours,
             body_limit,
             max_connections,
             send_per_second,

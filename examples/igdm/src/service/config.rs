@@ -58,7 +58,9 @@ pub struct Config {
     pub vault_key: Option<String>,
     /// The vault key file, created with 0600 permissions when missing. Default `<data_dir>/vault.key`.
     pub vault_key_file: Option<PathBuf>,
-    /// API keys accepted by the management API (`Authorization: Bearer KEY`). Empty: the API is off.
+    /// Operator keys of the management API (`Authorization: Bearer KEY`): each acts as the Owner
+    /// of the bootstrap organization. Members log in with sessions and organizations create their
+    /// own API keys besides.
     pub api_keys: Vec<String>,
     /// Memory cost of the argon2id password hash in KiB (time cost 2, one lane). Default 19456
     /// (19 MiB, argon2's default); lower it only for tests.
