@@ -342,6 +342,14 @@ async fn invitations_add_members_with_their_role() {
         .await;
     let token = created["token"].as_str().unwrap().to_string();
     assert_eq!(created["invitation"]["email"], "agent@a.example");
+    let (status, _) = owner
+        .call(
+            Method::POST,
+            "/api/invitations",
+            Some(&json!({ "email": "not an address", "role": "agent" })),
+        )
+        .await;
+    assert_eq!(status, 400);
     // listed without the token; stored only hashed
     let listed = owner.json(Method::GET, "/api/invitations", None).await;
     assert_eq!(listed["invitations"].as_array().unwrap().len(), 1);

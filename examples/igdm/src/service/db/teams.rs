@@ -329,6 +329,17 @@ pub async fn members(db: &Db, org: &str) -> Result<Vec<Member>> {
         .collect()
 }
 
+/// Takes the organization's row lock for the rest of the transaction, so that concurrent
+/// membership changes of one organization run one after the other (on PostgreSQL; SQLite has
+/// one writer anyway). False when the organization does not exist.
+pub async fn lock_org(tx: &mut Tx, org: &str) -> Result<bool> {
+    let done = sqlx::query("UPDATE organizations SET name = name WHERE id = $1")
+        .bind(org)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// How many Owners an organization has (inside a transaction, for the last-Owner rule).
 pub async fn owner_count(tx: &mut Tx, org: &str) -> Result<i64> {
     Ok(
@@ -363,6 +374,12 @@ pub async fn create_session(
     ttl_ms: i64,
 ) -> Result<String> {
     let token = new_secret("igdm_s_")?;
+    // expired sessions of the user go when a new one starts
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND expires_at <= $2")
+        .bind(user)
+        .bind(now)
+        .execute(db.pool())
+        .await?;
     sqlx::query(
         "INSERT INTO sessions (token_hash, user_id, org_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
     )

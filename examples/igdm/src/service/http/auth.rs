@@ -356,9 +356,9 @@ async fn logged_in(
     }
 }
 
-/// Checks an e-mail address and a password; the normalized address or the 400 answer.
+/// Checks an e-mail address; the normalized address or the 400 answer.
 #[allow(clippy::result_large_err)]
-fn check_credentials(email: &str, password: &str) -> Result<String, Response> {
+pub(crate) fn valid_email(email: &str) -> Result<String, Response> {
     let email = teams::normalize_email(email);
     let valid = email.len() <= 254
         && email
@@ -371,6 +371,13 @@ fn check_credentials(email: &str, password: &str) -> Result<String, Response> {
             "give a valid e-mail address (name@example.com)",
         ));
     }
+    Ok(email)
+}
+
+/// Checks an e-mail address and a password; the normalized address or the 400 answer.
+#[allow(clippy::result_large_err)]
+fn check_credentials(email: &str, password: &str) -> Result<String, Response> {
+    let email = valid_email(email)?;
     if password.chars().count() < 10 || password.len() > 1024 {
         return Err(problem(
             StatusCode::BAD_REQUEST,

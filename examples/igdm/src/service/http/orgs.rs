@@ -21,7 +21,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::{failure, problem, Caller, Permission, Role};
+use super::auth::{failure, problem, valid_email, Caller, Permission, Role};
 use super::AppState;
 use crate::service::db::{self, teams};
 use crate::service::error::Error;
@@ -76,6 +76,7 @@ async fn apply(state: &AppState, caller: &Caller, user: &str, change: Change) ->
     let db = &state.shared.db;
     let outcome = async {
         let mut tx = db.begin().await?;
+        teams::lock_org(&mut tx, &caller.org_id).await?;
         let current = sqlx::query_scalar::<_, String>(
             "SELECT role FROM members WHERE org_id = $1 AND user_id = $2",
         )
@@ -172,13 +173,10 @@ async fn invite(
             return denied;
         }
     }
-    let email = teams::normalize_email(&body.email);
-    if !email.contains('@') || email.len() > 254 {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "give a valid e-mail address (name@example.com)",
-        );
-    }
+    let email = match valid_email(&body.email) {
+        Ok(e) => e,
+        Err(answer) => return answer,
+    };
     match teams::create_invitation(
         &state.shared.db,
         &caller.org_id,
