@@ -316,6 +316,22 @@ async fn signup_login_logout_and_cookie_flags() {
         .iter()
         .all(|h| h.len() == 64 && !h.contains("igdm_s_")));
     assert!(!stored.contains(&token) && !stored.contains(&second));
+    // an expired session no longer works
+    let login = post(
+        &service,
+        "/api/login",
+        json!({ "email": "ada@example.com", "password": PASSWORD }),
+    )
+    .await;
+    let third = session_of(&login);
+    let who = as_member(&service, &third, Role::Owner);
+    assert_eq!(who.call(Method::GET, "/api/me", None).await.0, 200);
+    sqlx::query("UPDATE sessions SET expires_at = 1 WHERE token_hash = $1")
+        .bind(hex_sha256(&third))
+        .execute(service.shared().db.pool())
+        .await
+        .unwrap();
+    assert_eq!(who.call(Method::GET, "/api/me", None).await.0, 401);
     // no credentials at all
     let (status, _) = Who {
         base: service.base_url(),

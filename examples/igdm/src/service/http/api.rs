@@ -24,9 +24,13 @@ use serde::Deserialize;
 use serde_json::json;
 use sqlx::Row;
 
-use super::auth::{self, failure, problem, Caller, Permission};
+use super::auth::{failure, problem, Caller, Permission};
 use super::AppState;
 use crate::service::db::{self, accounts, automation_store, automations, delivery_log, teams};
+
+/// The middleware that resolves the [`Caller`] of management routes (kept under this name for
+/// routers that authenticate like `/api`).
+pub(crate) use super::auth::authenticate;
 
 /// The API routes (under `/api`).
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
@@ -40,7 +44,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/conversations", get(conversation))
         .route("/deliveries", get(deliveries))
         .route("/analytics", get(analytics))
-        .layer(middleware::from_fn_with_state(state, auth::authenticate))
+        .layer(middleware::from_fn_with_state(state, authenticate))
 }
 
 /// `Ok` when the caller's role allows `permission` and `account` (if given) belongs to the
