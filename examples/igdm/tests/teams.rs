@@ -56,8 +56,14 @@ async fn database() -> Option<String> {
 }
 
 async fn start(dir: &Dir) -> RunningService {
+    start_on(dir, database().await, None).await
+}
+
+/// The service on `database` (SQLite in `dir` when `None`), reading as `app_role` on PostgreSQL.
+async fn start_on(dir: &Dir, database: Option<String>, app_role: Option<String>) -> RunningService {
     let mut c = Config::for_tests(&dir.0);
-    c.database = database().await;
+    c.database = database;
+    c.database_app_role = app_role;
     c.app_secret = "teams-secret".into();
     // nothing answers here: subscribing and media sync fail fast and are only logged
     c.graph_base_url = "http://127.0.0.1:9".into();
@@ -1217,6 +1223,37 @@ fn uniq() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
+/// Calls every case as each role of `b` with `a`'s ids: 403 without the permission, 404 for
+/// `a`'s ids, success otherwise, and none of `a`'s values in any answer.
+async fn every_endpoint_hides(service: &RunningService, a: &Org, b: &Org) {
+    for case in cases(a) {
+        // fresh callers per case: some cases log out or would change members
+        for who in callers(service, b).await {
+            let (status, text) = call_case(&who, &case).await;
+            let what = format!(
+                "{} {} as {:?} ({})",
+                case.method, case.path, who.role, who.header.0
+            );
+            if !allows(who.role, case.permission) {
+                assert_eq!(status, 403, "{what}: {text}");
+            } else if case.foreign {
+                assert_eq!(status, 404, "{what}: {text}");
+            } else {
+                assert!(
+                    status.is_success() || status == StatusCode::FOUND,
+                    "{what}: {status} {text}"
+                );
+            }
+            for value in &a.values {
+                assert!(
+                    !text.contains(value.as_str()),
+                    "{what} leaked `{value}`: {text}"
+                );
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn p4_each_organization_only_sees_its_own_data() {
     let dir = Dir::new("p4");
@@ -1247,32 +1284,8 @@ async fn p4_each_organization_only_sees_its_own_data() {
         "cases for routes that do not exist: {stale:?}"
     );
 
-    for case in cases(&a) {
-        // fresh callers per case: some cases log out or would change members
-        for who in callers(&service, &b).await {
-            let (status, text) = call_case(&who, &case).await;
-            let what = format!(
-                "{} {} as {:?} ({})",
-                case.method, case.path, who.role, who.header.0
-            );
-            if !allows(who.role, case.permission) {
-                assert_eq!(status, 403, "{what}: {text}");
-            } else if case.foreign {
-                assert_eq!(status, 404, "{what}: {text}");
-            } else {
-                assert!(
-                    status.is_success() || status == StatusCode::FOUND,
-                    "{what}: {status} {text}"
-                );
-            }
-            for value in &a.values {
-                assert!(
-                    !text.contains(value.as_str()),
-                    "{what} leaked `{value}`: {text}"
-                );
-            }
-        }
-    }
+    every_endpoint_hides(&service, &a, &b).await;
+
     // and B sees its own data
     let own = b.owner.json(Method::GET, "/api/accounts", None).await;
     assert_eq!(own["accounts"][0]["id"], b.account.as_str());
@@ -1651,4 +1664,59 @@ async fn accounts_connected_through_oauth_join_the_callers_organization() {
     let (status, _) = connect_through_oauth(&service, Some(&owner_a)).await;
     assert_eq!(status, 200);
     service.shutdown().await;
+}
+
+/// On PostgreSQL with `database_app_role`, the management API reads as that role with the
+/// caller's organization set: row-level security stands behind every read endpoint.
+#[tokio::test]
+async fn p4_on_postgres_the_api_reads_through_row_level_security() {
+    let Some(url) = database().await else {
+        println!("skipped: set IGDM_TEST_POSTGRES_URL to run the API under row-level security");
+        return;
+    };
+    use sqlx::{AssertSqlSafe, Connection};
+    let role = format!("igdm_reader_{}_{}", std::process::id(), uniq());
+    let dir = Dir::new("rls-api");
+    // migrate, then create the application role: table privileges, and our login may SET ROLE
+    start_on(&dir, Some(url.clone()), None)
+        .await
+        .shutdown()
+        .await;
+    let mut admin = sqlx::AnyConnection::connect(&url).await.unwrap();
+    let run = |sql: String| sqlx::raw_sql(AssertSqlSafe(sql));
+    for sql in [
+        format!("CREATE ROLE {role} NOLOGIN"),
+        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"),
+        format!("GRANT {role} TO CURRENT_USER"),
+    ] {
+        run(sql).execute(&mut admin).await.unwrap();
+    }
+    let service = start_on(&dir, Some(url.clone()), Some(role.clone())).await;
+    let a = organization(&service, "a").await;
+    let b = organization(&service, "b").await;
+    every_endpoint_hides(&service, &a, &b).await;
+    let media_path = format!("/api/media?account={}", b.account);
+    let media = b.owner.json(Method::GET, &media_path, None).await;
+    assert_eq!(media["media"][0]["id"], "media-b", "{media}");
+    // the reads really run as the application role: without its privilege they fail
+    run(format!("REVOKE SELECT ON media FROM {role}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (status, _) = b.owner.call(Method::GET, &media_path, None).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    run(format!("GRANT SELECT ON media TO {role}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (status, _) = b.owner.call(Method::GET, &media_path, None).await;
+    assert_eq!(status, StatusCode::OK);
+    service.shutdown().await;
+    for sql in [
+        format!("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"),
+        format!("REVOKE {role} FROM CURRENT_USER"),
+        format!("DROP ROLE {role}"),
+    ] {
+        run(sql).execute(&mut admin).await.unwrap();
+    }
 }

@@ -69,6 +69,10 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     api_keys: Option<Vec<String>>,
+    /// PostgreSQL: a non-owner role the login role may SET ROLE to; the management API reads as
+    /// it with the caller's organization set, under row-level security [default: none].
+    #[arg(long, env = "IGDM_DATABASE_APP_ROLE")]
+    database_app_role: Option<String>,
     /// Memory cost of the argon2id password hash in KiB [default: 19456].
     #[arg(long, env = "IGDM_PASSWORD_MEMORY_KIB")]
     password_memory_kib: Option<u32>,
@@ -135,6 +139,9 @@ impl ServeArgs {
         );
         if self.public_url.is_some() {
             c.public_url = self.public_url;
+        }
+        if self.database_app_role.is_some() {
+            c.database_app_role = self.database_app_role;
         }
         if self.database_url.is_some() {
             c.database = self.database_url;

@@ -36,6 +36,11 @@ pub struct Config {
     pub database: Option<String>,
     /// Most database connections. Default 8.
     pub max_connections: u32,
+    /// PostgreSQL only: a role without ownership of the tables that the service's login role
+    /// may `SET ROLE` to. When set, the management API reads as that role with `igdm.org_id`
+    /// set to the caller's organization, so row-level security backs the queries' own scoping.
+    /// Default: none (the login role reads; the scoping in the queries is the only wall).
+    pub database_app_role: Option<String>,
     /// The Meta app id.
     pub app_id: String,
     /// The Meta app secret: verifies webhook signatures and exchanges OAuth codes.
@@ -110,6 +115,7 @@ impl Default for Config {
             data_dir: PathBuf::from("igdm-data"),
             database: None,
             max_connections: 8,
+            database_app_role: None,
             app_id: "igdm-local-app".into(),
             app_secret: "igdm-local-app-secret".into(),
             previous_app_secrets: Vec::new(),
@@ -234,6 +240,13 @@ impl Config {
             return Err(Error::config(
                 "body_limit, ingest_batch and sender_concurrency must be above 0",
             ));
+        }
+        if let Some(role) = &self.database_app_role {
+            if !super::db::is_identifier(role) {
+                return Err(Error::config(format!(
+                    "database_app_role `{role}` is not a plain PostgreSQL role name; use a-z, 0-9 and _"
+                )));
+            }
         }
         if self.inbox_batch <= 0 || self.outbox_batch <= 0 {
             return Err(Error::config(

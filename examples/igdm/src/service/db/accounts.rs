@@ -186,20 +186,24 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<Account>> {
 }
 
 /// The accounts of an organization.
-pub async fn list_in(db: &Db, org: &str) -> Result<Vec<Account>> {
+pub async fn list_in(conn: &mut sqlx::AnyConnection, org: &str) -> Result<Vec<Account>> {
     let rows = sqlx::query("SELECT id, username, status, status_reason, token_expires_at, connected_at, last_webhook_at, failures FROM accounts WHERE org_id = $1 ORDER BY id")
         .bind(org)
-        .fetch_all(db.pool())
+        .fetch_all(conn)
         .await?;
     rows.iter().map(account).collect()
 }
 
 /// One account of an organization.
-pub async fn get_in(db: &Db, org: &str, id: &str) -> Result<Option<Account>> {
+pub async fn get_in(
+    conn: &mut sqlx::AnyConnection,
+    org: &str,
+    id: &str,
+) -> Result<Option<Account>> {
     let row = sqlx::query("SELECT id, username, status, status_reason, token_expires_at, connected_at, last_webhook_at, failures FROM accounts WHERE id = $1 AND org_id = $2")
         .bind(id)
         .bind(org)
-        .fetch_optional(db.pool())
+        .fetch_optional(conn)
         .await?;
     row.as_ref().map(account).transpose()
 }

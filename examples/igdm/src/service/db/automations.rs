@@ -156,14 +156,18 @@ pub async fn delete(db: &Db, kind: &str, account: &str, id: &str) -> Result<bool
 }
 
 /// Stored automations of an organization's accounts (of one account when given), as JSON values.
-pub async fn list_in(db: &Db, org: &str, account: Option<&str>) -> Result<Vec<serde_json::Value>> {
+pub async fn list_in(
+    conn: &mut sqlx::AnyConnection,
+    org: &str,
+    account: Option<&str>,
+) -> Result<Vec<serde_json::Value>> {
     let rows = sqlx::query(
         "SELECT kind, body FROM automations WHERE ($1 IS NULL OR account = $1) \
          AND account IN (SELECT id FROM accounts WHERE org_id = $2) ORDER BY kind, id",
     )
     .bind(account)
     .bind(org)
-    .fetch_all(db.pool())
+    .fetch_all(conn)
     .await?;
     let mut out = Vec::new();
     for r in &rows {

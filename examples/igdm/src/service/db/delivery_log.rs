@@ -98,6 +98,11 @@ pub struct Filter {
 
 /// Entries matching `filter`, oldest first.
 pub async fn list(db: &Db, filter: &Filter) -> Result<Vec<Record>> {
+    list_on(&mut *db.pool().acquire().await?, filter).await
+}
+
+/// [`list`] on one connection (e.g. a [`super::Db::read_as`] transaction).
+pub async fn list_on(conn: &mut sqlx::AnyConnection, filter: &Filter) -> Result<Vec<Record>> {
     let rows = sqlx::query(
         "SELECT id, outbox_key, account, rule, kind, attempt, status, error_kind, error_message, mid, at \
          FROM delivery_log WHERE ($1 IS NULL OR account = $1) AND ($2 IS NULL OR status = $2) \
@@ -112,7 +117,7 @@ pub async fn list(db: &Db, filter: &Filter) -> Result<Vec<Record>> {
     .bind(filter.after.unwrap_or(0))
     .bind(filter.limit.unwrap_or(100).clamp(1, 1000))
     .bind(&filter.org)
-    .fetch_all(db.pool())
+    .fetch_all(conn)
     .await?;
     rows.iter()
         .map(|r| {

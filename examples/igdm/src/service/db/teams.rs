@@ -626,11 +626,15 @@ pub async fn delete_invitation(db: &Db, org: &str, id: &str) -> Result<bool> {
 }
 
 /// Whether an account belongs to an organization.
-pub async fn owns_account(db: &Db, org: &str, account: &str) -> Result<bool> {
+pub async fn owns_account(
+    conn: &mut sqlx::AnyConnection,
+    org: &str,
+    account: &str,
+) -> Result<bool> {
     let row = sqlx::query("SELECT 1 AS one FROM accounts WHERE id = $1 AND org_id = $2")
         .bind(account)
         .bind(org)
-        .fetch_optional(db.pool())
+        .fetch_optional(conn)
         .await?;
     Ok(row.is_some())
 }

@@ -47,31 +47,40 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .layer(middleware::from_fn_with_state(state, authenticate))
 }
 
-/// `Ok` when the caller's role allows `permission` and `account` (if given) belongs to the
-/// caller's organization; else the 403 or 404 answer (the same 404 as for an unknown account).
+/// `Ok` with a read transaction for the caller's organization (see [`db::Db::read_as`]) when
+/// the caller's role allows `permission` and `account` (if given) belongs to the caller's
+/// organization; else the 403 or 404 answer (the same 404 as for an unknown account).
 #[allow(clippy::result_large_err)]
 async fn scope(
     state: &AppState,
     caller: &Caller,
     permission: Permission,
     account: Option<&str>,
-) -> Result<(), Response> {
+) -> Result<db::Reader, Response> {
     caller.require(permission)?;
+    let role = state.shared.config.database_app_role.as_deref();
+    let mut reader = state
+        .shared
+        .db
+        .read_as(&caller.org_id, role)
+        .await
+        .map_err(failure)?;
     if let Some(account) = account {
-        match teams::owns_account(&state.shared.db, &caller.org_id, account).await {
+        match teams::owns_account(&mut reader, &caller.org_id, account).await {
             Ok(true) => {}
             Ok(false) => return Err(problem(StatusCode::NOT_FOUND, "no such account")),
             Err(e) => return Err(failure(e)),
         }
     }
-    Ok(())
+    Ok(reader)
 }
 
 async fn list_accounts(State(state): State<Arc<AppState>>, caller: Caller) -> Response {
-    if let Err(denied) = caller.require(Permission::ViewInbox) {
-        return denied;
-    }
-    match accounts::list_in(&state.shared.db, &caller.org_id).await {
+    let mut reader = match scope(&state, &caller, Permission::ViewInbox, None).await {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
+    match accounts::list_in(&mut reader, &caller.org_id).await {
         Ok(list) => Json(json!({ "accounts": list })).into_response(),
         Err(e) => failure(e),
     }
@@ -82,10 +91,11 @@ async fn get_account(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(denied) = caller.require(Permission::ViewInbox) {
-        return denied;
-    }
-    match accounts::get_in(&state.shared.db, &caller.org_id, &id).await {
+    let mut reader = match scope(&state, &caller, Permission::ViewInbox, None).await {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
+    match accounts::get_in(&mut reader, &caller.org_id, &id).await {
         Ok(Some(a)) => Json(a).into_response(),
         Ok(None) => problem(StatusCode::NOT_FOUND, "no such account"),
         Err(e) => failure(e),
@@ -104,10 +114,12 @@ async fn list_automations(
     caller: Caller,
     Query(q): Query<AccountQuery>,
 ) -> Response {
-    if let Err(denied) = scope(&state, &caller, Permission::ViewInbox, q.account.as_deref()).await {
-        return denied;
-    }
-    match automations::list_in(&state.shared.db, &caller.org_id, q.account.as_deref()).await {
+    let mut reader = match scope(&state, &caller, Permission::ViewInbox, q.account.as_deref()).await
+    {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
+    match automations::list_in(&mut reader, &caller.org_id, q.account.as_deref()).await {
         Ok(list) => Json(json!({ "automations": list })).into_response(),
         Err(e) => failure(e),
     }
@@ -158,8 +170,12 @@ async fn save_automations(
         .collect();
     accounts.sort_unstable();
     accounts.dedup();
+    let mut conn = match state.shared.db.pool().acquire().await {
+        Ok(c) => c,
+        Err(e) => return failure(e.into()),
+    };
     for account in accounts {
-        match teams::owns_account(&state.shared.db, &caller.org_id, account).await {
+        match teams::owns_account(&mut conn, &caller.org_id, account).await {
             Ok(true) => {}
             Ok(false) => {
                 return problem(
@@ -170,6 +186,7 @@ async fn save_automations(
             Err(e) => return failure(e),
         }
     }
+    drop(conn);
     match automations::save(&state.shared.db, file, db::now_ms()).await {
         Ok(Ok(set)) => {
             state.shared.set_engine(automation_core::Engine::new(set));
@@ -222,16 +239,18 @@ async fn list_media(
     caller: Caller,
     Query(q): Query<AccountQuery>,
 ) -> Response {
-    if let Err(answer) = scope(&state, &caller, Permission::ViewInbox, q.account.as_deref()).await {
-        return answer;
-    }
+    let mut reader = match scope(&state, &caller, Permission::ViewInbox, q.account.as_deref()).await
+    {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
     let sql = "SELECT account, id, kind, caption, permalink, synced_at FROM media \
          WHERE ($1 IS NULL OR account = $1) AND account IN (SELECT id FROM accounts WHERE org_id = $3) ORDER BY account, id LIMIT $2";
     let rows = sqlx::query(sql)
         .bind(&q.account)
         .bind(q.limit.unwrap_or(100).clamp(1, 1000))
         .bind(&caller.org_id)
-        .fetch_all(state.shared.db.pool())
+        .fetch_all(&mut *reader)
         .await;
     match rows {
         Ok(rows) => {
@@ -262,10 +281,11 @@ async fn list_contacts(
     let Some(account) = q.account else {
         return problem(StatusCode::BAD_REQUEST, "give ?account=<id>");
     };
-    if let Err(answer) = scope(&state, &caller, Permission::ViewInbox, Some(&account)).await {
-        return answer;
-    }
-    match automation_store::contacts(&state.shared.db, &account, q.limit.unwrap_or(100)).await {
+    let mut reader = match scope(&state, &caller, Permission::ViewInbox, Some(&account)).await {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
+    match automation_store::contacts_on(&mut reader, &account, q.limit.unwrap_or(100)).await {
         Ok(list) => Json(json!({ "contacts": list })).into_response(),
         Err(e) => failure(e),
     }
@@ -279,9 +299,10 @@ async fn conversation(
     let (Some(account), Some(contact)) = (q.account, q.contact) else {
         return problem(StatusCode::BAD_REQUEST, "give ?account=<id>&contact=<id>");
     };
-    if let Err(answer) = scope(&state, &caller, Permission::ViewInbox, Some(&account)).await {
-        return answer;
-    }
+    let mut reader = match scope(&state, &caller, Permission::ViewInbox, Some(&account)).await {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
     let rows = sqlx::query(
         "SELECT key, kind, text, occurred_at, outcome, rule FROM events WHERE account = $1 AND contact = $2 \
          ORDER BY occurred_at LIMIT $3",
@@ -289,14 +310,14 @@ async fn conversation(
     .bind(&account)
     .bind(&contact)
     .bind(q.limit.unwrap_or(200).clamp(1, 1000))
-    .fetch_all(state.shared.db.pool())
+    .fetch_all(&mut *reader)
     .await;
     let sent = sqlx::query(
         "SELECT key, kind, status, mid, action, sent_at FROM outbox WHERE account = $1 AND recipient = $2 ORDER BY created_at",
     )
     .bind(&account)
     .bind(&contact)
-    .fetch_all(state.shared.db.pool())
+    .fetch_all(&mut *reader)
     .await;
     match (rows, sent) {
         (Ok(rows), Ok(sent)) => {
@@ -337,7 +358,7 @@ async fn deliveries(
     caller: Caller,
     Query(mut filter): Query<delivery_log::Filter>,
 ) -> Response {
-    if let Err(answer) = scope(
+    let mut reader = match scope(
         &state,
         &caller,
         Permission::ViewInbox,
@@ -345,10 +366,11 @@ async fn deliveries(
     )
     .await
     {
-        return answer;
-    }
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
     filter.org = Some(caller.org_id.clone());
-    match delivery_log::list(&state.shared.db, &filter).await {
+    match delivery_log::list_on(&mut reader, &filter).await {
         Ok(list) => Json(json!({ "deliveries": list })).into_response(),
         Err(e) => failure(e),
     }
@@ -359,23 +381,24 @@ async fn analytics(
     caller: Caller,
     Query(q): Query<AccountQuery>,
 ) -> Response {
-    if let Err(answer) = scope(&state, &caller, Permission::ViewInbox, q.account.as_deref()).await {
-        return answer;
-    }
-    let db = state.shared.db.pool();
+    let mut reader = match scope(&state, &caller, Permission::ViewInbox, q.account.as_deref()).await
+    {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
     let sql = "SELECT rule, processed_at / 86400000 AS day, COUNT(*) AS n FROM events \
          WHERE rule IS NOT NULL AND ($1 IS NULL OR account = $1) AND account IN (SELECT id FROM accounts WHERE org_id = $2) GROUP BY rule, processed_at / 86400000";
     let triggered = sqlx::query(sql)
         .bind(&q.account)
         .bind(&caller.org_id)
-        .fetch_all(db)
+        .fetch_all(&mut *reader)
         .await;
     let sql = "SELECT rule, created_at / 86400000 AS day, status, COUNT(*) AS n FROM outbox \
          WHERE rule IS NOT NULL AND ($1 IS NULL OR account = $1) AND account IN (SELECT id FROM accounts WHERE org_id = $2) GROUP BY rule, created_at / 86400000, status";
     let statuses = sqlx::query(sql)
         .bind(&q.account)
         .bind(&caller.org_id)
-        .fetch_all(db)
+        .fetch_all(&mut *reader)
         .await;
     let (triggered, statuses) = match (triggered, statuses) {
         (Ok(t), Ok(s)) => (t, s),
