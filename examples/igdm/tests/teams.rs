@@ -602,6 +602,8 @@ async fn api_keys_are_shown_once_and_hashed_at_rest() {
     let me = agent_key.json(Method::GET, "/api/me", None).await;
     assert_eq!(me["role"], "agent");
     assert_eq!(me["credential"]["kind"], "api_key");
+    let list = owner.json(Method::GET, "/api/api-keys", None).await;
+    assert!(list["api_keys"][0]["last_used_at"].is_i64(), "{list}");
     let (status, _) = agent_key
         .call(
             Method::POST,

@@ -457,7 +457,8 @@ pub async fn create_api_key(
     ))
 }
 
-/// The id, organization and role of a live (not revoked) API key; marks it used.
+/// The id, organization and role of a live (not revoked) API key; marks it used (at most once
+/// a minute, so that busy keys do not write on every request).
 pub async fn api_key(db: &Db, key: &str, now: i64) -> Result<Option<(String, String, Role)>> {
     let hash = hash_secret(key);
     let row = sqlx::query(
@@ -468,11 +469,15 @@ pub async fn api_key(db: &Db, key: &str, now: i64) -> Result<Option<(String, Str
     .await?;
     let Some(r) = row else { return Ok(None) };
     let found = (r.try_get("id")?, r.try_get("org_id")?, role(&r)?);
-    sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE key_hash = $2")
-        .bind(now)
-        .bind(&hash)
-        .execute(db.pool())
-        .await?;
+    sqlx::query(
+        "UPDATE api_keys SET last_used_at = $1 WHERE key_hash = $2 \
+         AND (last_used_at IS NULL OR last_used_at < $3)",
+    )
+    .bind(now)
+    .bind(&hash)
+    .bind(now - 60_000)
+    .execute(db.pool())
+    .await?;
     Ok(Some(found))
 }
 
