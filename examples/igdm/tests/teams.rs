@@ -495,6 +495,26 @@ async fn invitations_add_members_with_their_role() {
         .await;
     assert_eq!(in_b["role"], "admin");
     assert_eq!(in_b["organization"]["name"], "B");
+    // an expired invitation cannot be used
+    let created = owner
+        .json(
+            Method::POST,
+            "/api/invitations",
+            Some(&json!({ "email": "late@a.example", "role": "agent" })),
+        )
+        .await;
+    sqlx::query("UPDATE invitations SET expires_at = 1 WHERE id = $1")
+        .bind(created["invitation"]["id"].as_str().unwrap())
+        .execute(service.shared().db.pool())
+        .await
+        .unwrap();
+    let late = post(
+        &service,
+        "/api/invitations/accept",
+        json!({ "token": created["token"], "password": PASSWORD }),
+    )
+    .await;
+    assert_eq!(late.status(), 404);
     // the invitation can be cancelled
     let pending = owner.json(Method::GET, "/api/invitations", None).await;
     let open = pending["invitations"]
