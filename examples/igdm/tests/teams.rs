@@ -898,9 +898,21 @@ fn routes() -> BTreeSet<(String, String)> {
             .to_string();
         prefixes.insert(format!("{file}.rs"), prefix);
     }
+    // every Rust file under http/, sub-modules included
+    let mut files = Vec::new();
+    let mut pending = vec![dir.clone()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
     let mut found = BTreeSet::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
+    for path in files {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let source = std::fs::read_to_string(&path).unwrap();
         let prefix = prefixes.get(&name).cloned().unwrap_or_default();
