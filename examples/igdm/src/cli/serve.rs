@@ -60,7 +60,8 @@ pub struct ServeArgs {
     /// Vault key file [default: <data-dir>/vault.key].
     #[arg(long, env = "IGDM_VAULT_KEY_FILE")]
     vault_key_file: Option<PathBuf>,
-    /// Management API keys, comma-separated (empty: the API is off).
+    /// Operator keys of the management API, comma-separated: each acts as the Owner of the
+    /// bootstrap organization (members log in and organizations mint their own keys besides).
     #[arg(
         long,
         env = "IGDM_API_KEYS",
@@ -68,6 +69,16 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     api_keys: Option<Vec<String>>,
+    /// PostgreSQL: a non-owner role the login role may SET ROLE to; the management API reads as
+    /// it with the caller's organization set, under row-level security [default: none].
+    #[arg(long, env = "IGDM_DATABASE_APP_ROLE")]
+    database_app_role: Option<String>,
+    /// Memory cost of the argon2id password hash in KiB [default: 19456].
+    #[arg(long, env = "IGDM_PASSWORD_MEMORY_KIB")]
+    password_memory_kib: Option<u32>,
+    /// How long a login session lasts, in hours [default: 336].
+    #[arg(long, env = "IGDM_SESSION_HOURS")]
+    session_hours: Option<i64>,
     /// Largest webhook body in bytes [default: 1048576].
     #[arg(long, env = "IGDM_BODY_LIMIT")]
     body_limit: Option<usize>,
@@ -131,6 +142,8 @@ impl ServeArgs {
             oauth_authorize_url,
             oauth_api_base_url,
             api_keys,
+            password_memory_kib,
+            session_hours,
             body_limit,
             max_connections,
             send_per_second,
@@ -140,6 +153,9 @@ impl ServeArgs {
         );
         if self.public_url.is_some() {
             c.public_url = self.public_url;
+        }
+        if self.database_app_role.is_some() {
+            c.database_app_role = self.database_app_role;
         }
         if self.database_url.is_some() {
             c.database = self.database_url;

@@ -36,6 +36,11 @@ pub struct Config {
     pub database: Option<String>,
     /// Most database connections. Default 8.
     pub max_connections: u32,
+    /// PostgreSQL only: a role without ownership of the tables that the service's login role
+    /// may `SET ROLE` to. When set, the management API reads as that role with `igdm.org_id`
+    /// set to the caller's organization, so row-level security backs the queries' own scoping.
+    /// Default: none (the login role reads; the scoping in the queries is the only wall).
+    pub database_app_role: Option<String>,
     /// The Meta app id.
     pub app_id: String,
     /// The Meta app secret: verifies webhook signatures and exchanges OAuth codes.
@@ -58,8 +63,15 @@ pub struct Config {
     pub vault_key: Option<String>,
     /// The vault key file, created with 0600 permissions when missing. Default `<data_dir>/vault.key`.
     pub vault_key_file: Option<PathBuf>,
-    /// API keys accepted by the management API (`Authorization: Bearer KEY`). Empty: the API is off.
+    /// Operator keys of the management API (`Authorization: Bearer KEY`): each acts as the Owner
+    /// of the bootstrap organization. Members log in with sessions and organizations create their
+    /// own API keys besides.
     pub api_keys: Vec<String>,
+    /// Memory cost of the argon2id password hash in KiB (time cost 2, one lane). Default 19456
+    /// (19 MiB, argon2's default); lower it only for tests.
+    pub password_memory_kib: u32,
+    /// How long a login session lasts, in hours. Default 336 (14 days).
+    pub session_hours: i64,
     /// Largest accepted webhook body in bytes. Default 1 MiB.
     pub body_limit: usize,
     /// Most notifications committed in one group commit. Default 512.
@@ -194,6 +206,7 @@ impl Default for Config {
             data_dir: PathBuf::from("igdm-data"),
             database: None,
             max_connections: 8,
+            database_app_role: None,
             app_id: "igdm-local-app".into(),
             app_secret: "igdm-local-app-secret".into(),
             previous_app_secrets: Vec::new(),
@@ -206,6 +219,8 @@ impl Default for Config {
             vault_key: None,
             vault_key_file: None,
             api_keys: Vec::new(),
+            password_memory_kib: 19 * 1024,
+            session_hours: 14 * 24,
             body_limit: 1024 * 1024,
             ingest_batch: 512,
             inbox_batch: 64,
@@ -268,6 +283,7 @@ impl Config {
                 timeout_ms: 2_000,
                 ..OutboundConfig::default()
             },
+            password_memory_kib: 64,
             ..Self::default()
         }
     }
@@ -342,6 +358,13 @@ impl Config {
             return Err(Error::config(
                 "outbound.batch and outbound.max_attempts must be above 0",
             ));
+        }
+        if let Some(role) = &self.database_app_role {
+            if !super::db::is_identifier(role) {
+                return Err(Error::config(format!(
+                    "database_app_role `{role}` is not a plain PostgreSQL role name; use a-z, 0-9 and _"
+                )));
+            }
         }
         if self.inbox_batch <= 0 || self.outbox_batch <= 0 {
             return Err(Error::config(

@@ -20,6 +20,9 @@ pub enum ErrorKind {
     Automation,
     /// The thing asked for does not exist.
     NotFound,
+    /// The request conflicts with the current state (e.g. an account owned by another
+    /// organization, the last Owner leaving).
+    Conflict,
 }
 
 impl ErrorKind {
@@ -33,6 +36,7 @@ impl ErrorKind {
             Self::Graph => "graph",
             Self::Automation => "automation",
             Self::NotFound => "not_found",
+            Self::Conflict => "conflict",
         }
     }
 }

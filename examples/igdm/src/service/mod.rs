@@ -283,6 +283,19 @@ impl RunningService {
         .await
     }
 
+    /// Like [`connect_account`](Self::connect_account), into organization `org` (an account
+    /// connected to another organization is refused with [`ErrorKind::Conflict`]).
+    pub async fn connect_account_in(
+        &self,
+        org: &str,
+        account: &str,
+        username: Option<&str>,
+        token: &str,
+    ) -> Result<()> {
+        http::connect::connect_with_token_in(&self.shared, org, account, username, token, None)
+            .await
+    }
+
     /// Refreshes now the tokens that expire within `refresh_within_days` (the background job does
     /// this hourly); how many were refreshed.
     pub async fn refresh_tokens(&self) -> Result<usize> {

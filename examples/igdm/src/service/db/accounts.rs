@@ -5,6 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{Db, Result};
+use crate::service::error::{Error, ErrorKind};
 
 /// The account may send.
 pub const ACTIVE: &str = "active";
@@ -50,7 +51,8 @@ fn account(r: &AnyRow) -> Result<Account> {
     })
 }
 
-/// Inserts or replaces an account's token (sealed) and marks it active.
+/// Inserts or replaces an account's token (sealed) and marks it active, in the operator's
+/// organization ([`super::teams::BOOTSTRAP_ORG`]).
 pub async fn upsert(
     db: &Db,
     id: &str,
@@ -59,20 +61,51 @@ pub async fn upsert(
     token_expires_at: Option<i64>,
     now: i64,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO accounts (id, username, token_sealed, token_expires_at, status, connected_at, updated_at) \
-         VALUES ($1, $2, $3, $4, 'active', $5, $5) ON CONFLICT (id) DO UPDATE SET \
+    upsert_in(
+        db,
+        super::teams::BOOTSTRAP_ORG,
+        id,
+        username,
+        token_sealed,
+        token_expires_at,
+        now,
+    )
+    .await
+}
+
+/// Inserts or replaces an account's token (sealed) in organization `org` and marks it active.
+/// An account belongs to the organization that connected it first: connecting it from another
+/// organization fails with [`ErrorKind::Conflict`] and changes nothing.
+pub async fn upsert_in(
+    db: &Db,
+    org: &str,
+    id: &str,
+    username: Option<&str>,
+    token_sealed: &str,
+    token_expires_at: Option<i64>,
+    now: i64,
+) -> Result<()> {
+    let done = sqlx::query(
+        "INSERT INTO accounts (id, username, token_sealed, token_expires_at, status, connected_at, updated_at, org_id) \
+         VALUES ($1, $2, $3, $4, 'active', $5, $5, $6) ON CONFLICT (id) DO UPDATE SET \
          username = COALESCE(excluded.username, accounts.username), token_sealed = excluded.token_sealed, \
          token_expires_at = excluded.token_expires_at, status = 'active', status_reason = NULL, \
-         updated_at = excluded.updated_at",
+         updated_at = excluded.updated_at WHERE accounts.org_id = excluded.org_id",
     )
     .bind(id)
     .bind(username)
     .bind(token_sealed)
     .bind(token_expires_at)
     .bind(now)
+    .bind(org)
     .execute(db.pool())
     .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            "this Instagram account is connected to another organization; disconnect it there first",
+        ));
+    }
     Ok(())
 }
 
@@ -148,6 +181,29 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<Account>> {
     let row = sqlx::query("SELECT id, username, status, status_reason, token_expires_at, connected_at, last_webhook_at, failures FROM accounts WHERE id = $1")
         .bind(id)
         .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(account).transpose()
+}
+
+/// The accounts of an organization.
+pub async fn list_in(conn: &mut sqlx::AnyConnection, org: &str) -> Result<Vec<Account>> {
+    let rows = sqlx::query("SELECT id, username, status, status_reason, token_expires_at, connected_at, last_webhook_at, failures FROM accounts WHERE org_id = $1 ORDER BY id")
+        .bind(org)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(account).collect()
+}
+
+/// One account of an organization.
+pub async fn get_in(
+    conn: &mut sqlx::AnyConnection,
+    org: &str,
+    id: &str,
+) -> Result<Option<Account>> {
+    let row = sqlx::query("SELECT id, username, status, status_reason, token_expires_at, connected_at, last_webhook_at, failures FROM accounts WHERE id = $1 AND org_id = $2")
+        .bind(id)
+        .bind(org)
+        .fetch_optional(conn)
         .await?;
     row.as_ref().map(account).transpose()
 }

@@ -343,12 +343,21 @@ impl FlowStore for TxStore {
 
 /// Reads a contact outside the pipeline (management API).
 pub async fn contacts(db: &super::Db, account: &str, limit: i64) -> super::Result<Vec<Contact>> {
+    contacts_on(&mut *db.pool().acquire().await?, account, limit).await
+}
+
+/// [`contacts`] on one connection (e.g. a [`super::Db::read_as`] transaction).
+pub async fn contacts_on(
+    conn: &mut sqlx::AnyConnection,
+    account: &str,
+    limit: i64,
+) -> super::Result<Vec<Contact>> {
     let rows = sqlx::query(
         "SELECT body FROM contacts WHERE account = $1 ORDER BY last_interaction DESC LIMIT $2",
     )
     .bind(account)
     .bind(limit.clamp(1, 1000))
-    .fetch_all(db.pool())
+    .fetch_all(conn)
     .await?;
     let mut out = Vec::new();
     for r in &rows {

@@ -155,6 +155,31 @@ pub async fn delete(db: &Db, kind: &str, account: &str, id: &str) -> Result<bool
     Ok(done.rows_affected() > 0)
 }
 
+/// Stored automations of an organization's accounts (of one account when given), as JSON values.
+pub async fn list_in(
+    conn: &mut sqlx::AnyConnection,
+    org: &str,
+    account: Option<&str>,
+) -> Result<Vec<serde_json::Value>> {
+    let rows = sqlx::query(
+        "SELECT kind, body FROM automations WHERE ($1 IS NULL OR account = $1) \
+         AND account IN (SELECT id FROM accounts WHERE org_id = $2) ORDER BY kind, id",
+    )
+    .bind(account)
+    .bind(org)
+    .fetch_all(conn)
+    .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let kind: String = r.try_get("kind")?;
+        let body: String = r.try_get("body")?;
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(&body) {
+            out.push(serde_json::json!({ "kind": kind, "automation": value }));
+        }
+    }
+    Ok(out)
+}
+
 /// Stored automations of an account (or all), as JSON values.
 pub async fn list(db: &Db, account: Option<&str>) -> Result<Vec<serde_json::Value>> {
     let rows = sqlx::query(

@@ -127,14 +127,23 @@ pub struct Filter {
     pub after: Option<i64>,
     /// At most this many (default 100, at most 1000).
     pub limit: Option<i64>,
+    /// Only accounts of this organization (set by the API from the caller, never from the query).
+    #[serde(skip)]
+    pub org: Option<String>,
 }
 
 /// Entries matching `filter`, oldest first.
 pub async fn list(db: &Db, filter: &Filter) -> Result<Vec<Record>> {
+    list_on(&mut *db.pool().acquire().await?, filter).await
+}
+
+/// [`list`] on one connection (e.g. a [`super::Db::read_as`] transaction).
+pub async fn list_on(conn: &mut sqlx::AnyConnection, filter: &Filter) -> Result<Vec<Record>> {
     let rows = sqlx::query(
         "SELECT id, outbox_key, account, rule, kind, attempt, status, error_kind, error_message, mid, at \
          FROM delivery_log WHERE ($1 IS NULL OR account = $1) AND ($2 IS NULL OR status = $2) \
          AND ($3 IS NULL OR rule = $3) AND ($4 IS NULL OR outbox_key = $4) AND id > $5 \
+         AND ($7 IS NULL OR account IN (SELECT id FROM accounts WHERE org_id = $7)) \
          ORDER BY id LIMIT $6",
     )
     .bind(&filter.account)
@@ -143,7 +152,8 @@ pub async fn list(db: &Db, filter: &Filter) -> Result<Vec<Record>> {
     .bind(&filter.outbox_key)
     .bind(filter.after.unwrap_or(0))
     .bind(filter.limit.unwrap_or(100).clamp(1, 1000))
-    .fetch_all(db.pool())
+    .bind(&filter.org)
+    .fetch_all(conn)
     .await?;
     rows.iter()
         .map(|r| {

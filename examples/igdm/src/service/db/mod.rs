@@ -10,6 +10,7 @@ pub mod inbox;
 pub mod outbound;
 pub mod outbox;
 pub mod rows;
+pub mod teams;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -195,6 +196,29 @@ impl Db {
         Ok(tx)
     }
 
+    /// A read transaction for one organization's request. On PostgreSQL with an application
+    /// role (`database_app_role`), it runs as that role with `igdm.org_id` set to `org`, so
+    /// that row-level security hides every other organization's rows (a second wall behind the
+    /// queries' own scoping). Dropping it rolls back.
+    pub async fn read_as(&self, org: &str, app_role: Option<&str>) -> Result<Reader> {
+        let mut tx = self.pool.begin().await?;
+        if let (Backend::Postgres, Some(role)) = (self.backend, app_role) {
+            if !is_identifier(role) {
+                return Err(Error::config(
+                    "database_app_role must be a plain PostgreSQL role name (a-z, 0-9, _)",
+                ));
+            }
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET LOCAL ROLE {role}")))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("SELECT set_config('igdm.org_id', $1, true)")
+                .bind(org)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
@@ -204,6 +228,18 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// A read transaction from [`Db::read_as`]; it dereferences to the connection.
+pub type Reader = Transaction<'static, Any>;
+
+/// Whether `s` is a plain lower-case SQL identifier.
+pub fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// The URL without its password, for messages.

@@ -1,5 +1,7 @@
-//! The management API: JSON over HTTP, authenticated with `Authorization: Bearer <api key>`.
-//! Tokens are never returned.
+//! The management API: JSON over HTTP. Every request is made by a [`Caller`] (a login session,
+//! an organization's API key, or an operator key; see [`super::auth`]) and every query is scoped
+//! by the caller's organization: another organization's account ids answer 404 as if they did
+//! not exist, and a role without the permission gets 403. Tokens are never returned.
 //!
 //! - `GET /api/accounts`, `GET /api/accounts/{id}`: connected accounts and their health.
 //! - `GET /api/automations[?account=]`, `POST /api/automations` (a rules file, JSON or TOML;
@@ -12,30 +14,23 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, StatusCode};
-use axum::middleware::{self, Next};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::Row;
-use subtle_eq::constant_time_eq;
 
+use super::auth::{failure, problem, Caller, Permission};
 use super::AppState;
-use crate::service::db::{self, accounts, automation_store, automations, delivery_log};
-use crate::service::error::{Error, ErrorKind};
+use crate::service::db::{self, accounts, automation_store, automations, delivery_log, teams};
 
-mod subtle_eq {
-    /// Compares two byte strings in time independent of where they differ.
-    pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-        if a.len() != b.len() {
-            return false;
-        }
-        a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-    }
-}
+/// The middleware that resolves the [`Caller`] of management routes (kept under this name for
+/// routers that authenticate like `/api`).
+pub(crate) use super::auth::authenticate;
 
 /// The API routes (under `/api`).
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
@@ -52,59 +47,55 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .layer(middleware::from_fn_with_state(state, authenticate))
 }
 
-pub(crate) async fn authenticate(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let keys = &state.shared.config.api_keys;
-    if keys.is_empty() {
-        return problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the management API is off; set api_keys (IGDM_API_KEYS) to enable it",
-        );
+/// `Ok` with a read transaction for the caller's organization (see [`db::Db::read_as`]) when
+/// the caller's role allows `permission` and `account` (if given) belongs to the caller's
+/// organization; else the 403 or 404 answer (the same 404 as for an unknown account).
+#[allow(clippy::result_large_err)]
+async fn scope(
+    state: &AppState,
+    caller: &Caller,
+    permission: Permission,
+    account: Option<&str>,
+) -> Result<db::Reader, Response> {
+    caller.require(permission)?;
+    let role = state.shared.config.database_app_role.as_deref();
+    let mut reader = state
+        .shared
+        .db
+        .read_as(&caller.org_id, role)
+        .await
+        .map_err(failure)?;
+    if let Some(account) = account {
+        match teams::owns_account(&mut reader, &caller.org_id, account).await {
+            Ok(true) => {}
+            Ok(false) => return Err(problem(StatusCode::NOT_FOUND, "no such account")),
+            Err(e) => return Err(failure(e)),
+        }
     }
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if !keys
-        .iter()
-        .any(|k| constant_time_eq(k.as_bytes(), given.as_bytes()))
-    {
-        return problem(
-            StatusCode::UNAUTHORIZED,
-            "missing or unknown API key; send Authorization: Bearer <key>",
-        );
-    }
-    next.run(request).await
+    Ok(reader)
 }
 
-fn problem(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
-}
-
-fn failure(e: Error) -> Response {
-    let status = match e.kind() {
-        ErrorKind::NotFound => StatusCode::NOT_FOUND,
-        ErrorKind::Automation | ErrorKind::Config => StatusCode::UNPROCESSABLE_ENTITY,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
+async fn list_accounts(State(state): State<Arc<AppState>>, caller: Caller) -> Response {
+    let mut reader = match scope(&state, &caller, Permission::ViewInbox, None).await {
+        Ok(r) => r,
+        Err(answer) => return answer,
     };
-    tracing::warn!(error = %e, "management API request failed");
-    problem(status, e.message())
-}
-
-async fn list_accounts(State(state): State<Arc<AppState>>) -> Response {
-    match accounts::list(&state.shared.db).await {
+    match accounts::list_in(&mut reader, &caller.org_id).await {
         Ok(list) => Json(json!({ "accounts": list })).into_response(),
         Err(e) => failure(e),
     }
 }
 
-async fn get_account(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    match accounts::get(&state.shared.db, &id).await {
+async fn get_account(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    let mut reader = match scope(&state, &caller, Permission::ViewInbox, None).await {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
+    match accounts::get_in(&mut reader, &caller.org_id, &id).await {
         Ok(Some(a)) => Json(a).into_response(),
         Ok(None) => problem(StatusCode::NOT_FOUND, "no such account"),
         Err(e) => failure(e),
@@ -120,15 +111,28 @@ struct AccountQuery {
 
 async fn list_automations(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Query(q): Query<AccountQuery>,
 ) -> Response {
-    match automations::list(&state.shared.db, q.account.as_deref()).await {
+    let mut reader = match scope(&state, &caller, Permission::ViewInbox, q.account.as_deref()).await
+    {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
+    match automations::list_in(&mut reader, &caller.org_id, q.account.as_deref()).await {
         Ok(list) => Json(json!({ "automations": list })).into_response(),
         Err(e) => failure(e),
     }
 }
 
-async fn save_automations(State(state): State<Arc<AppState>>, body: String) -> Response {
+async fn save_automations(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: String,
+) -> Response {
+    if let Err(denied) = caller.require(Permission::ManageAutomations) {
+        return denied;
+    }
     let file = match automation_core::RulesFile::parse(&body) {
         Ok(f) => f,
         Err(e) => {
@@ -146,6 +150,43 @@ async fn save_automations(State(state): State<Arc<AppState>>, body: String) -> R
         .map(|r| r.id.clone())
         .chain(file.flows.iter().map(|f| f.id.clone()))
         .collect();
+    // the file's own problems first (they say nothing about other organizations' accounts)
+    let problems: Vec<automations::Problem> = automation_core::RuleSet::check(&file)
+        .iter()
+        .map(automations::Problem::from)
+        .collect();
+    if !problems.is_empty() {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "errors": problems })),
+        )
+            .into_response();
+    }
+    let mut accounts: Vec<&str> = file
+        .rules
+        .iter()
+        .map(|r| r.account.as_str())
+        .chain(file.flows.iter().map(|f| f.account.as_str()))
+        .collect();
+    accounts.sort_unstable();
+    accounts.dedup();
+    let mut conn = match state.shared.db.pool().acquire().await {
+        Ok(c) => c,
+        Err(e) => return failure(e.into()),
+    };
+    for account in accounts {
+        match teams::owns_account(&mut conn, &caller.org_id, account).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return problem(
+                    StatusCode::NOT_FOUND,
+                    "no such account: an account named in the file is not connected to your organization; connect it first",
+                )
+            }
+            Err(e) => return failure(e),
+        }
+    }
+    drop(conn);
     match automations::save(&state.shared.db, file, db::now_ms()).await {
         Ok(Ok(set)) => {
             state.shared.set_engine(automation_core::Engine::new(set));
@@ -162,8 +203,19 @@ async fn save_automations(State(state): State<Arc<AppState>>, body: String) -> R
 
 async fn delete_automation(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path((account, id)): Path<(String, String)>,
 ) -> Response {
+    if let Err(answer) = scope(
+        &state,
+        &caller,
+        Permission::ManageAutomations,
+        Some(&account),
+    )
+    .await
+    {
+        return answer;
+    }
     let db = &state.shared.db;
     let removed = match automations::delete(db, "rule", &account, &id).await {
         Ok(true) => true,
@@ -182,15 +234,24 @@ async fn delete_automation(
     StatusCode::NO_CONTENT.into_response()
 }
 
-async fn list_media(State(state): State<Arc<AppState>>, Query(q): Query<AccountQuery>) -> Response {
-    let rows = sqlx::query(
-        "SELECT account, id, kind, caption, permalink, synced_at FROM media \
-         WHERE ($1 IS NULL OR account = $1) ORDER BY account, id LIMIT $2",
-    )
-    .bind(&q.account)
-    .bind(q.limit.unwrap_or(100).clamp(1, 1000))
-    .fetch_all(state.shared.db.pool())
-    .await;
+async fn list_media(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<AccountQuery>,
+) -> Response {
+    let mut reader = match scope(&state, &caller, Permission::ViewInbox, q.account.as_deref()).await
+    {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
+    let sql = "SELECT account, id, kind, caption, permalink, synced_at FROM media \
+         WHERE ($1 IS NULL OR account = $1) AND account IN (SELECT id FROM accounts WHERE org_id = $3) ORDER BY account, id LIMIT $2";
+    let rows = sqlx::query(sql)
+        .bind(&q.account)
+        .bind(q.limit.unwrap_or(100).clamp(1, 1000))
+        .bind(&caller.org_id)
+        .fetch_all(&mut *reader)
+        .await;
     match rows {
         Ok(rows) => {
             let media: Vec<_> = rows
@@ -214,12 +275,17 @@ async fn list_media(State(state): State<Arc<AppState>>, Query(q): Query<AccountQ
 
 async fn list_contacts(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Query(q): Query<AccountQuery>,
 ) -> Response {
     let Some(account) = q.account else {
         return problem(StatusCode::BAD_REQUEST, "give ?account=<id>");
     };
-    match automation_store::contacts(&state.shared.db, &account, q.limit.unwrap_or(100)).await {
+    let mut reader = match scope(&state, &caller, Permission::ViewInbox, Some(&account)).await {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
+    match automation_store::contacts_on(&mut reader, &account, q.limit.unwrap_or(100)).await {
         Ok(list) => Json(json!({ "contacts": list })).into_response(),
         Err(e) => failure(e),
     }
@@ -227,10 +293,15 @@ async fn list_contacts(
 
 async fn conversation(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Query(q): Query<AccountQuery>,
 ) -> Response {
     let (Some(account), Some(contact)) = (q.account, q.contact) else {
         return problem(StatusCode::BAD_REQUEST, "give ?account=<id>&contact=<id>");
+    };
+    let mut reader = match scope(&state, &caller, Permission::ViewInbox, Some(&account)).await {
+        Ok(r) => r,
+        Err(answer) => return answer,
     };
     let rows = sqlx::query(
         "SELECT key, kind, text, occurred_at, outcome, rule FROM events WHERE account = $1 AND contact = $2 \
@@ -239,14 +310,14 @@ async fn conversation(
     .bind(&account)
     .bind(&contact)
     .bind(q.limit.unwrap_or(200).clamp(1, 1000))
-    .fetch_all(state.shared.db.pool())
+    .fetch_all(&mut *reader)
     .await;
     let sent = sqlx::query(
         "SELECT key, kind, status, mid, action, sent_at FROM outbox WHERE account = $1 AND recipient = $2 ORDER BY created_at",
     )
     .bind(&account)
     .bind(&contact)
-    .fetch_all(state.shared.db.pool())
+    .fetch_all(&mut *reader)
     .await;
     match (rows, sent) {
         (Ok(rows), Ok(sent)) => {
@@ -284,30 +355,51 @@ async fn conversation(
 
 async fn deliveries(
     State(state): State<Arc<AppState>>,
-    Query(filter): Query<delivery_log::Filter>,
+    caller: Caller,
+    Query(mut filter): Query<delivery_log::Filter>,
 ) -> Response {
-    match delivery_log::list(&state.shared.db, &filter).await {
+    let mut reader = match scope(
+        &state,
+        &caller,
+        Permission::ViewInbox,
+        filter.account.as_deref(),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
+    filter.org = Some(caller.org_id.clone());
+    match delivery_log::list_on(&mut reader, &filter).await {
         Ok(list) => Json(json!({ "deliveries": list })).into_response(),
         Err(e) => failure(e),
     }
 }
 
-async fn analytics(State(state): State<Arc<AppState>>, Query(q): Query<AccountQuery>) -> Response {
-    let db = state.shared.db.pool();
-    let triggered = sqlx::query(
-        "SELECT rule, processed_at / 86400000 AS day, COUNT(*) AS n FROM events \
-         WHERE rule IS NOT NULL AND ($1 IS NULL OR account = $1) GROUP BY rule, processed_at / 86400000",
-    )
-    .bind(&q.account)
-    .fetch_all(db)
-    .await;
-    let statuses = sqlx::query(
-        "SELECT rule, created_at / 86400000 AS day, status, COUNT(*) AS n FROM outbox \
-         WHERE rule IS NOT NULL AND ($1 IS NULL OR account = $1) GROUP BY rule, created_at / 86400000, status",
-    )
-    .bind(&q.account)
-    .fetch_all(db)
-    .await;
+async fn analytics(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<AccountQuery>,
+) -> Response {
+    let mut reader = match scope(&state, &caller, Permission::ViewInbox, q.account.as_deref()).await
+    {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
+    let sql = "SELECT rule, processed_at / 86400000 AS day, COUNT(*) AS n FROM events \
+         WHERE rule IS NOT NULL AND ($1 IS NULL OR account = $1) AND account IN (SELECT id FROM accounts WHERE org_id = $2) GROUP BY rule, processed_at / 86400000";
+    let triggered = sqlx::query(sql)
+        .bind(&q.account)
+        .bind(&caller.org_id)
+        .fetch_all(&mut *reader)
+        .await;
+    let sql = "SELECT rule, created_at / 86400000 AS day, status, COUNT(*) AS n FROM outbox \
+         WHERE rule IS NOT NULL AND ($1 IS NULL OR account = $1) AND account IN (SELECT id FROM accounts WHERE org_id = $2) GROUP BY rule, created_at / 86400000, status";
+    let statuses = sqlx::query(sql)
+        .bind(&q.account)
+        .bind(&caller.org_id)
+        .fetch_all(&mut *reader)
+        .await;
     let (triggered, statuses) = match (triggered, statuses) {
         (Ok(t), Ok(s)) => (t, s),
         (Err(e), _) | (_, Err(e)) => return failure(e.into()),

@@ -1,31 +1,37 @@
 //! The connect flow: `/connect/instagram` redirects to the OAuth authorize page; the callback
 //! exchanges the code, gets a long-lived token, seals it in the vault, subscribes the account to
 //! webhooks and syncs its media.
+//!
+//! The account joins the organization of whoever started the flow: a caller with a session or
+//! an API key (it needs `ManageConnections`) connects it to their organization, carried in the
+//! OAuth `state`; a start without credentials (the single-tenant setup, `igdm demo`) or with an
+//! operator key connects it to the bootstrap organization.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use instagram_graph::oauth::{OAuthClient, OAuthConfig, Scope};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::auth::{self, Permission};
 use super::AppState;
-use crate::service::db::{self, accounts};
-use crate::service::error::Result;
+use crate::service::db::{self, accounts, teams};
+use crate::service::error::{ErrorKind, Result};
 use crate::service::pipeline::Shared;
 
 /// How long an OAuth state is valid, in milliseconds.
 const STATE_TTL_MS: i64 = 15 * 60 * 1000;
 
-/// Pending OAuth `state` values and when they were issued.
+/// Pending OAuth `state` values: when they were issued and for which organization.
 #[derive(Debug, Default)]
-pub struct States(Mutex<HashMap<String, i64>>);
+pub struct States(Mutex<HashMap<String, (i64, String)>>);
 
 impl States {
-    fn issue(&self, secret: &str) -> String {
+    fn issue(&self, secret: &str, org: &str) -> String {
         use std::sync::atomic::{AtomicU64, Ordering};
         static N: AtomicU64 = AtomicU64::new(0);
         let now = db::now_ms();
@@ -36,17 +42,21 @@ impl States {
         h.update(format!("{:?}", std::time::Instant::now()).as_bytes());
         let state = hex::encode(&h.finalize()[..16]);
         if let Ok(mut map) = self.0.lock() {
-            map.retain(|_, at| now - *at < STATE_TTL_MS);
-            map.insert(state.clone(), now);
+            map.retain(|_, (at, _)| now - *at < STATE_TTL_MS);
+            map.insert(state.clone(), (now, org.to_string()));
         }
         state
     }
 
-    fn take(&self, state: &str) -> bool {
+    /// The organization the state was issued for, if it is known and fresh (once).
+    fn take(&self, state: &str) -> Option<String> {
         let now = db::now_ms();
         match self.0.lock() {
-            Ok(mut map) => map.remove(state).is_some_and(|at| now - at < STATE_TTL_MS),
-            Err(_) => false,
+            Ok(mut map) => map
+                .remove(state)
+                .filter(|(at, _)| now - at < STATE_TTL_MS)
+                .map(|(_, org)| org),
+            Err(_) => None,
         }
     }
 }
@@ -74,9 +84,19 @@ fn redirect_uri(state: &AppState) -> String {
 }
 
 /// `GET /connect/instagram`: redirect to the authorize page.
-pub async fn start(State(state): State<Arc<AppState>>) -> Response {
+pub async fn start(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let org = match auth::resolve(&state, &headers).await {
+        Ok(Some(caller)) => {
+            if let Err(denied) = caller.require(Permission::ManageConnections) {
+                return denied;
+            }
+            caller.org_id
+        }
+        Ok(None) => teams::BOOTSTRAP_ORG.to_string(),
+        Err(answer) => return answer,
+    };
     let shared = &state.shared;
-    let oauth_state = state.oauth_states.issue(&shared.config.app_secret);
+    let oauth_state = state.oauth_states.issue(&shared.config.app_secret, &org);
     let config = OAuthConfig::new(
         shared.config.app_id.clone(),
         shared.config.app_secret.clone(),
@@ -115,26 +135,25 @@ pub async fn callback(State(state): State<Arc<AppState>>, Query(q): Query<Callba
         )
             .into_response();
     }
-    if !q
-        .state
-        .as_deref()
-        .is_some_and(|s| state.oauth_states.take(s))
-    {
+    let Some(org) = q.state.as_deref().and_then(|s| state.oauth_states.take(s)) else {
         return (
             StatusCode::BAD_REQUEST,
             "unknown or expired state; start again at /connect/instagram",
         )
             .into_response();
-    }
+    };
     let Some(code) = q.code else {
         return (StatusCode::BAD_REQUEST, "the redirect carried no code").into_response();
     };
-    match connect(&state, &code).await {
+    match connect(&state, &code, &org).await {
         Ok(account) => (
             StatusCode::OK,
             axum::Json(serde_json::json!({ "connected": account })),
         )
             .into_response(),
+        Err(e) if e.kind() == ErrorKind::Conflict => {
+            (StatusCode::CONFLICT, e.message().to_string()).into_response()
+        }
         Err(e) => {
             tracing::warn!(error = %e, "connecting an account failed");
             (StatusCode::BAD_GATEWAY, format!("connecting failed: {e}")).into_response()
@@ -142,7 +161,7 @@ pub async fn callback(State(state): State<Arc<AppState>>, Query(q): Query<Callba
     }
 }
 
-async fn connect(state: &AppState, code: &str) -> Result<String> {
+async fn connect(state: &AppState, code: &str, org: &str) -> Result<String> {
     let shared = &state.shared;
     let oauth = oauth(shared, &redirect_uri(state));
     let short = oauth
@@ -175,12 +194,12 @@ async fn connect(state: &AppState, code: &str) -> Result<String> {
             )
         })?;
     let username = me.username.clone();
-    connect_with_token(shared, &id, username.as_deref(), &token, expires_at).await?;
+    connect_with_token_in(shared, org, &id, username.as_deref(), &token, expires_at).await?;
     Ok(id)
 }
 
-/// Stores an account's token (sealed), subscribes it to webhooks and syncs its media. Used by
-/// the OAuth callback and by embedders that already hold a token.
+/// Stores an account's token (sealed) in the bootstrap organization, subscribes it to webhooks
+/// and syncs its media. Used by embedders that already hold a token and by the CLI.
 pub async fn connect_with_token(
     shared: &Shared,
     id: &str,
@@ -188,8 +207,39 @@ pub async fn connect_with_token(
     token: &str,
     expires_at: Option<i64>,
 ) -> Result<()> {
+    connect_with_token_in(
+        shared,
+        teams::BOOTSTRAP_ORG,
+        id,
+        username,
+        token,
+        expires_at,
+    )
+    .await
+}
+
+/// Stores an account's token (sealed) in organization `org`, subscribes it to webhooks and
+/// syncs its media, like the end of the OAuth flow. An account connected to another
+/// organization is refused ([`ErrorKind::Conflict`]).
+pub async fn connect_with_token_in(
+    shared: &Shared,
+    org: &str,
+    id: &str,
+    username: Option<&str>,
+    token: &str,
+    expires_at: Option<i64>,
+) -> Result<()> {
     let sealed = shared.vault.seal(id, token)?;
-    accounts::upsert(&shared.db, id, username, &sealed, expires_at, db::now_ms()).await?;
+    accounts::upsert_in(
+        &shared.db,
+        org,
+        id,
+        username,
+        &sealed,
+        expires_at,
+        db::now_ms(),
+    )
+    .await?;
     shared.forget_client(id);
     let client = shared.client_for(id).await?;
     if let Err(e) = client

@@ -1,9 +1,11 @@
 //! The HTTP routes: webhook, connect flow, management API, health and metrics.
 
 pub mod api;
+pub mod auth;
 pub mod connect;
 pub mod ops;
 pub mod outbound;
+pub mod orgs;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -53,5 +55,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/connect/instagram/callback", get(connect::callback))
         .nest("/api", api::router(state.clone()))
         .merge(outbound::router(state.clone()))
+        .merge(auth::public_router())
+        .merge(auth::router().merge(orgs::router()).route_layer(
+            axum::middleware::from_fn_with_state(state.clone(), auth::authenticate),
+        ))
         .with_state(state)
 }
