@@ -7,6 +7,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
 use automation_core::PlannedAction;
 use futures_util::StreamExt;
 use instagram_graph::retry::{Operation, RetryDecision, RetryPolicy};
@@ -21,8 +24,9 @@ use crate::service::error::Result;
 
 /// Sends one batch of due rows; the number of rows handled.
 ///
-/// Three steps, two commits for the whole batch: every attempt is recorded (`sending`) before
-/// any call; the calls run concurrently; their outcomes are recorded together.
+/// Three steps: the rows that cannot be sent are recorded; the calls run concurrently, each
+/// attempt committed (`sending`) just before its call (concurrent attempts share a commit);
+/// the outcomes are recorded together in one commit.
 pub async fn run_once(shared: &Shared) -> Result<usize> {
     let now = db::now_ms();
     for (key, account, rule, kind, attempts) in outbox::fail_abandoned(&shared.db, now).await? {
@@ -63,40 +67,34 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
     // AI replies become the text DMs to send (asked concurrently; see `service::ai`).
     let rows = crate::service::ai::resolve_batch(shared, rows).await;
 
-    // 1. Prepare every row; record the attempts (and the rows that cannot be sent) in one commit.
+    // 1. Prepare every row; record the rows that cannot be sent (one commit).
     let mut prepared = Vec::new();
     let mut clients = HashMap::new();
     for row in rows {
         prepared.push(prepare(shared, &mut clients, row).await);
     }
     let started_ms = db::now_ms();
-    let lease_until =
-        started_ms + lease + i64::try_from(shared.config.call_timeout_ms).unwrap_or(30_000);
     let mut ready = Vec::new();
     let mut metrics = Vec::new();
     let mut log = Vec::new();
-    let mut tx = shared.db.begin().await?;
-    let keys: Vec<&str> = prepared
-        .iter()
-        .filter_map(|p| match p {
-            Prepared::Ready { row, .. } => Some(row.key.as_str()),
-            _ => None,
-        })
-        .collect();
-    let marked = outbox::mark_sending_many(&mut tx, &keys, &owner, started_ms, lease_until).await?;
+    let mut tx = None;
     for p in prepared {
         match p {
-            Prepared::Ready { row, call, client } => {
-                if marked.contains(&row.key) {
-                    ready.push((row, call, client));
-                }
-            }
+            Prepared::Ready { row, call, client } => ready.push((row, call, client)),
             Prepared::Deferred { row, next } => {
-                outbox::requeue(&mut tx, &row.key, next, None, false, started_ms).await?;
+                let tx = match &mut tx {
+                    Some(tx) => tx,
+                    None => tx.insert(shared.db.begin().await?),
+                };
+                outbox::requeue(tx, &row.key, next, None, false, started_ms).await?;
                 metrics.push((row.kind, "rate_limited_locally"));
             }
             Prepared::Failed { row, kind, message } => {
-                outbox::mark_failed(&mut tx, &row.key, kind, &message, started_ms).await?;
+                let tx = match &mut tx {
+                    Some(tx) => tx,
+                    None => tx.insert(shared.db.begin().await?),
+                };
+                outbox::mark_failed(tx, &row.key, kind, &message, started_ms).await?;
                 log.push(
                     delivery_log::Entry {
                         outbox_key: &row.key,
@@ -115,33 +113,48 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
             }
         }
     }
-    delivery_log::append_many(&mut tx, &log).await?;
-    // The attempts are on record before any call: a crash from here on never re-sends.
-    tx.commit().await?;
+    if let Some(mut tx) = tx {
+        delivery_log::append_many(&mut tx, &log).await?;
+        tx.commit().await?;
+    }
     for (kind, outcome) in &metrics {
         shared.metrics.send(kind, outcome);
     }
 
-    // 2. Call, concurrently.
+    // 2. Call, concurrently. Each attempt is committed (`sending`) just before its call, and
+    // the account's window is checked after that commit, at the moment of the call. A crash
+    // leaves at most the calls in flight as `sending`: those are failed as ambiguous later,
+    // never re-sent; rows not yet attempted stay `queued` and are sent after the restart.
+    let call_lease = lease + i64::try_from(shared.config.call_timeout_ms).unwrap_or(30_000);
+    let (attempts, recorder) = Attempts::start(shared.db.clone(), owner.clone(), call_lease);
     let results: Vec<(outbox::Claimed, Result<Option<String>, Failure>)> =
         futures_util::stream::iter(ready)
-            .map(|(row, call, client)| async move {
-                if let (Some(received), 0) = (row.received_at, row.attempts) {
-                    let delay = (started_ms - received).max(0) as f64 / 1000.0;
-                    shared.metrics.event_to_send.observe(delay);
+            .map(|(row, call, client)| {
+                let attempts = &attempts;
+                async move {
+                    if !attempts.record(&row.key).await {
+                        return None;
+                    }
+                    if let (Some(received), 0) = (row.received_at, row.attempts) {
+                        let delay = (db::now_ms() - received).max(0) as f64 / 1000.0;
+                        shared.metrics.event_to_send.observe(delay);
+                    }
+                    pace(shared, &row).await;
+                    let started = Instant::now();
+                    let result = perform(shared, &client, &call).await;
+                    shared
+                        .metrics
+                        .send_latency
+                        .observe(started.elapsed().as_secs_f64());
+                    Some((row, result))
                 }
-                pace(shared, &row).await;
-                let started = Instant::now();
-                let result = perform(shared, &client, &call).await;
-                shared
-                    .metrics
-                    .send_latency
-                    .observe(started.elapsed().as_secs_f64());
-                (row, result)
             })
             .buffer_unordered(shared.config.sender_concurrency)
+            .filter_map(std::future::ready)
             .collect()
             .await;
+    drop(attempts);
+    let _ = recorder.await;
 
     // 3. Record the outcomes in one commit, then act on them.
     let now = db::now_ms();
@@ -173,6 +186,56 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
         }
     }
     Ok(n)
+}
+
+/// Records attempts (`queued` -> `sending`) just before their calls; the attempts of concurrent
+/// calls share one commit.
+struct Attempts {
+    jobs: mpsc::UnboundedSender<(String, oneshot::Sender<bool>)>,
+}
+
+impl Attempts {
+    /// Starts the recording task; leases are extended by `lease_ms` from each commit.
+    fn start(db: db::Db, owner: String, lease_ms: i64) -> (Attempts, JoinHandle<()>) {
+        let (jobs, mut rx) = mpsc::unbounded_channel::<(String, oneshot::Sender<bool>)>();
+        let task = tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while let Ok(job) = rx.try_recv() {
+                    batch.push(job);
+                }
+                let keys: Vec<&str> = batch.iter().map(|(k, _)| k.as_str()).collect();
+                let now = db::now_ms();
+                let marked = async {
+                    let mut tx = db.begin().await?;
+                    let marked =
+                        outbox::mark_sending_many(&mut tx, &keys, &owner, now, now + lease_ms)
+                            .await?;
+                    tx.commit().await?;
+                    Ok::<_, crate::service::error::Error>(marked)
+                }
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, rows = keys.len(), "attempts not recorded; the rows stay queued");
+                    Default::default()
+                });
+                for (key, reply) in batch {
+                    let _ = reply.send(marked.contains(&key));
+                }
+            }
+        });
+        (Attempts { jobs }, task)
+    }
+
+    /// Records the attempt of `key`; `false` when it was not recorded (the lease was lost or
+    /// the database failed): the call must not be made.
+    async fn record(&self, key: &str) -> bool {
+        let (reply, answer) = oneshot::channel();
+        if self.jobs.send((key.to_owned(), reply)).is_err() {
+            return false;
+        }
+        answer.await.unwrap_or(false)
+    }
 }
 
 /// Waits until the account's Send API window has room at the moment of the call (see
