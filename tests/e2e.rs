@@ -534,6 +534,85 @@ async fn one_thousand_queued_sends_provoke_no_rate_limit_error() {
     w.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_account_is_held_instead_of_refused_again() {
+    // The platform allows this account 3 private replies an hour; the service believes 750. The
+    // platform's usage headers report the account at its limit (`estimated_time_to_regain_access`)
+    // with the 3rd reply, and a 4th would be refused with 613 and a Retry-After: either way the
+    // service must hold the account's calls instead of making (and losing) more.
+    let mut sim = sim_config();
+    sim.limits.private_replies_per_hour = 3;
+    let w = World::start_with(
+        "throttled",
+        sim,
+        |c| {
+            c.sender_concurrency = 1;
+        },
+        COMMENT_TO_DM,
+    )
+    .await;
+    let n = 6;
+    for i in 0..n {
+        w.sim
+            .person(&format!("p{i}"))
+            .comment(&w.reel, "LINK please")
+            .unwrap();
+    }
+    w.sim.wait_for_webhooks_idle(WAIT).await.unwrap();
+    eventually("every row is settled", async || {
+        w.scalar("SELECT COUNT(*) FROM outbox").await == 2 * n
+            && w.scalar("SELECT COUNT(*) FROM outbox WHERE status = 'sending'")
+                .await
+                == 0
+            && w.scalar(
+                "SELECT COUNT(*) FROM outbox WHERE kind = 'private_reply' \
+                 AND status IN ('sent', 'delivered')",
+            )
+            .await
+                == 3
+            && w.scalar(
+                "SELECT COUNT(*) FROM outbox WHERE kind = 'private_reply' AND status = 'queued'",
+            )
+            .await
+                == 3
+    })
+    .await;
+    // rows stay queued by design: give the sender a few more rounds to (wrongly) call again
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let refused: Vec<_> = w
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/messages") && r.status != 200)
+        .collect();
+    assert!(
+        refused.len() <= 1,
+        "at most one refusal, then the account is held: {refused:?}"
+    );
+    assert_eq!(w.sim.private_replies().len(), 3);
+    // the rows not sent wait for the hold to end (about an hour), none failed
+    let soon = db_now() + 30 * 60 * 1000;
+    let waiting: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE kind = 'private_reply' AND status = 'queued' \
+         AND next_attempt_at > $1",
+    )
+    .bind(soon)
+    .fetch_one(w.service().shared().db.pool())
+    .await
+    .unwrap();
+    assert_eq!(waiting, 3, "held until the platform's wait is over");
+    assert_eq!(
+        w.scalar("SELECT COUNT(*) FROM outbox WHERE status = 'failed'")
+            .await,
+        0
+    );
+    w.stop().await;
+}
+
+fn db_now() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 /// Outbox rows the sender claims per round in the crash test.
 const OUTBOX_BATCH: i64 = 16;
 /// Calls the sender makes at once in the crash test.

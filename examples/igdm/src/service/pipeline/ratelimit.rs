@@ -29,6 +29,8 @@ pub enum Class {
 pub struct RateLimiter {
     limits: HashMap<Class, (usize, Duration)>,
     admitted: Mutex<HashMap<(String, Class), VecDeque<Instant>>>,
+    /// Accounts the platform throttled (usage headers, `Retry-After`): no call until then.
+    held: Mutex<HashMap<String, Instant>>,
 }
 
 impl RateLimiter {
@@ -51,6 +53,35 @@ impl RateLimiter {
         Self {
             limits,
             admitted: Mutex::new(HashMap::new()),
+            held: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Holds every call of `account` until `until` (a later hold wins): the platform said so,
+    /// through `X-Business-Use-Case-Usage`'s `estimated_time_to_regain_access` or a
+    /// `Retry-After`.
+    pub fn hold(&self, account: &str, until: Instant) {
+        let mut held = match self.held.lock() {
+            Ok(h) => h,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let entry = held.entry(account.to_string()).or_insert(until);
+        *entry = (*entry).max(until);
+    }
+
+    /// How long `account` is still held at `now`, if it is.
+    pub fn held_for(&self, account: &str, now: Instant) -> Option<Duration> {
+        let mut held = match self.held.lock() {
+            Ok(h) => h,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match held.get(account) {
+            Some(&until) if until > now => Some(until - now),
+            Some(_) => {
+                held.remove(account);
+                None
+            }
+            None => None,
         }
     }
 
@@ -62,6 +93,12 @@ impl RateLimiter {
         classes: &[Class],
         now: Instant,
     ) -> Result<(), Duration> {
+        if classes.is_empty() {
+            return Ok(());
+        }
+        if let Some(wait) = self.held_for(account, now) {
+            return Err(wait);
+        }
         let mut admitted = match self.admitted.lock() {
             Ok(a) => a,
             Err(poisoned) => poisoned.into_inner(),
@@ -101,6 +138,24 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_held_account_waits_until_the_hold_ends() {
+        let limiter = RateLimiter::new(100, 750);
+        let t0 = Instant::now();
+        limiter.hold("a", t0 + Duration::from_secs(90));
+        limiter.hold("a", t0 + Duration::from_secs(30)); // an earlier end does not shorten it
+        assert_eq!(
+            limiter.try_acquire("a", &[Class::Send], t0),
+            Err(Duration::from_secs(90))
+        );
+        // other accounts and calls outside the limited classes are not held
+        assert_eq!(limiter.try_acquire("b", &[Class::Send], t0), Ok(()));
+        assert_eq!(limiter.try_acquire("a", &[], t0), Ok(()));
+        let later = t0 + Duration::from_secs(91);
+        assert_eq!(limiter.try_acquire("a", &[Class::Send], later), Ok(()));
+        assert_eq!(limiter.held_for("a", later), None);
+    }
 
     #[test]
     fn sends_are_capped_per_second_per_account() {

@@ -139,9 +139,11 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
                         let delay = (db::now_ms() - received).max(0) as f64 / 1000.0;
                         shared.metrics.event_to_send.observe(delay);
                     }
-                    pace(shared, &row).await;
+                    if let Err(wait) = pace(shared, &row).await {
+                        return Some((row, Err(Failure::Held(wait))));
+                    }
                     let started = Instant::now();
-                    let result = perform(shared, &client, &call).await;
+                    let result = perform(shared, &row.account, &client, &call).await;
                     shared
                         .metrics
                         .send_latency
@@ -240,22 +242,41 @@ impl Attempts {
 
 /// Waits until the account's Send API window has room at the moment of the call (see
 /// `Shared::pacer`); actions that make no Send API call pass at once.
-async fn pace(shared: &Shared, row: &outbox::Claimed) {
+/// `Err` with the wait when the account is held by the platform for longer than a pacing wait:
+/// the call is not made.
+async fn pace(shared: &Shared, row: &outbox::Claimed) -> Result<(), Duration> {
     if !matches!(row.kind.as_str(), "private_reply" | "send_dm" | "ai_reply") {
-        return;
+        // no Send API call, but a throttled account still waits
+        return match shared.pacer.held_for(&row.account, Instant::now()) {
+            Some(wait) if wait > MAX_PACING_WAIT => Err(wait),
+            _ => Ok(()),
+        };
     }
-    while let Err(wait) = shared
-        .pacer
-        .try_acquire(&row.account, &[Class::Send], Instant::now())
-    {
-        tokio::time::sleep(wait).await;
+    loop {
+        match shared
+            .pacer
+            .try_acquire(&row.account, &[Class::Send], Instant::now())
+        {
+            Ok(()) => return Ok(()),
+            Err(wait) if wait > MAX_PACING_WAIT => return Err(wait),
+            Err(wait) => tokio::time::sleep(wait).await,
+        }
     }
 }
+
+/// The longest a call waits for its account's window; a longer wait (the platform throttles
+/// the account) puts the row back in the queue.
+const MAX_PACING_WAIT: Duration = Duration::from_secs(2);
 
 /// Why a call failed.
 enum Failure {
     Graph(instagram_graph::Error),
-    Http { message: String, before_send: bool },
+    Http {
+        message: String,
+        before_send: bool,
+    },
+    /// Not called: the platform throttles the account for this long.
+    Held(Duration),
 }
 
 /// A claimed row after the checks that need no call.
@@ -342,20 +363,33 @@ async fn prepare(
 
 async fn perform(
     shared: &Shared,
+    account: &str,
     client: &instagram_graph::Client,
     call: &Call,
 ) -> Result<Option<String>, Failure> {
     match call {
-        Call::Send(request) => client
-            .send(request)
-            .await
-            .map(|r| r.data.message_id.map(|m| m.as_str().to_string()))
-            .map_err(Failure::Graph),
-        Call::PublicReply { comment_id, text } => client
-            .reply_to_comment(comment_id, text)
-            .await
-            .map(|r| Some(r.data.id))
-            .map_err(Failure::Graph),
+        Call::Send(request) => match client.send(request).await {
+            Ok(r) => {
+                throttle(shared, account, r.usage.regain_access_after());
+                Ok(r.data.message_id.map(|m| m.as_str().to_string()))
+            }
+            Err(e) => {
+                throttle(shared, account, refused_for(&e));
+                Err(Failure::Graph(e))
+            }
+        },
+        Call::PublicReply { comment_id, text } => {
+            match client.reply_to_comment(comment_id, text).await {
+                Ok(r) => {
+                    throttle(shared, account, r.usage.regain_access_after());
+                    Ok(Some(r.data.id))
+                }
+                Err(e) => {
+                    throttle(shared, account, refused_for(&e));
+                    Err(Failure::Graph(e))
+                }
+            }
+        }
         Call::Webhook { url, body } => match shared.http.post(url).json(body).send().await {
             Ok(r) if r.status().is_success() => Ok(None),
             Ok(r) => Err(Failure::Http {
@@ -368,6 +402,30 @@ async fn perform(
             }),
         },
     }
+}
+
+/// How long the platform refused the account for, when the error is a rate limit (its
+/// `Retry-After`, or one second when it gave none).
+fn refused_for(e: &instagram_graph::Error) -> Option<Duration> {
+    matches!(e.kind(), GraphKind::RateLimited { .. })
+        .then(|| e.retry_after().unwrap_or(Duration::from_secs(1)))
+}
+
+/// Holds the account's calls for `wait` when the platform throttles it (its usage headers'
+/// `estimated_time_to_regain_access`, or a rate-limit refusal): rows due meanwhile are put back
+/// in the queue instead of being refused one by one.
+fn throttle(shared: &Shared, account: &str, wait: Option<Duration>) {
+    let Some(wait) = wait.filter(|w| !w.is_zero()) else {
+        return;
+    };
+    let until = Instant::now() + wait;
+    shared.limiter.hold(account, until);
+    shared.pacer.hold(account, until);
+    tracing::warn!(
+        account,
+        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+        "the platform throttles this account; its calls wait"
+    );
 }
 
 enum AccountEffect {
@@ -416,6 +474,28 @@ async fn record(
         }
         Err(failure) => failure,
     };
+    if let Failure::Held(wait) = failure {
+        // Not called: back in the queue, the attempt given back, due when the hold ends.
+        let next = now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
+        let message = format!(
+            "the platform throttles this account (usage headers or a rate-limit answer); not called, due again in {} s",
+            wait.as_secs()
+        );
+        outbox::requeue(tx, &row.key, next, Some(("throttled", &message)), true, now).await?;
+        log.push(
+            delivery_log::Entry {
+                error_kind: Some("throttled"),
+                error_message: Some(&message),
+                attempt: row.attempts,
+                ..entry("held")
+            }
+            .row(now),
+        );
+        return Ok(Effect {
+            outcome: "held",
+            account: None,
+        });
+    }
     if let Failure::Graph(e) = failure {
         if matches!(e.kind(), GraphKind::TokenInvalid { .. }) {
             let message = e.to_string();
@@ -469,6 +549,12 @@ async fn record(
             };
             ("http".to_string(), message.clone(), decision)
         }
+        // handled above; kept total
+        Failure::Held(wait) => (
+            "throttled".to_string(),
+            "the platform throttles this account".to_string(),
+            RetryDecision::Retry { after: *wait },
+        ),
     };
     match decision {
         RetryDecision::Retry { after } => {
