@@ -20,6 +20,8 @@ pub enum ErrorKind {
     Automation,
     /// The thing asked for does not exist.
     NotFound,
+    /// A privacy operation (deletion, export, retention) failed or its input was invalid.
+    Privacy,
 }
 
 impl ErrorKind {
@@ -33,6 +35,7 @@ impl ErrorKind {
             Self::Graph => "graph",
             Self::Automation => "automation",
             Self::NotFound => "not_found",
+            Self::Privacy => "privacy",
         }
     }
 }
@@ -99,7 +102,14 @@ impl From<std::io::Error> for Error {
 
 impl From<privacy_kit::Error> for Error {
     fn from(e: privacy_kit::Error) -> Self {
-        Self::new(ErrorKind::Vault, format!("token vault: {e}"))
+        use privacy_kit::ErrorKind as K;
+        match e.kind() {
+            K::NotFound => Self::new(ErrorKind::NotFound, e.to_string()),
+            K::Decrypt | K::UnknownKey | K::Format | K::Random => {
+                Self::new(ErrorKind::Vault, format!("token vault: {e}"))
+            }
+            _ => Self::new(ErrorKind::Privacy, format!("privacy: {e}")),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod automations;
 pub mod delivery_log;
 pub mod inbox;
 pub mod outbox;
+pub mod privacy;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -159,6 +159,10 @@ async fn process_in(
                     true,
                 )
                 .await?;
+                // P20: an unsent message is no longer shown or kept.
+                if let Some(mid) = key.strip_prefix("deleted:") {
+                    db::privacy::unsend(&mut tx, &account, mid, &row.id).await?;
+                }
                 outcomes.push("skipped");
             }
             Converted::Decide(event) => {
@@ -289,6 +293,18 @@ async fn decide(
                 {
                     log_status(&mut tx, &key, &event.account, "read", None, now).await?;
                 }
+            }
+            // P19: opt-in consent is recorded per contact.
+            Core::OptIn { payload } => {
+                db::privacy::record_consent(
+                    &mut tx,
+                    &event.account,
+                    &event.sender.id,
+                    &event.id,
+                    payload.as_deref(),
+                    event.occurred_at.timestamp_millis(),
+                )
+                .await?;
             }
             _ => {}
         }

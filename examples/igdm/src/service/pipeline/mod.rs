@@ -5,6 +5,7 @@
 pub mod convert;
 pub mod inbox;
 pub mod ratelimit;
+pub mod retention;
 pub mod sender;
 pub mod wake;
 
