@@ -105,6 +105,7 @@ impl World {
         let dir = Dir::new(name);
         let graph = graph().await;
         let mut c = Config::for_tests(&dir.0);
+        c.database = postgres_database(name).await;
         c.app_secret = SECRET.into();
         c.verify_token = "vt".into();
         c.graph_base_url = graph.uri();
@@ -198,25 +199,76 @@ impl World {
     }
 }
 
-/// Every user table of the database (SQLite), with its columns.
-async fn all_columns(db: &sqlx::AnyPool) -> BTreeMap<String, Vec<String>> {
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
-    )
+/// With `IGDM_TEST_POSTGRES_URL` set (a PostgreSQL server where that user may create
+/// databases), a fresh database on that server for one test; SQLite otherwise.
+async fn postgres_database(name: &str) -> Option<String> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let url = std::env::var("IGDM_TEST_POSTGRES_URL").ok()?;
+    sqlx::any::install_default_drivers();
+    let database = format!(
+        "igdm_privacy_{name}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let mut parsed = url::Url::parse(&url).unwrap();
+    parsed.set_path(&format!("/{database}"));
+    Some(parsed.to_string())
+}
+
+fn is_postgres(db: &sqlx::AnyPool) -> bool {
+    db.connect_options()
+        .database_url
+        .scheme()
+        .starts_with("postgres")
+}
+
+/// Every user table of the database, with its columns and whether a column holds bytes.
+async fn all_columns(db: &sqlx::AnyPool) -> BTreeMap<String, Vec<(String, bool)>> {
+    let postgres = is_postgres(db);
+    let tables: Vec<String> = if postgres {
+        sqlx::query_scalar(
+            "SELECT CAST(table_name AS TEXT) FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1",
+        )
+    } else {
+        sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        )
+    }
     .fetch_all(db)
     .await
     .unwrap();
     let mut out = BTreeMap::new();
     for t in tables {
-        let cols: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT name FROM pragma_table_info('{t}')"
-        )))
-        .fetch_all(db)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.try_get::<String, _>("name").unwrap())
-        .collect();
+        let sql = if postgres {
+            format!(
+                "SELECT CAST(column_name AS TEXT) AS name, CAST(data_type AS TEXT) AS type \
+                 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = '{t}'"
+            )
+        } else {
+            format!("SELECT name, type FROM pragma_table_info('{t}')")
+        };
+        let cols: Vec<(String, bool)> = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(db)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let ty: String = r.try_get("type").unwrap();
+                (
+                    r.try_get::<String, _>("name").unwrap(),
+                    ty.eq_ignore_ascii_case("bytea"),
+                )
+            })
+            .collect();
         out.insert(t, cols);
     }
     out
@@ -242,9 +294,14 @@ async fn mentions(db: &sqlx::AnyPool, needle: &str) -> BTreeMap<String, BTreeSet
                     .join(" || ':' || ")
             })
             .unwrap_or_else(|| "'?'".to_owned());
+        let postgres = is_postgres(db);
         let any = columns
             .iter()
-            .map(|c| format!("instr(CAST({c} AS TEXT), $1) > 0"))
+            .map(|(c, bytes)| match (postgres, bytes) {
+                (false, _) => format!("instr(CAST({c} AS TEXT), $1) > 0"),
+                (true, true) => format!("position(convert_to($1, 'UTF8') in {c}) > 0"),
+                (true, false) => format!("strpos(CAST({c} AS TEXT), $1) > 0"),
+            })
             .collect::<Vec<_>>()
             .join(" OR ");
         let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
