@@ -522,6 +522,13 @@ pub fn tables() -> Vec<TableKey> {
 }
 
 /// The privacy-kit schema of the service's database.
+///
+/// Organizations plug in as one more entity and subject: declare `organizations` (class
+/// `Account`) in the table list, relate `accounts` to it through `org_id`
+/// (`cascade("organization", "organizations", &["t.org_id"])` in the `accounts` links), and add
+/// `.subject(SubjectKind::Organization, "organizations", SubjectKey::Id)`; deletion, export and
+/// retention of an organization then work through the same calls with
+/// `Subject::organization(id)`.
 pub fn schema() -> Schema {
     let mut b = Schema::builder();
     for t in TABLES {
@@ -1597,6 +1604,13 @@ impl SqlStore {
         account_ref: Option<String>,
     ) -> KitResult<AuditEntry> {
         let mut tx = self.db.begin().await.map_err(store_err)?;
+        // One writer at a time extends the chain (SQLite: the write transaction already is).
+        if self.db.backend() == Backend::Postgres {
+            sqlx::query("LOCK TABLE privacy_audit IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await
+                .map_err(store_err)?;
+        }
         let last: Option<String> =
             sqlx::query_scalar("SELECT body FROM privacy_audit ORDER BY seq DESC LIMIT 1")
                 .fetch_optional(&mut *tx)
@@ -1724,4 +1738,81 @@ pub async fn connected(db: &Db, account: &str, app_user_id: Option<&str>) -> sup
     .execute(db.pool())
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(v: &Value) -> Vec<u8> {
+        v.to_string().into_bytes()
+    }
+
+    #[test]
+    fn the_schema_is_valid_and_every_table_is_reachable() {
+        let s = schema();
+        assert_eq!(s.entities().len(), TABLES.len() + 1);
+        let order = s.deletion_order();
+        let pos = |n: &str| order.iter().position(|x| *x == n).unwrap();
+        assert!(pos("delivery_log") < pos("outbox") && pos("outbox") < pos("contacts"));
+        assert!(pos("contacts") < pos("accounts") && pos(INBOX) < pos("contacts"));
+    }
+
+    #[test]
+    fn a_notification_is_split_per_person_and_per_account() {
+        let n = json!({"object": "instagram", "entry": [
+            {"id": "A", "time": 1, "changes": [
+                {"field": "comments", "value": {"id": "c1", "from": {"id": "X"}, "text": "x says"}},
+                {"field": "comments", "value": {"id": "c2", "from": {"id": "Y"}, "text": "y says"}}]},
+            {"id": "B", "time": 1, "messaging": [{"sender": {"id": "X"}, "message": {"mid": "m"}}]}]});
+        let (part, rest) = split_notification(
+            &body(&n),
+            Part::Items {
+                account: "A",
+                id: "X",
+            },
+        )
+        .unwrap();
+        assert_eq!(part["entry"][0]["changes"][0]["value"]["id"], "c1");
+        assert_eq!(part["entry"][0]["id"], "A");
+        assert_eq!(part["entry"].as_array().unwrap().len(), 1);
+        // the rest keeps Y's comment and account B's entry (X there belongs to B's contact)
+        let text = rest.to_string();
+        assert!(!text.contains("x says") && text.contains("y says"));
+        assert_eq!(rest["entry"].as_array().unwrap().len(), 2);
+        let (part, rest) = split_notification(&body(&n), Part::Account("B")).unwrap();
+        assert_eq!(part["entry"][0]["id"], "B");
+        assert_eq!(rest["entry"].as_array().unwrap().len(), 1);
+        // numbers are ids too; nothing mentioned: empty part
+        let numeric = json!({"entry": [{"id": 7, "messaging": [{"sender": {"id": 42}}]}]});
+        let (part, rest) = split_notification(
+            &body(&numeric),
+            Part::Items {
+                account: "7",
+                id: "42",
+            },
+        )
+        .unwrap();
+        assert!(!part_is_empty(&part) && rest_is_empty(&rest));
+        let (part, _) = split_notification(
+            &body(&numeric),
+            Part::Items {
+                account: "7",
+                id: "4",
+            },
+        )
+        .unwrap();
+        assert!(part_is_empty(&part));
+        assert!(split_notification(b"not json", Part::Account("A")).is_none());
+    }
+
+    #[test]
+    fn inbox_record_ids_name_their_part() {
+        assert_eq!(parse_inbox_id("h"), ("h", None));
+        assert_eq!(parse_inbox_id("h#A"), ("h", Some(("A", None))));
+        assert_eq!(parse_inbox_id("h#A:X"), ("h", Some(("A", Some("X")))));
+        assert_eq!(SqlStore::split("A:mid:x", 2), ["A", "mid:x"]);
+        assert_eq!(SqlStore::split("k:1#0", 1), ["k:1#0"]);
+    }
 }
