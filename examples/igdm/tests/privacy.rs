@@ -207,7 +207,8 @@ async fn postgres_database(name: &str) -> Option<String> {
     let url = std::env::var("IGDM_TEST_POSTGRES_URL").ok()?;
     sqlx::any::install_default_drivers();
     let database = format!(
-        "igdm_privacy_{name}_{}_{}",
+        "igdm_privacy_{}_{}_{}",
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     );
@@ -432,6 +433,34 @@ async fn p11_deleting_a_contact_deletes_its_conversations() {
         .unwrap();
     assert_eq!(finished["actor"], "api");
     assert!(finished["counts"]["events"]["deleted"].as_u64().unwrap() >= 3);
+    w.service.shutdown().await;
+}
+
+#[tokio::test]
+async fn p11_a_contact_known_only_from_its_events_is_deleted_too() {
+    let w = World::start("p11-orphan").await;
+    w.conversations().await;
+    sqlx::query("DELETE FROM contacts WHERE id = $1")
+        .bind(ALICE)
+        .execute(w.db())
+        .await
+        .unwrap();
+    assert!(mentions(w.db(), ALICE).await.contains_key("events"));
+    let (status, receipt) = get_json(w.api(
+        reqwest::Method::DELETE,
+        &format!("/privacy/contacts/{ACCOUNT}/{ALICE}"),
+    ))
+    .await;
+    assert_eq!(status, 200, "{receipt}");
+    assert_gone(w.db(), ALICE).await;
+    // an id nobody knows is a 404, and creates nothing
+    let (status, _) = get_json(w.api(
+        reqwest::Method::DELETE,
+        &format!("/privacy/contacts/{ACCOUNT}/NOBODY123"),
+    ))
+    .await;
+    assert_eq!(status, 404);
+    assert!(mentions(w.db(), "NOBODY123").await.is_empty());
     w.service.shutdown().await;
 }
 

@@ -1740,6 +1740,47 @@ pub async fn connected(db: &Db, account: &str, app_user_id: Option<&str>) -> sup
     Ok(())
 }
 
+/// Makes sure a `contacts` row exists in every account (or only `account`) where `contact` left
+/// data (events, outbox rows to it, consents, automation state) without one, so that a deletion
+/// or an export starting from the contact reaches that data too. The accounts concerned.
+pub async fn ensure_contact_rows(
+    db: &Db,
+    account: Option<&str>,
+    contact: &str,
+    now: DateTime<Utc>,
+) -> super::Result<Vec<String>> {
+    let accounts: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT account FROM ( \
+           SELECT account FROM events WHERE contact = $1 \
+           UNION SELECT account FROM outbox WHERE recipient = $1 \
+           UNION SELECT account FROM consents WHERE contact = $1 \
+           UNION SELECT account FROM firings WHERE contact = $1 \
+           UNION SELECT account FROM flow_states WHERE contact = $1 \
+           UNION SELECT account FROM wakes WHERE contact = $1) x \
+         WHERE ($2 = '' OR account = $2) AND NOT EXISTS \
+           (SELECT 1 FROM contacts c WHERE c.account = x.account AND c.id = $1)",
+    )
+    .bind(contact)
+    .bind(account.unwrap_or_default())
+    .fetch_all(db.pool())
+    .await?;
+    for a in &accounts {
+        let body = serde_json::to_string(&automation_core::Contact::new(a.as_str(), contact, now))
+            .map_err(|e| super::Error::new(super::ErrorKind::Database, format!("contact: {e}")))?;
+        sqlx::query(
+            "INSERT INTO contacts (account, id, username, body, last_interaction) VALUES ($1, $2, NULL, $3, $4) \
+             ON CONFLICT (account, id) DO NOTHING",
+        )
+        .bind(a)
+        .bind(contact)
+        .bind(body)
+        .bind(now.timestamp_millis())
+        .execute(db.pool())
+        .await?;
+    }
+    Ok(accounts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

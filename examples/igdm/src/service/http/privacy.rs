@@ -186,6 +186,7 @@ pub async fn delete_contact(
 ) -> Result<DeletionReceipt> {
     let id = contact_id(account, contact);
     let sql = sql_store(shared, "api");
+    store::ensure_contact_rows(&shared.db, Some(account), contact, now).await?;
     if sql.get("contacts", &id).await?.is_none() {
         return Err(Error::new(
             ErrorKind::NotFound,
@@ -287,6 +288,9 @@ pub async fn export(
     ttl: chrono::Duration,
 ) -> Result<ExportLink> {
     let sql = sql_store(shared, "api");
+    if let Some(c) = contact {
+        store::ensure_contact_rows(&shared.db, Some(account), c, now).await?;
+    }
     let (subject, root) = match contact {
         Some(c) => (
             Subject::contact(contact_id(account, c)),
@@ -443,6 +447,9 @@ async fn data_deletion(
     let shared = state.shared.clone();
     let sql = sql_store(&shared, "meta");
     let now = Utc::now();
+    if let Err(e) = store::ensure_contact_rows(&shared.db, None, &fields.user_id, now).await {
+        return failure(e);
+    }
     let receipt = match cascade::request_deletion(
         &sql,
         Some(&sql),
