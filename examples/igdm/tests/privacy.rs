@@ -950,5 +950,30 @@ async fn p20_an_unsent_message_is_no_longer_shown_or_kept() {
     assert_gone(w.db(), "tulip").await;
     // Alice's other data (her comment) stays
     assert!(mentions(w.db(), "C-A-1").await.contains_key("events"));
+
+    // an unsend that arrives before its message (a late delivery): the message is not kept
+    w.post_webhook(
+        &json!({"object": "instagram", "entry": [{"id": ACCOUNT, "time": now, "messaging": [{
+        "sender": {"id": ALICE}, "recipient": {"id": ACCOUNT}, "timestamp": now * 1000 + 9,
+        "message": {"mid": "mid.alice.2", "is_deleted": true}}]}]}),
+    )
+    .await;
+    w.settled().await;
+    w.post_webhook(
+        &json!({"object": "instagram", "entry": [{"id": ACCOUNT, "time": now, "messaging": [{
+        "sender": {"id": ALICE}, "recipient": {"id": ACCOUNT}, "timestamp": now * 1000 + 7,
+        "message": {"mid": "mid.alice.2", "text": "the price? my pin is 4455"}}]}]}),
+    )
+    .await;
+    w.settled().await;
+    assert_gone(w.db(), "4455").await;
+    assert_eq!(
+        w.scalar(&format!(
+            "SELECT COUNT(*) FROM outbox WHERE recipient = '{ALICE}' AND kind = 'send_dm'"
+        ))
+        .await,
+        1,
+        "an unsent message triggers nothing"
+    );
     w.service.shutdown().await;
 }

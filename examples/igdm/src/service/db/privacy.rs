@@ -1111,9 +1111,11 @@ pub async fn redact_notification(
         return Ok(false);
     }
     if rest_is_empty(&rest) {
+        // A pending notification nobody holds is done; one a worker holds (it is being
+        // processed) is finished by that worker.
         sqlx::query(
-            "UPDATE inbox SET body = $1, status = CASE WHEN status = 'pending' THEN 'done' ELSE status END, \
-             reason = 'redacted' WHERE id = $2",
+            "UPDATE inbox SET body = $1, status = CASE WHEN status = 'pending' AND lease_owner IS NULL \
+             THEN 'done' ELSE status END, reason = COALESCE(reason, 'redacted') WHERE id = $2",
         )
         .bind(TOMBSTONE.as_bytes().to_vec())
         .bind(hash)
@@ -1174,6 +1176,16 @@ pub async fn unsend(
         .rows_affected();
     let bodies = redact_mentions(tx, account, mid, inbox_id).await?;
     Ok(events + bodies)
+}
+
+/// Whether the person unsent message `mid` of `account` (its unsend was processed).
+pub async fn was_unsent(tx: &mut super::Tx, account: &str, mid: &str) -> super::Result<bool> {
+    let row = sqlx::query("SELECT 1 AS one FROM events WHERE account = $1 AND key = $2")
+        .bind(account)
+        .bind(format!("deleted:{mid}"))
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.is_some())
 }
 
 /// P19: records an opt-in of `contact` (the event key makes it idempotent).

@@ -273,6 +273,17 @@ async fn decide(
         if seen.is_some() {
             return Ok("duplicate");
         }
+        // P20: a message unsent before it was processed (a late delivery) is not kept.
+        if let Core::Message { mid, .. }
+        | Core::QuickReply { mid, .. }
+        | Core::StoryReply { mid, .. }
+        | Core::StoryMention { mid, .. } = &event.kind
+        {
+            if db::privacy::was_unsent(&mut tx, &event.account, mid).await? {
+                db::privacy::redact_mentions(&mut tx, &event.account, mid, "").await?;
+                return Ok("unsent");
+            }
+        }
         db::accounts::touch_webhook(&mut tx, &event.account, now).await?;
         // Delivery status from echoes and read receipts.
         match &mut event.kind {
