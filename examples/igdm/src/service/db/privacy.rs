@@ -1292,11 +1292,16 @@ impl RecordStore for SqlStore {
         let mut binds = Vec::new();
         for (e, p) in l.exprs.iter().zip(parts) {
             binds.push(Bind::Text(p.to_owned()));
-            sql.push_str(&format!(
-                " AND CAST({} AS TEXT) = ${}",
-                self.expr(e),
-                binds.len()
-            ));
+            // A plain (text) column is compared as is, so that its index serves the lookup.
+            let plain = e
+                .strip_prefix("t.")
+                .is_some_and(|c| c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+            let lhs = if plain {
+                (*e).to_owned()
+            } else {
+                format!("CAST({} AS TEXT)", self.expr(e))
+            };
+            sql.push_str(&format!(" AND {lhs} = ${}", binds.len()));
         }
         if t.anonymizable {
             sql.push_str(" AND t.anonymized_at IS NULL");
