@@ -728,9 +728,16 @@ async fn p9_conversations_are_kept_90_days_then_deleted_with_a_report() {
     assert!(events >= 4);
     let shared = w.service.shared();
     let now = Utc::now();
+    let notifications = w.scalar("SELECT COUNT(*) FROM inbox").await;
+    retention::sweep(shared, now + chrono::Duration::days(6))
+        .await
+        .unwrap();
+    assert_eq!(w.scalar("SELECT COUNT(*) FROM inbox").await, notifications);
+    // the raw notifications go after a week; the conversation stays
     retention::sweep(shared, now + chrono::Duration::days(89))
         .await
         .unwrap();
+    assert_eq!(w.scalar("SELECT COUNT(*) FROM inbox").await, 0);
     assert_eq!(w.scalar("SELECT COUNT(*) FROM events").await, events);
     retention::sweep(shared, now + chrono::Duration::days(91))
         .await

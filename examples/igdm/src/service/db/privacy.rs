@@ -491,6 +491,11 @@ static TABLES: &[Table] = &[
 /// The entity name of raw notifications (seen per part, see the module docs).
 pub const INBOX: &str = "inbox";
 
+/// The data class of raw webhook notifications (the `inbox` entity).
+pub fn raw_notification() -> DataClass {
+    DataClass::Other("raw_notification".into())
+}
+
 /// A table of the schema and its key columns, in the order they form a record id. For tests
 /// that check a deletion or an export against the whole database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -538,7 +543,7 @@ pub fn schema() -> Schema {
             t.fields.iter().map(|(f, k, _)| (*f, *k)),
         );
     }
-    b = b.entity(INBOX, DataClass::Conversation, [("body", Personal)]);
+    b = b.entity(INBOX, raw_notification(), [("body", Personal)]);
     for t in TABLES {
         for l in t.links {
             let on_delete = match l.rule {

@@ -1,7 +1,8 @@
 //! The retention sweeper: applies each account's retention policies (privacy-kit's presets by
 //! default: DM logs anonymized after 12 months (P6), conversations deleted after 90 days (P9),
 //! tokens deleted 30 days after a disconnect (P7), a removed connection's data deleted 30 days
-//! after (P13)), writes a report per account, and resumes deletions that did not finish.
+//! after (P13), raw webhook notifications deleted after 7 days), writes a report per account,
+//! and resumes deletions that did not finish.
 //!
 //! The time is passed in ([`sweep`]), so tests can move it; the background job passes the
 //! system time every `retention_interval_secs`.
@@ -11,7 +12,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use privacy_kit::cascade::{self, Counts, DeletionOptions};
 use privacy_kit::clock::ManualClock;
-use privacy_kit::retention::{presets, run_retention, RetentionPolicy, RetentionReport};
+use privacy_kit::retention::{
+    presets, run_retention, Anchor, Disposal, Period, RetentionPolicy, RetentionReport,
+};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -24,16 +27,38 @@ use crate::service::error::{Error, ErrorKind, Result};
 const BATCH: usize = 500;
 
 /// The names of the policies that apply to an account that chose none.
-pub const DEFAULT_PRESETS: &[&str] = &["dm-logs", "conversations", "tokens", "account-data"];
+pub const DEFAULT_PRESETS: &[&str] = &[
+    "dm-logs",
+    "conversations",
+    "tokens",
+    "account-data",
+    "raw-notifications",
+];
 
-/// The shipped presets an account can choose by name.
+/// The policy of raw webhook notifications: their events are stored as conversation data once
+/// processed; the raw bodies are kept a week (Meta retries a delivery for about 36 hours) for
+/// replay and diagnosis, then deleted.
+pub fn raw_notifications() -> RetentionPolicy {
+    RetentionPolicy::new(
+        "raw-notifications",
+        store::raw_notification(),
+        Period::Days(7),
+        vec![Anchor::Created],
+        Disposal::Delete,
+        "Raw webhook notifications are kept 7 days, then deleted",
+    )
+}
+
+/// The presets an account can choose by name: privacy-kit's, and `raw-notifications`.
 pub fn available_presets() -> Vec<RetentionPolicy> {
-    presets()
+    let mut all = presets();
+    all.push(raw_notifications());
+    all
 }
 
 /// The default policies.
 pub fn default_policies() -> Vec<RetentionPolicy> {
-    presets()
+    available_presets()
         .into_iter()
         .filter(|p| DEFAULT_PRESETS.contains(&p.name.as_str()))
         .collect()
@@ -168,11 +193,9 @@ pub async fn sweep(shared: &Shared, now: DateTime<Utc>) -> Result<SweepReport> {
             .await?;
         report.accounts.push(account_report);
     }
-    // Raw notifications are kept at most as long as the default conversation period.
-    let global: Vec<RetentionPolicy> = default_policies()
-        .into_iter()
-        .filter(|p| p.name == "conversations")
-        .collect();
+    // Raw notifications no account claims (or kept by an account's longer policy) are deleted
+    // by the default policy.
+    let global = vec![raw_notifications()];
     let inbox_only = base.clone().scoped(Scope::InboxOnly);
     let r = run_retention(
         &schema,
