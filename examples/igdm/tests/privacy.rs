@@ -485,6 +485,15 @@ async fn p14_an_export_holds_every_row_reachable_from_the_contact() {
     assert_eq!(reqwest::get(&url).await.unwrap().status(), 404);
 
     let manifest = privacy_kit::export::verify_bundle(Cursor::new(&bytes)).unwrap();
+    // the CLI verifies the bundle too
+    let file = w._dir.0.join("export.zip");
+    std::fs::write(&file, &bytes).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_igdm"))
+        .args(["privacy", "verify-bundle"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
     assert_eq!(manifest.records(), made["records"].as_u64().unwrap());
     for (table, rows) in &expected {
         assert!(
@@ -646,6 +655,20 @@ async fn p12_removing_the_app_deletes_the_token_and_marks_the_connection_removed
     assert_eq!(page["status"], "done", "{page}");
     assert!(page["finished_at"].is_string());
     assert!(!page.to_string().contains(ALICE));
+    let html = reqwest::Client::new()
+        .get(&url)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(&code) && html.contains("was completed on"),
+        "{html}"
+    );
+    assert!(!html.contains(ALICE));
     assert_gone(w.db(), ALICE).await;
     assert_eq!(
         reqwest::get(w.url("/meta/deletion-status/NOSUCHCODE"))

@@ -9,7 +9,8 @@
 //!   identifies (a connected account, or contacts with that id) is recorded and carried out; the
 //!   answer is Meta's `{"url": ..., "confirmation_code": ...}` (P12, P13).
 //! - `GET /meta/deletion-status/{code}`: where that deletion stands (`received`, `in_progress`,
-//!   `done` with its date, `failed`), with counts only, never personal data.
+//!   `done` with its date, `failed`), with counts only, never personal data; JSON, or an HTML
+//!   page for `Accept: text/html`.
 //! - `GET /privacy/exports/{token}`: downloads an export bundle once, before its link expires
 //!   (404 after either).
 //!
@@ -497,9 +498,37 @@ fn public_status(receipt: &DeletionReceipt) -> serde_json::Value {
     })
 }
 
-async fn deletion_status(State(state): State<Arc<AppState>>, Path(code): Path<String>) -> Response {
+/// The status as a small HTML page, for a person following the link in a browser.
+fn status_page(receipt: &DeletionReceipt) -> String {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Deletion request {code}</title></head>\
+         <body><h1>Deletion request {code}</h1><p>{text}</p></body></html>",
+        code = escape(&receipt.confirmation_code),
+        text = escape(&receipt.status_text()),
+    )
+}
+
+async fn deletion_status(
+    State(state): State<Arc<AppState>>,
+    Path(code): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
     let sql = sql_store(&state.shared, "meta");
+    let html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
     match privacy_kit::store::ReceiptStore::receipt(&sql, &code).await {
+        Ok(Some(r)) if html => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            status_page(&r),
+        )
+            .into_response(),
         Ok(Some(r)) => Json(public_status(&r)).into_response(),
         Ok(None) => problem(
             StatusCode::NOT_FOUND,
