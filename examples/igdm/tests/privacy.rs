@@ -893,7 +893,7 @@ async fn p16_legal_requests_are_recorded_with_basis_answer_and_disclosure() {
     let (status, _) = get_json(
         w.api(reqwest::Method::POST, &format!("/privacy/legal-requests/{id}/answer"))
             .json(&json!({"response": "partially_disclosed", "legal_basis": "court order 12/2026",
-                "disclosed": [{"entity": "events", "record_ids": [format!("{ACCOUNT}:mid:mid.alice.1")]}]})),
+                "disclosed": [{"entity": "events", "record_ids": [format!("{ACCOUNT}:optin:{ALICE}:1")]}]})),
     )
     .await;
     assert_eq!(status, 200);
@@ -904,6 +904,19 @@ async fn p16_legal_requests_are_recorded_with_basis_answer_and_disclosure() {
     .await;
     assert_eq!(status, 200);
     let lr = &list["legal_requests"][0];
+    assert!(!list.to_string().contains(ALICE), "{list}");
+    let (_, by_contact) = get_json(w.api(
+        reqwest::Method::GET,
+        &format!("/privacy/legal-requests?account={ACCOUNT}&contact={ALICE}"),
+    ))
+    .await;
+    assert_eq!(by_contact["legal_requests"].as_array().unwrap().len(), 1);
+    let (_, by_other) = get_json(w.api(
+        reqwest::Method::GET,
+        &format!("/privacy/legal-requests?account={ACCOUNT}&contact={BOB}"),
+    ))
+    .await;
+    assert!(by_other["legal_requests"].as_array().unwrap().is_empty());
     assert_eq!(lr["authority"], "District Court of Example");
     assert_eq!(lr["legal_basis"], "court order 12/2026");
     assert_eq!(lr["response"], "partially_disclosed");

@@ -466,25 +466,18 @@ static TABLES: &[Table] = &[
         last_activity: "",
         disconnected: "",
         anonymizable: true,
+        // `contact` holds the pseudonym of the contact, never its id: the register survives the
+        // contact's deletion, and the contact's own export does not reveal the request.
         fields: &[
             ("account", Pseudonymized, Null),
-            ("contact", Pseudonymized, Null),
             ("disclosed", Personal, Null),
         ],
-        links: &[
-            LinkDef {
-                name: "account",
-                parent: "accounts",
-                exprs: &["t.account"],
-                rule: Rule::Anonymize,
-            },
-            LinkDef {
-                name: "contact",
-                parent: "contacts",
-                exprs: &["t.account", "t.contact"],
-                rule: Rule::Anonymize,
-            },
-        ],
+        links: &[LinkDef {
+            name: "account",
+            parent: "accounts",
+            exprs: &["t.account"],
+            rule: Rule::Anonymize,
+        }],
     },
 ];
 

@@ -30,7 +30,9 @@
 //! - `GET /privacy/audit[?account=&after=&limit=]`: the audit register (hash-chained, ids
 //!   pseudonymized).
 //! - `POST /privacy/legal-requests`, `POST /privacy/legal-requests/{id}/answer`,
-//!   `GET /privacy/legal-requests[?account=]`: the register of legal requests (P16).
+//!   `GET /privacy/legal-requests[?account=[&contact=]]`: the register of legal requests (P16);
+//!   the contact a request concerns is stored as a pseudonym (the contact's own export does not
+//!   reveal the request, and its deletion leaves the register intact).
 //! - `GET /privacy/consents?account=[&contact=]`: opt-in records (P19).
 
 use std::collections::HashMap;
@@ -780,6 +782,7 @@ async fn record_legal_request(
         Err(e) => return failure(e),
     };
     let now = Utc::now();
+    let sql = sql_store(&state.shared, "api");
     let result = async {
         sqlx::query(
             "INSERT INTO legal_requests (id, account, contact, authority, request, legal_basis, received_at) \
@@ -787,7 +790,7 @@ async fn record_legal_request(
         )
         .bind(&id)
         .bind(&req.account)
-        .bind(&req.contact)
+        .bind(req.contact.as_deref().map(|c| sql.pseudonym(&contact_id(&req.account, c))))
         .bind(&req.authority)
         .bind(&req.request)
         .bind(&req.legal_basis)
@@ -798,8 +801,7 @@ async fn record_legal_request(
             Some(c) => Subject::contact(contact_id(&req.account, c)),
             None => Subject::connection(req.account.clone()),
         };
-        sql_store(&state.shared, "api")
-            .append(
+        sql.append(
                 now,
                 AuditEvent::LegalRequestReceived {
                     request_id: id.clone(),
@@ -832,6 +834,18 @@ async fn answer_legal_request(
     Json(answer): Json<LegalAnswer>,
 ) -> Response {
     let now = Utc::now();
+    let sql = sql_store(&state.shared, "api");
+    // The register names disclosed records by pseudonym, like the audit register.
+    let disclosed: Vec<Disclosed> = answer
+        .disclosed
+        .iter()
+        .map(|d| {
+            Disclosed::new(
+                d.entity.clone(),
+                d.record_ids.iter().map(|i| sql.pseudonym(i)).collect(),
+            )
+        })
+        .collect();
     let result = async {
         let response = serde_json::to_value(&answer.response)
             .ok()
@@ -841,7 +855,7 @@ async fn answer_legal_request(
             "UPDATE legal_requests SET response = $1, disclosed = $2, answered_at = $3 WHERE id = $4",
         )
         .bind(&response)
-        .bind(serde_json::to_string(&answer.disclosed).unwrap_or_default())
+        .bind(serde_json::to_string(&disclosed).unwrap_or_default())
         .bind(now.timestamp_millis())
         .bind(&id)
         .execute(state.shared.db.pool())
@@ -849,8 +863,7 @@ async fn answer_legal_request(
         if done.rows_affected() == 0 {
             return Err(Error::new(ErrorKind::NotFound, format!("no legal request {id}")));
         }
-        sql_store(&state.shared, "api")
-            .append(
+        sql.append(
                 now,
                 AuditEvent::LegalRequestAnswered {
                     request_id: id.clone(),
@@ -881,9 +894,14 @@ async fn list_legal_requests(
 ) -> Response {
     let rows = sqlx::query(
         "SELECT id, account, contact, authority, request, legal_basis, response, disclosed, received_at, answered_at \
-         FROM legal_requests WHERE ($1 = '' OR account = $1) ORDER BY received_at, id LIMIT 1000",
+         FROM legal_requests WHERE ($1 = '' OR account = $1) AND ($2 = '' OR contact = $2) \
+         ORDER BY received_at, id LIMIT 1000",
     )
-    .bind(q.account.unwrap_or_default())
+    .bind(q.account.clone().unwrap_or_default())
+    .bind(match (&q.account, &q.contact) {
+        (Some(a), Some(c)) => sql_store(&state.shared, "api").pseudonym(&contact_id(a, c)),
+        _ => String::new(),
+    })
     .fetch_all(state.shared.db.pool())
     .await;
     let rows = match rows {
