@@ -144,8 +144,8 @@ fn token_hash(token: &str) -> String {
 
 /// Deletes everything reachable from `subject` now: records a receipt, runs privacy-kit's
 /// cascade on the database, verifies that nothing reachable is left, and writes the audit
-/// entries (requested, finished: counts only). Reloads the engine and forgets clients, since
-/// automations and tokens may be gone.
+/// entries (requested, finished: counts only). Reloads the engine when automations were
+/// deleted, and forgets the cached Graph client of a deleted connection.
 pub async fn delete_subject(
     shared: &Shared,
     subject: Subject,
@@ -154,6 +154,9 @@ pub async fn delete_subject(
     now: DateTime<Utc>,
 ) -> Result<DeletionReceipt> {
     let sql = sql_store(shared, actor);
+    if subject.kind == privacy_kit::cascade::SubjectKind::Connection {
+        shared.forget_client(&subject.id);
+    }
     let receipt = cascade::request_deletion(&sql, Some(&sql), subject, source, now).await?;
     run_receipt(shared, &sql, receipt, now).await
 }
