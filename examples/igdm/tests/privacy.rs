@@ -580,6 +580,39 @@ async fn p14_an_export_holds_every_row_reachable_from_the_contact() {
     w.service.shutdown().await;
 }
 
+#[tokio::test]
+async fn p14_an_export_is_the_same_whatever_the_page_size() {
+    let w = World::start("p14-pages").await;
+    w.conversations().await;
+    let shared = w.service.shared();
+    let sql = store::SqlStore::new(
+        shared.db.clone(),
+        shared.vault.pseudonymizer().clone(),
+        "test",
+    );
+    let schema = store::schema();
+    let now = Utc::now();
+    let mut files = Vec::new();
+    for page in [1, 2, 500] {
+        let made = privacy_kit::export::export_subject(
+            &schema,
+            &sql,
+            &privacy_kit::cascade::Subject::connection(ACCOUNT),
+            now,
+            Cursor::new(Vec::new()),
+            page,
+            None,
+        )
+        .await
+        .unwrap();
+        files.push(made.manifest.files);
+    }
+    assert!(files[0].iter().map(|f| f.records).sum::<u64>() > 20);
+    assert_eq!(files[0], files[2]);
+    assert_eq!(files[1], files[2]);
+    w.service.shutdown().await;
+}
+
 fn form(signed_request: String) -> String {
     url::form_urlencoded::Serializer::new(String::new())
         .append_pair("signed_request", &signed_request)

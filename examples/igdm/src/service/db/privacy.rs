@@ -1347,13 +1347,40 @@ impl SqlStore {
         mut binds: Vec<Bind>,
         page: &Page,
     ) -> KitResult<Vec<Record>> {
-        let id = Self::id_expr(t);
+        // Keyset paging on the key columns (their index serves it), in key order.
+        let cols: Vec<String> = t.key.iter().map(|(c, _)| format!("t.{c}")).collect();
         if let Some(after) = &page.after {
-            binds.push(Bind::Text(after.clone()));
-            sql.push_str(&format!(" AND {id} > ${}", binds.len()));
+            let parts = Self::split(after, t.key.len());
+            if parts.len() != t.key.len() {
+                return Ok(Vec::new());
+            }
+            let mut marks = Vec::new();
+            for ((_, ty), part) in t.key.iter().zip(parts) {
+                binds.push(match ty {
+                    Ty::Text => Bind::Text(part.to_owned()),
+                    Ty::Int => match part.parse::<i64>() {
+                        Ok(n) => Bind::Int(n),
+                        Err(_) => return Ok(Vec::new()),
+                    },
+                });
+                marks.push(format!("${}", binds.len()));
+            }
+            if cols.len() == 1 {
+                sql.push_str(&format!(" AND {} > {}", cols.join(""), marks.join("")));
+            } else {
+                sql.push_str(&format!(
+                    " AND ({}) > ({})",
+                    cols.join(", "),
+                    marks.join(", ")
+                ));
+            }
         }
         binds.push(Bind::Int(i64::try_from(page.limit.max(1)).unwrap_or(500)));
-        sql.push_str(&format!(" ORDER BY {id} LIMIT ${}", binds.len()));
+        sql.push_str(&format!(
+            " ORDER BY {} LIMIT ${}",
+            cols.join(", "),
+            binds.len()
+        ));
         let rows = self.fetch(sql, binds).await?;
         rows.iter().map(|r| Self::record(t, r)).collect()
     }
