@@ -359,6 +359,29 @@ async fn every_table_is_declared_to_privacy_kit() {
 async fn p11_deleting_a_contact_deletes_its_conversations() {
     let w = World::start("p11").await;
     w.conversations().await;
+    // a flow in progress: its state, a scheduled wake-up and its analytics
+    let later = Utc::now().timestamp_millis() + 86_400_000;
+    for (sql, body) in [
+        (
+            "INSERT INTO flow_states (account, contact, body) VALUES ($1, $2, $3)",
+            json!({"flow": "welcome", "step": "ask"}),
+        ),
+        (
+            "INSERT INTO flow_events (account, body, at) VALUES ($1, $2, 1)",
+            json!({"account": ACCOUNT, "contact": ALICE, "flow": "welcome", "kind": {"type": "started"}}),
+        ),
+    ] {
+        let q = sqlx::query(sql).bind(ACCOUNT);
+        let q = if sql.contains("$3") { q.bind(ALICE) } else { q };
+        q.bind(body.to_string()).execute(w.db()).await.unwrap();
+    }
+    sqlx::query("INSERT INTO wakes (account, contact, due_at) VALUES ($1, $2, $3)")
+        .bind(ACCOUNT)
+        .bind(ALICE)
+        .bind(later)
+        .execute(w.db())
+        .await
+        .unwrap();
     // before: Alice is everywhere a conversation leaves traces
     let before = mentions(w.db(), ALICE).await;
     for table in [
@@ -368,6 +391,9 @@ async fn p11_deleting_a_contact_deletes_its_conversations() {
         "inbox",
         "dedup_keys",
         "consents",
+        "flow_states",
+        "flow_events",
+        "wakes",
     ] {
         assert!(before.contains_key(table), "{table}: {before:?}");
     }

@@ -324,7 +324,7 @@ static TABLES: &[Table] = &[
         account: "t.account",
         filter: "",
         columns: "t.*",
-        created: "0",
+        created: "CAST(0 AS BIGINT)",
         last_activity: "",
         disconnected: "",
         anonymizable: false,
