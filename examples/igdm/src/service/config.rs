@@ -101,6 +101,12 @@ pub struct Config {
     pub private_replies_per_hour: u32,
     /// Refresh tokens expiring within this many days. Default 10.
     pub refresh_within_days: i64,
+    /// Run the retention sweeper (privacy-kit retention policies per account) every this many
+    /// seconds. Default 3600.
+    pub retention_interval_secs: u64,
+    /// Export download links expire after this many seconds (and after one download). Default
+    /// 86400.
+    pub export_link_ttl_secs: u64,
     /// Run the pipeline workers (off: only ingest). Default true.
     pub workers: bool,
     /// Log as JSON lines. Default false.
@@ -235,6 +241,8 @@ impl Default for Config {
             send_per_second: 100,
             private_replies_per_hour: 750,
             refresh_within_days: 10,
+            retention_interval_secs: 3600,
+            export_link_ttl_secs: 86_400,
             workers: true,
             log_json: false,
             ai: None,

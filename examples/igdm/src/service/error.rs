@@ -23,6 +23,8 @@ pub enum ErrorKind {
     /// The request conflicts with the current state (e.g. an account owned by another
     /// organization, the last Owner leaving).
     Conflict,
+    /// A privacy operation (deletion, export, retention) failed or its input was invalid.
+    Privacy,
 }
 
 impl ErrorKind {
@@ -37,6 +39,7 @@ impl ErrorKind {
             Self::Automation => "automation",
             Self::NotFound => "not_found",
             Self::Conflict => "conflict",
+            Self::Privacy => "privacy",
         }
     }
 }
@@ -103,7 +106,14 @@ impl From<std::io::Error> for Error {
 
 impl From<privacy_kit::Error> for Error {
     fn from(e: privacy_kit::Error) -> Self {
-        Self::new(ErrorKind::Vault, format!("token vault: {e}"))
+        use privacy_kit::ErrorKind as K;
+        match e.kind() {
+            K::NotFound => Self::new(ErrorKind::NotFound, e.to_string()),
+            K::Decrypt | K::UnknownKey | K::Format | K::Random => {
+                Self::new(ErrorKind::Vault, format!("token vault: {e}"))
+            }
+            _ => Self::new(ErrorKind::Privacy, format!("privacy: {e}")),
+        }
     }
 }
 

@@ -126,13 +126,15 @@ impl Service {
 fn spawn_workers(shared: &Arc<Shared>, stopped: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let mut handles = Vec::new();
     let poll = shared.config.poll_interval();
-    for (name, job) in [
+    let jobs = [
         ("inbox", 0u8),
         ("sender", 1),
         ("refresh", 2),
         ("wake", 3),
         ("outbound", 4),
-    ] {
+        ("retention", 5),
+    ];
+    for (name, job) in jobs {
         let shared = shared.clone();
         let mut stopped = stopped.clone();
         handles.push(tokio::spawn(async move {
@@ -145,6 +147,7 @@ fn spawn_workers(shared: &Arc<Shared>, stopped: &watch::Receiver<bool>) -> Vec<J
                     1 => pipeline::sender::run_once(&shared).await,
                     3 => pipeline::wake::run_once(&shared).await,
                     4 => pipeline::outbound::run_once(&shared).await,
+                    5 => pipeline::retention::run_once(&shared).await,
                     _ => refresh_tokens(&shared).await,
                 };
                 let idle = match outcome {
@@ -154,11 +157,11 @@ fn spawn_workers(shared: &Arc<Shared>, stopped: &watch::Receiver<bool>) -> Vec<J
                         true
                     }
                 };
-                if idle || job == 2 {
-                    let wait = if job == 2 {
-                        Duration::from_secs(3600)
-                    } else {
-                        poll
+                if idle || matches!(job, 2 | 5) {
+                    let wait = match job {
+                        2 => Duration::from_secs(3600),
+                        5 => Duration::from_secs(shared.config.retention_interval_secs.max(1)),
+                        _ => poll,
                     };
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}

@@ -19,6 +19,7 @@ const KEY_ID: &str = "k1";
 #[derive(Debug, Clone)]
 pub struct Vault {
     vault: std::sync::Arc<TokenVault>,
+    pseudonymizer: privacy_kit::schema::Pseudonymizer,
 }
 
 impl Vault {
@@ -33,10 +34,27 @@ impl Vault {
             })?,
             None => load_or_create_key_file(&config.vault_key_path())?,
         };
+        // Pseudonyms (ids kept in deletion receipts and the audit register) use a key derived
+        // from the vault key, so they stay stable across restarts and differ per installation.
+        let derived = {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            h.update(b"igdm pseudonyms\0");
+            h.update(key.expose());
+            h.finalize().to_vec()
+        };
+        let pseudonymizer = privacy_kit::schema::Pseudonymizer::new(Secret::new(derived))?;
         let keyring = Keyring::new(KEY_ID, key)?;
         Ok(Vault {
             vault: std::sync::Arc::new(TokenVault::new(keyring)),
+            pseudonymizer,
         })
+    }
+
+    /// The pseudonymizer of ids kept after a deletion (HMAC-SHA256 under a key derived from the
+    /// vault key).
+    pub fn pseudonymizer(&self) -> &privacy_kit::schema::Pseudonymizer {
+        &self.pseudonymizer
     }
 
     /// Seals `token` for `account`; the text to store.

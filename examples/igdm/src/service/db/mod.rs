@@ -11,6 +11,7 @@ pub mod outbound;
 pub mod outbox;
 pub mod rows;
 pub mod teams;
+pub mod privacy;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -258,6 +258,15 @@ pub async fn connect_with_token_in(
     if let Err(e) = sync_media(shared, id, &client).await {
         tracing::warn!(account = id, error = %e, "media sync failed");
     }
+    // The app-scoped id Meta's deauthorize and data-deletion callbacks will name.
+    let app_user_id = match client.me(&["user_id"]).await {
+        Ok(me) => me.into_inner().id,
+        Err(e) => {
+            tracing::warn!(account = id, error = %e, "reading the app-scoped id failed");
+            None
+        }
+    };
+    db::privacy::connected(&shared.db, id, app_user_id.as_deref()).await?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ pub mod connect;
 pub mod ops;
 pub mod orgs;
 pub mod outbound;
+pub mod privacy;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -59,5 +60,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(auth::router().merge(orgs::router()).route_layer(
             axum::middleware::from_fn_with_state(state.clone(), auth::authenticate),
         ))
+        .merge(privacy::router(state.clone()))
         .with_state(state)
 }

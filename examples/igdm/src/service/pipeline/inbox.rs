@@ -138,37 +138,9 @@ struct Writes {
 impl Writes {
     /// Writes everything collected, in the caller's transaction; `false` when a notification's
     /// lease was lost (another worker took it over): the caller must roll back.
-    async fn flush(self, tx: &mut Tx, owner: &str) -> Result<bool> {
+    async fn flush(mut self, tx: &mut Tx, owner: &str) -> Result<bool> {
         let now = self.now;
-        rows::insert(
-            tx,
-            "INSERT INTO events (account, key, inbox_id, kind, contact, text, occurred_at, \
-             processed_at, outcome, rule, decision)",
-            11,
-            &self.events,
-            "ON CONFLICT (account, key) DO NOTHING",
-        )
-        .await?;
-        let inserted: HashSet<String> = outbox::insert_many(tx, &self.actions, now)
-            .await?
-            .into_iter()
-            .collect();
-        let mut log = self.log;
-        for action in self.actions.iter().filter(|a| inserted.contains(&a.key)) {
-            log.push(
-                delivery_log::Entry {
-                    outbox_key: &action.key,
-                    account: &action.account,
-                    rule: action.rule.as_deref(),
-                    kind: &action.kind,
-                    attempt: 0,
-                    status: "queued",
-                    ..Default::default()
-                }
-                .row(now),
-            );
-        }
-        delivery_log::append_many(tx, &log).await?;
+        self.write_rows(tx).await?;
         for (account, at) in &self.touched {
             db::accounts::touch_webhook(tx, account, *at).await?;
         }
@@ -185,6 +157,43 @@ impl Writes {
             }
         }
         Ok(true)
+    }
+
+    /// Writes the events, outbox rows and delivery-log rows collected so far (and forgets
+    /// them; what was seen stays known).
+    async fn write_rows(&mut self, tx: &mut Tx) -> Result<()> {
+        let now = self.now;
+        let events = std::mem::take(&mut self.events);
+        rows::insert(
+            tx,
+            "INSERT INTO events (account, key, inbox_id, kind, contact, text, occurred_at, \
+             processed_at, outcome, rule, decision)",
+            11,
+            &events,
+            "ON CONFLICT (account, key) DO NOTHING",
+        )
+        .await?;
+        let actions = std::mem::take(&mut self.actions);
+        let inserted: HashSet<String> = outbox::insert_many(tx, &actions, now)
+            .await?
+            .into_iter()
+            .collect();
+        let mut log = std::mem::take(&mut self.log);
+        for action in actions.iter().filter(|a| inserted.contains(&a.key)) {
+            log.push(
+                delivery_log::Entry {
+                    outbox_key: &action.key,
+                    account: &action.account,
+                    rule: action.rule.as_deref(),
+                    kind: &action.kind,
+                    attempt: 0,
+                    status: "queued",
+                    ..Default::default()
+                }
+                .row(now),
+            );
+        }
+        delivery_log::append_many(tx, &log).await
     }
 }
 
@@ -235,6 +244,13 @@ async fn process_in(
                     None,
                     decision.to_string(),
                 );
+                // P20: an unsent message is no longer shown or kept (the rows this batch
+                // collected so far are written first, so that the unsend sees them).
+                if let Some(mid) = key.strip_prefix("deleted:") {
+                    let mut tx = store.tx().await;
+                    writes.write_rows(&mut tx).await?;
+                    db::privacy::unsend(&mut tx, &account, mid, &row.id).await?;
+                }
                 outcomes.push("skipped");
             }
             Converted::Decide(event) => {
@@ -347,6 +363,20 @@ async fn decide(
         if seen.is_some() {
             return Ok("duplicate");
         }
+        // P20: a message unsent before it was processed (a late delivery) is not kept.
+        if let Core::Message { mid, .. }
+        | Core::QuickReply { mid, .. }
+        | Core::StoryReply { mid, .. }
+        | Core::StoryMention { mid, .. } = &event.kind
+        {
+            let unsent_here = writes
+                .seen
+                .contains(&(event.account.clone(), format!("deleted:{mid}")));
+            if unsent_here || db::privacy::was_unsent(&mut tx, &event.account, mid).await? {
+                db::privacy::redact_mentions(&mut tx, &event.account, mid, "").await?;
+                return Ok("unsent");
+            }
+        }
         writes.touched.insert(event.account.clone(), now);
         // Delivery status from echoes and read receipts.
         match &mut event.kind {
@@ -375,6 +405,18 @@ async fn decide(
                         .log
                         .push(status_entry(&row, &event.account, "read", None, now));
                 }
+            }
+            // P19: opt-in consent is recorded per contact.
+            Core::OptIn { payload } => {
+                db::privacy::record_consent(
+                    &mut tx,
+                    &event.account,
+                    &event.sender.id,
+                    &event.id,
+                    payload.as_deref(),
+                    event.occurred_at.timestamp_millis(),
+                )
+                .await?;
             }
             _ => {}
         }

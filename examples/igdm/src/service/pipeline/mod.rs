@@ -6,6 +6,7 @@ pub mod convert;
 pub mod inbox;
 pub mod outbound;
 pub mod ratelimit;
+pub mod retention;
 pub mod sender;
 pub mod wake;
 

@@ -1,0 +1,965 @@
+//! Privacy operations over HTTP, wired to `privacy-kit` (deletion cascades, export bundles,
+//! retention, the audit register, Meta's callbacks) on the service's database
+//! ([`db::privacy`](crate::service::db::privacy)).
+//!
+//! Public (no API key; Meta or a person calls them):
+//! - `POST /meta/deauthorize` (form field `signed_request`, verified with the app secret): the
+//!   token is deleted at once and the connection marked removed (P7, P12). 200 `{"success":true}`.
+//! - `POST /meta/data-deletion` (same form): the deletion of everything the app-scoped user id
+//!   identifies (a connected account, or contacts with that id) is recorded and carried out; the
+//!   answer is Meta's `{"url": ..., "confirmation_code": ...}` (P12, P13).
+//! - `GET /meta/deletion-status/{code}`: where that deletion stands (`received`, `in_progress`,
+//!   `done` with its date, `failed`), with counts only, never personal data; JSON, or an HTML
+//!   page for `Accept: text/html`.
+//! - `GET /privacy/exports/{token}`: downloads an export bundle once, before its link expires
+//!   (404 after either).
+//!
+//! Management (`Authorization: Bearer <api key>`, like `/api`):
+//! - `DELETE /privacy/contacts/{account}/{contact}`: deletes a contact and everything reachable
+//!   from it (P11); answers the receipt with counts per table.
+//! - `DELETE /privacy/accounts/{account}[?data=now]`: removes the connection: the token at once;
+//!   the data at once with `data=now`, else by the retention policy `account-data` (30 days).
+//! - `POST /privacy/exports` `{"account": ..., "contact": ...?}`: makes the export bundle of a
+//!   contact or an account (privacy-kit's zip of JSON Lines with a manifest) and answers an
+//!   expiring, single-use download link (P14).
+//! - `GET /privacy/deletions/{code}`: a deletion receipt.
+//! - `GET|PUT /privacy/retention/{account}`: the account's retention policies (`{"presets":
+//!   ["dm-logs", ...]}` or `{"policies": [...]}` in privacy-kit's format);
+//!   `GET /privacy/retention/{account}/reports`: what the sweeper did; `POST
+//!   /privacy/retention/sweep`: sweep now.
+//! - `GET /privacy/audit[?account=&after=&limit=]`: the audit register (hash-chained, ids
+//!   pseudonymized).
+//! - `POST /privacy/legal-requests`, `POST /privacy/legal-requests/{id}/answer`,
+//!   `GET /privacy/legal-requests[?account=[&contact=]]`: the register of legal requests (P16);
+//!   the contact a request concerns is stored as a pseudonym (the contact's own export does not
+//!   reveal the request, and its deletion leaves the register intact).
+//! - `GET /privacy/consents?account=[&contact=]`: opt-in records (P19).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Form, Json, Router};
+use chrono::{DateTime, Utc};
+use privacy_kit::audit::{AuditEvent, Disclosed, LegalResponse, RequestSource};
+use privacy_kit::callback::{deauthorize_callback, SignedRequestFields};
+use privacy_kit::cascade::{self, DeletionOptions, DeletionReceipt, DeletionStatus, Subject};
+use privacy_kit::clock::ManualClock;
+use privacy_kit::export::export_subject;
+use privacy_kit::retention::RetentionPolicy;
+use privacy_kit::store::{AuditLog, Change, RecordStore};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use super::AppState;
+use crate::service::db::privacy::{self as store, contact_id, SqlStore};
+use crate::service::error::{Error, ErrorKind, Result};
+use crate::service::pipeline::{retention, Shared};
+
+/// The routes (public and authenticated ones).
+pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    let management = Router::new()
+        .route(
+            "/privacy/contacts/{account}/{contact}",
+            delete(delete_contact_route),
+        )
+        .route("/privacy/accounts/{account}", delete(delete_account_route))
+        .route("/privacy/exports", post(create_export))
+        .route("/privacy/deletions/{code}", get(deletion_receipt))
+        .route(
+            "/privacy/retention/{account}",
+            get(get_retention).put(put_retention),
+        )
+        .route(
+            "/privacy/retention/{account}/reports",
+            get(retention_reports),
+        )
+        .route("/privacy/retention/sweep", post(sweep_now))
+        .route("/privacy/audit", get(audit))
+        .route(
+            "/privacy/legal-requests",
+            get(list_legal_requests).post(record_legal_request),
+        )
+        .route(
+            "/privacy/legal-requests/{id}/answer",
+            post(answer_legal_request),
+        )
+        .route("/privacy/consents", get(consents))
+        .route_layer(middleware::from_fn_with_state(
+            state,
+            super::api::authenticate,
+        ));
+    Router::new()
+        .route("/meta/deauthorize", post(deauthorize))
+        .route("/meta/data-deletion", post(data_deletion))
+        .route("/meta/deletion-status/{code}", get(deletion_status))
+        .route("/privacy/exports/{token}", get(download_export))
+        .merge(management)
+}
+
+fn problem(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+fn failure(e: Error) -> Response {
+    let status = match e.kind() {
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    tracing::warn!(error = %e, "privacy request failed");
+    problem(status, e.message())
+}
+
+fn sql_store(shared: &Shared, actor: &str) -> SqlStore {
+    SqlStore::new(
+        shared.db.clone(),
+        shared.vault.pseudonymizer().clone(),
+        actor,
+    )
+}
+
+fn random_token() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        Error::new(
+            ErrorKind::Privacy,
+            format!("the operating system's random generator failed: {e}"),
+        )
+    })?;
+    Ok(hex::encode(bytes))
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operations (also for embedders and tests: each takes the time)
+
+/// Deletes everything reachable from `subject` now: records a receipt, runs privacy-kit's
+/// cascade on the database, verifies that nothing reachable is left, and writes the audit
+/// entries (requested, finished: counts only). Reloads the engine when automations were
+/// deleted, and forgets the cached Graph client of a deleted connection.
+pub async fn delete_subject(
+    shared: &Shared,
+    subject: Subject,
+    source: RequestSource,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<DeletionReceipt> {
+    let sql = sql_store(shared, actor);
+    if subject.kind == privacy_kit::cascade::SubjectKind::Connection {
+        shared.forget_client(&subject.id);
+    }
+    let receipt = cascade::request_deletion(&sql, Some(&sql), subject, source, now).await?;
+    run_receipt(shared, &sql, receipt, now).await
+}
+
+async fn run_receipt(
+    shared: &Shared,
+    sql: &SqlStore,
+    receipt: DeletionReceipt,
+    now: DateTime<Utc>,
+) -> Result<DeletionReceipt> {
+    let schema = store::schema();
+    let options = DeletionOptions::new(sql.pseudonymizer()).audit(sql);
+    let clock = ManualClock::new(now);
+    let done = cascade::run_deletion(&schema, sql, sql, receipt, &options, &clock).await?;
+    if done
+        .counts
+        .get("automations")
+        .is_some_and(|c| c.deleted > 0)
+    {
+        shared.reload_engine().await?;
+    }
+    Ok(done)
+}
+
+/// P11: deletes a contact of `account` and everything reachable from it (events, outbox rows to
+/// it and their delivery log, automation state, consents, exports, its parts of raw
+/// notifications). `NotFound` when the account has no such contact.
+pub async fn delete_contact(
+    shared: &Shared,
+    account: &str,
+    contact: &str,
+    now: DateTime<Utc>,
+) -> Result<DeletionReceipt> {
+    let id = contact_id(account, contact);
+    let sql = sql_store(shared, "api");
+    store::ensure_contact_rows(&shared.db, Some(account), contact, now).await?;
+    if sql.get("contacts", &id).await?.is_none() {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!("account {account} has no contact {contact}"),
+        ));
+    }
+    delete_subject(
+        shared,
+        Subject::contact(id),
+        RequestSource::Operator,
+        "api",
+        now,
+    )
+    .await
+}
+
+/// P7: removes a connection's token at once and marks the connection removed (its data then
+/// waits for the `account-data` retention policy, or [`delete_account`]). How many tokens were
+/// deleted (0 when already removed). `NotFound` for an unknown account.
+pub async fn disconnect(
+    shared: &Shared,
+    account: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let sql = sql_store(shared, actor);
+    if sql.get("accounts", account).await?.is_none() {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!("no connected account {account}"),
+        ));
+    }
+    let changes = vec![
+        Change::Delete {
+            entity: "account_token".into(),
+            id: account.into(),
+        },
+        Change::SetAnchor {
+            entity: "accounts".into(),
+            id: account.into(),
+            anchor: privacy_kit::retention::Anchor::Disconnected,
+            at: now,
+        },
+    ];
+    let before = sql.get("account_token", account).await?.is_some();
+    sql.apply(&changes).await?;
+    shared.forget_client(account);
+    let deleted = u64::from(before);
+    sql.append(
+        now,
+        AuditEvent::Disconnected {
+            connections: vec![account.to_owned()],
+            credentials_deleted: deleted,
+        },
+    )
+    .await?;
+    Ok(deleted)
+}
+
+/// Removes a connection and deletes all its data now (token first).
+pub async fn delete_account(
+    shared: &Shared,
+    account: &str,
+    now: DateTime<Utc>,
+) -> Result<DeletionReceipt> {
+    disconnect(shared, account, "api", now).await?;
+    let receipt = delete_subject(
+        shared,
+        Subject::connection(account),
+        RequestSource::Operator,
+        "api",
+        now,
+    )
+    .await?;
+    shared.forget_client(account);
+    Ok(receipt)
+}
+
+/// An export ready for download.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExportLink {
+    /// The secret download token (shown once; stored only as its SHA-256).
+    pub token: String,
+    /// When the link expires.
+    pub expires_at: DateTime<Utc>,
+    /// Records in the bundle.
+    pub records: u64,
+    /// SHA-256 of the bundle's manifest.
+    pub manifest_sha256: String,
+}
+
+/// P14: makes the export bundle of a contact (`contact` given) or of an account, stores it for
+/// one download until `now + ttl`, and returns the link's token.
+pub async fn export(
+    shared: &Shared,
+    account: &str,
+    contact: Option<&str>,
+    now: DateTime<Utc>,
+    ttl: chrono::Duration,
+) -> Result<ExportLink> {
+    let sql = sql_store(shared, "api");
+    if let Some(c) = contact {
+        store::ensure_contact_rows(&shared.db, Some(account), c, now).await?;
+    }
+    let (subject, root) = match contact {
+        Some(c) => (
+            Subject::contact(contact_id(account, c)),
+            ("contacts", contact_id(account, c)),
+        ),
+        None => (
+            Subject::connection(account),
+            ("accounts", account.to_owned()),
+        ),
+    };
+    if sql.get(root.0, &root.1).await?.is_none() {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            match contact {
+                Some(c) => format!("account {account} has no contact {c}"),
+                None => format!("no connected account {account}"),
+            },
+        ));
+    }
+    let schema = store::schema();
+    let made = export_subject(
+        &schema,
+        &sql,
+        &subject,
+        now,
+        std::io::Cursor::new(Vec::new()),
+        500,
+        Some(&sql),
+    )
+    .await?;
+    let bundle = made.writer.into_inner();
+    let token = random_token()?;
+    let expires_at = now + ttl;
+    sqlx::query(
+        "INSERT INTO export_links (token_hash, account, contact, subject_kind, bundle, records, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(token_hash(&token))
+    .bind(account)
+    .bind(contact)
+    .bind(subject.kind.to_string())
+    .bind(bundle)
+    .bind(i64::try_from(made.manifest.records()).unwrap_or(i64::MAX))
+    .bind(now.timestamp_millis())
+    .bind(expires_at.timestamp_millis())
+    .execute(shared.db.pool())
+    .await?;
+    Ok(ExportLink {
+        token,
+        expires_at,
+        records: made.manifest.records(),
+        manifest_sha256: made.manifest_sha256,
+    })
+}
+
+/// Takes the bundle of a download token: once, and only before it expires.
+pub async fn take_export(shared: &Shared, token: &str, now: DateTime<Utc>) -> Result<Vec<u8>> {
+    let mut tx = shared.db.begin().await?;
+    let row = sqlx::query("SELECT bundle, expires_at FROM export_links WHERE token_hash = $1")
+        .bind(token_hash(token))
+        .fetch_optional(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM export_links WHERE token_hash = $1 OR expires_at <= $2")
+        .bind(token_hash(token))
+        .bind(now.timestamp_millis())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let gone = || {
+        Error::new(
+            ErrorKind::NotFound,
+            "no export behind this link: it expired, was already downloaded, or never existed",
+        )
+    };
+    let row = row.ok_or_else(gone)?;
+    let expires_at: i64 = row.try_get("expires_at")?;
+    if expires_at <= now.timestamp_millis() {
+        return Err(gone());
+    }
+    Ok(row.try_get("bundle")?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Meta's callbacks
+
+fn verified_fields(
+    state: &AppState,
+    form: &HashMap<String, String>,
+) -> std::result::Result<SignedRequestFields, (StatusCode, String)> {
+    let Some(value) = form.get("signed_request") else {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "the form field signed_request is missing".to_owned(),
+        ));
+    };
+    let (request, _) = webhook_verify::signed_request::decode_with_any(value, &state.secrets)
+        .map_err(|e| {
+            state.shared.metrics.rejected("signed_request");
+            (
+                StatusCode::UNAUTHORIZED,
+                format!("the signed_request is not valid: {e}"),
+            )
+        })?;
+    request
+        .ensure_fresh(
+            std::time::Duration::from_secs(86_400),
+            Utc::now().timestamp(),
+        )
+        .map_err(|e| {
+            (
+                StatusCode::UNAUTHORIZED,
+                format!("the signed_request is too old: {e}"),
+            )
+        })?;
+    SignedRequestFields::from_payload(&request.to_json())
+        .map_err(|e| (StatusCode::BAD_REQUEST, e.message().to_owned()))
+}
+
+async fn deauthorize(
+    State(state): State<Arc<AppState>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let fields = match verified_fields(&state, &form) {
+        Ok(f) => f,
+        Err((status, why)) => return problem(status, &why),
+    };
+    let shared = &state.shared;
+    let sql = sql_store(shared, "meta");
+    let schema = store::schema();
+    match deauthorize_callback(&schema, &sql, Some(&sql), &fields, Utc::now()).await {
+        Ok(done) => {
+            for c in &done.connections {
+                shared.forget_client(c);
+            }
+            tracing::info!(
+                connections = done.connections.len(),
+                tokens = done.credentials_deleted,
+                "deauthorized"
+            );
+            Json(json!({ "success": true })).into_response()
+        }
+        Err(e) => failure(e.into()),
+    }
+}
+
+async fn data_deletion(
+    State(state): State<Arc<AppState>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let fields = match verified_fields(&state, &form) {
+        Ok(f) => f,
+        Err((status, why)) => return problem(status, &why),
+    };
+    let shared = state.shared.clone();
+    let sql = sql_store(&shared, "meta");
+    let now = Utc::now();
+    if let Err(e) = store::ensure_contact_rows(&shared.db, None, &fields.user_id, now).await {
+        return failure(e);
+    }
+    let receipt = match cascade::request_deletion(
+        &sql,
+        Some(&sql),
+        Subject::instagram_user(fields.user_id.clone()),
+        RequestSource::MetaCallback,
+        now,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return failure(e.into()),
+    };
+    let code = receipt.confirmation_code.clone();
+    // The deletion runs after the answer; the sweeper resumes it if the process stops first.
+    tokio::spawn(async move {
+        let sql = sql_store(&shared, "meta");
+        if let Err(e) = run_receipt(&shared, &sql, receipt, Utc::now()).await {
+            tracing::warn!(error = %e, "data deletion failed; the retention sweeper will resume it");
+        }
+    });
+    Json(json!({
+        "url": format!("{}/meta/deletion-status/{code}", state.public_url().trim_end_matches('/')),
+        "confirmation_code": code,
+    }))
+    .into_response()
+}
+
+fn public_status(receipt: &DeletionReceipt) -> serde_json::Value {
+    let status = match receipt.status {
+        DeletionStatus::Pending => "received",
+        DeletionStatus::Running => "in_progress",
+        DeletionStatus::Done => "done",
+        DeletionStatus::Failed { .. } => "failed",
+        _ => "in_progress",
+    };
+    let t = cascade::total(&receipt.counts);
+    json!({
+        "confirmation_code": receipt.confirmation_code,
+        "status": status,
+        "requested_at": receipt.requested_at,
+        "finished_at": (receipt.status == DeletionStatus::Done).then_some(receipt.finished_at).flatten(),
+        "records_deleted": t.deleted,
+        "records_anonymized": t.anonymized,
+        "message": receipt.status_text(),
+    })
+}
+
+/// The status as a small HTML page, for a person following the link in a browser.
+fn status_page(receipt: &DeletionReceipt) -> String {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Deletion request {code}</title></head>\
+         <body><h1>Deletion request {code}</h1><p>{text}</p></body></html>",
+        code = escape(&receipt.confirmation_code),
+        text = escape(&receipt.status_text()),
+    )
+}
+
+async fn deletion_status(
+    State(state): State<Arc<AppState>>,
+    Path(code): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let sql = sql_store(&state.shared, "meta");
+    let html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    match privacy_kit::store::ReceiptStore::receipt(&sql, &code).await {
+        Ok(Some(r)) if html => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            status_page(&r),
+        )
+            .into_response(),
+        Ok(Some(r)) => Json(public_status(&r)).into_response(),
+        Ok(None) => problem(
+            StatusCode::NOT_FOUND,
+            "no deletion request has this confirmation code; check the code",
+        ),
+        Err(e) => failure(e.into()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Management handlers
+
+async fn delete_contact_route(
+    State(state): State<Arc<AppState>>,
+    Path((account, contact)): Path<(String, String)>,
+) -> Response {
+    match delete_contact(&state.shared, &account, &contact, Utc::now()).await {
+        Ok(r) => Json(receipt_json(&r)).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+fn receipt_json(r: &DeletionReceipt) -> serde_json::Value {
+    let mut v = public_status(r);
+    v["counts"] = json!(r.counts);
+    v["retained"] = json!(r.retained);
+    v
+}
+
+#[derive(Debug, Deserialize)]
+struct DeleteAccountQuery {
+    data: Option<String>,
+}
+
+async fn delete_account_route(
+    State(state): State<Arc<AppState>>,
+    Path(account): Path<String>,
+    Query(q): Query<DeleteAccountQuery>,
+) -> Response {
+    let now = Utc::now();
+    match q.data.as_deref() {
+        Some("now") => match delete_account(&state.shared, &account, now).await {
+            Ok(r) => Json(receipt_json(&r)).into_response(),
+            Err(e) => failure(e),
+        },
+        None | Some("policy") => match disconnect(&state.shared, &account, "api", now).await {
+            Ok(n) => Json(json!({
+                "account": account,
+                "tokens_deleted": n,
+                "data": "kept until the retention policy `account-data` deletes it",
+            }))
+            .into_response(),
+            Err(e) => failure(e),
+        },
+        Some(other) => problem(
+            StatusCode::BAD_REQUEST,
+            &format!("data={other} is not known; use data=now or data=policy"),
+        ),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ExportRequest {
+    account: String,
+    contact: Option<String>,
+    ttl_secs: Option<u64>,
+}
+
+async fn create_export(
+    State(state): State<Arc<AppState>>,
+    Json(req): Json<ExportRequest>,
+) -> Response {
+    let ttl = req
+        .ttl_secs
+        .unwrap_or(state.shared.config.export_link_ttl_secs)
+        .clamp(1, 30 * 86_400);
+    let ttl = chrono::Duration::seconds(i64::try_from(ttl).unwrap_or(86_400));
+    match export(
+        &state.shared,
+        &req.account,
+        req.contact.as_deref(),
+        Utc::now(),
+        ttl,
+    )
+    .await
+    {
+        Ok(link) => Json(json!({
+            "url": format!("{}/privacy/exports/{}", state.public_url().trim_end_matches('/'), link.token),
+            "expires_at": link.expires_at,
+            "records": link.records,
+            "manifest_sha256": link.manifest_sha256,
+        }))
+        .into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+async fn download_export(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+) -> Response {
+    match take_export(&state.shared, &token, Utc::now()).await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "application/zip"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"export.zip\"",
+                ),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+async fn deletion_receipt(
+    State(state): State<Arc<AppState>>,
+    Path(code): Path<String>,
+) -> Response {
+    let sql = sql_store(&state.shared, "api");
+    match cascade::deletion_status(&sql, &code).await {
+        Ok(r) => Json(receipt_json(&r)).into_response(),
+        Err(e) => failure(e.into()),
+    }
+}
+
+async fn get_retention(
+    State(state): State<Arc<AppState>>,
+    Path(account): Path<String>,
+) -> Response {
+    match retention::policies_of(&state.shared.db, &account).await {
+        Ok(p) => Json(json!({
+            "account": account,
+            "policies": p,
+            "presets": retention::available_presets(),
+        }))
+        .into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RetentionRequest {
+    presets: Option<Vec<String>>,
+    policies: Option<Vec<RetentionPolicy>>,
+}
+
+async fn put_retention(
+    State(state): State<Arc<AppState>>,
+    Path(account): Path<String>,
+    Json(req): Json<RetentionRequest>,
+) -> Response {
+    let mut policies = req.policies.unwrap_or_default();
+    let available = retention::available_presets();
+    for name in req.presets.unwrap_or_default() {
+        match available.iter().find(|p| p.name == name) {
+            Some(p) => policies.push(p.clone()),
+            None => {
+                return problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &format!(
+                        "no retention preset is named `{name}`; known: {}",
+                        available
+                            .iter()
+                            .map(|p| p.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            }
+        }
+    }
+    match retention::set_policies(
+        &state.shared.db,
+        &account,
+        &policies,
+        Utc::now().timestamp_millis(),
+    )
+    .await
+    {
+        Ok(()) => Json(json!({ "account": account, "policies": policies })).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+async fn retention_reports(
+    State(state): State<Arc<AppState>>,
+    Path(account): Path<String>,
+) -> Response {
+    match retention::reports(&state.shared.db, &account, 100).await {
+        Ok(r) => Json(json!({ "reports": r })).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+async fn sweep_now(State(state): State<Arc<AppState>>) -> Response {
+    match retention::sweep(&state.shared, Utc::now()).await {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct AuditQuery {
+    account: Option<String>,
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+async fn audit(State(state): State<Arc<AppState>>, Query(q): Query<AuditQuery>) -> Response {
+    let sql = sql_store(&state.shared, "api");
+    match store::audit_rows(
+        &sql,
+        q.account.as_deref(),
+        q.after.unwrap_or(0),
+        q.limit.unwrap_or(100),
+    )
+    .await
+    {
+        Ok(rows) => Json(json!({ "entries": rows })).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct LegalRequest {
+    account: String,
+    contact: Option<String>,
+    authority: String,
+    request: String,
+    legal_basis: String,
+}
+
+async fn record_legal_request(
+    State(state): State<Arc<AppState>>,
+    Json(req): Json<LegalRequest>,
+) -> Response {
+    if req.authority.trim().is_empty() || req.legal_basis.trim().is_empty() {
+        return problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "a legal request needs the requesting authority and the legal basis it cites",
+        );
+    }
+    let id = match random_token() {
+        Ok(t) => format!("lr_{}", &t[..16]),
+        Err(e) => return failure(e),
+    };
+    let now = Utc::now();
+    let sql = sql_store(&state.shared, "api");
+    let result = async {
+        sqlx::query(
+            "INSERT INTO legal_requests (id, account, contact, authority, request, legal_basis, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&id)
+        .bind(&req.account)
+        .bind(req.contact.as_deref().map(|c| sql.pseudonym(&contact_id(&req.account, c))))
+        .bind(&req.authority)
+        .bind(&req.request)
+        .bind(&req.legal_basis)
+        .bind(now.timestamp_millis())
+        .execute(state.shared.db.pool())
+        .await?;
+        let subject = match &req.contact {
+            Some(c) => Subject::contact(contact_id(&req.account, c)),
+            None => Subject::connection(req.account.clone()),
+        };
+        sql.append(
+                now,
+                AuditEvent::LegalRequestReceived {
+                    request_id: id.clone(),
+                    authority: req.authority.clone(),
+                    legal_basis: req.legal_basis.clone(),
+                    subjects: vec![subject],
+                },
+            )
+            .await?;
+        Ok::<_, Error>(())
+    }
+    .await;
+    match result {
+        Ok(()) => (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct LegalAnswer {
+    response: LegalResponse,
+    legal_basis: String,
+    #[serde(default)]
+    disclosed: Vec<Disclosed>,
+}
+
+async fn answer_legal_request(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Json(answer): Json<LegalAnswer>,
+) -> Response {
+    let now = Utc::now();
+    let sql = sql_store(&state.shared, "api");
+    // The register names disclosed records by pseudonym, like the audit register.
+    let disclosed: Vec<Disclosed> = answer
+        .disclosed
+        .iter()
+        .map(|d| {
+            Disclosed::new(
+                d.entity.clone(),
+                d.record_ids.iter().map(|i| sql.pseudonym(i)).collect(),
+            )
+        })
+        .collect();
+    let result = async {
+        let response = serde_json::to_value(&answer.response)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let done = sqlx::query(
+            "UPDATE legal_requests SET response = $1, disclosed = $2, answered_at = $3 WHERE id = $4",
+        )
+        .bind(&response)
+        .bind(serde_json::to_string(&disclosed).unwrap_or_default())
+        .bind(now.timestamp_millis())
+        .bind(&id)
+        .execute(state.shared.db.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::new(ErrorKind::NotFound, format!("no legal request {id}")));
+        }
+        sql.append(
+                now,
+                AuditEvent::LegalRequestAnswered {
+                    request_id: id.clone(),
+                    response: answer.response.clone(),
+                    legal_basis: answer.legal_basis.clone(),
+                    disclosed: answer.disclosed.clone(),
+                },
+            )
+            .await?;
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => Json(json!({ "id": id, "answered": true })).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct AccountQuery {
+    account: Option<String>,
+    contact: Option<String>,
+}
+
+async fn list_legal_requests(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<AccountQuery>,
+) -> Response {
+    let rows = sqlx::query(
+        "SELECT id, account, contact, authority, request, legal_basis, response, disclosed, received_at, answered_at \
+         FROM legal_requests WHERE ($1 = '' OR account = $1) AND ($2 = '' OR contact = $2) \
+         ORDER BY received_at, id LIMIT 1000",
+    )
+    .bind(q.account.clone().unwrap_or_default())
+    .bind(match (&q.account, &q.contact) {
+        (Some(a), Some(c)) => sql_store(&state.shared, "api").pseudonym(&contact_id(a, c)),
+        _ => String::new(),
+    })
+    .fetch_all(state.shared.db.pool())
+    .await;
+    let rows = match rows {
+        Ok(r) => r,
+        Err(e) => return failure(e.into()),
+    };
+    let list: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            let disclosed: Option<String> = r.try_get("disclosed").unwrap_or_default();
+            json!({
+                "id": r.try_get::<String, _>("id").unwrap_or_default(),
+                "account": r.try_get::<String, _>("account").unwrap_or_default(),
+                "contact": r.try_get::<Option<String>, _>("contact").unwrap_or_default(),
+                "authority": r.try_get::<String, _>("authority").unwrap_or_default(),
+                "request": r.try_get::<String, _>("request").unwrap_or_default(),
+                "legal_basis": r.try_get::<String, _>("legal_basis").unwrap_or_default(),
+                "response": r.try_get::<Option<String>, _>("response").unwrap_or_default(),
+                "disclosed": disclosed.and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok()),
+                "received_at": r.try_get::<i64, _>("received_at").unwrap_or_default(),
+                "answered_at": r.try_get::<Option<i64>, _>("answered_at").unwrap_or_default(),
+            })
+        })
+        .collect();
+    Json(json!({ "legal_requests": list })).into_response()
+}
+
+async fn consents(State(state): State<Arc<AppState>>, Query(q): Query<AccountQuery>) -> Response {
+    let Some(account) = q.account else {
+        return problem(StatusCode::BAD_REQUEST, "give ?account=");
+    };
+    let rows = sqlx::query(
+        "SELECT contact, event, kind, payload, at FROM consents WHERE account = $1 \
+         AND ($2 = '' OR contact = $2) ORDER BY at, event LIMIT 1000",
+    )
+    .bind(&account)
+    .bind(q.contact.unwrap_or_default())
+    .fetch_all(state.shared.db.pool())
+    .await;
+    match rows {
+        Ok(rows) => {
+            let list: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|r| {
+                    json!({
+                        "contact": r.try_get::<String, _>("contact").unwrap_or_default(),
+                        "event": r.try_get::<String, _>("event").unwrap_or_default(),
+                        "kind": r.try_get::<String, _>("kind").unwrap_or_default(),
+                        "payload": r.try_get::<Option<String>, _>("payload").unwrap_or_default(),
+                        "at": r.try_get::<i64, _>("at").unwrap_or_default(),
+                    })
+                })
+                .collect();
+            Json(json!({ "account": account, "consents": list })).into_response()
+        }
+        Err(e) => failure(e.into()),
+    }
+}
