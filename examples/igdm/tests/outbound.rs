@@ -445,7 +445,23 @@ async fn subscriptions_are_validated_with_located_errors_and_managed() {
         .iter()
         .map(|e| e["path"].as_str().unwrap())
         .collect();
-    assert_eq!(paths, ["url", "event_types[1]", "account"], "{body}");
+    assert_eq!(paths, ["url", "event_types[1]"], "{body}");
+    // an account that is not one of the caller's organization: 404, like the rest of the API
+    let (status, body) = api(
+        &service,
+        reqwest::Method::POST,
+        "/api/webhooks/subscriptions",
+        Some(
+            json!({ "url": "https://example.com/h", "event_types": ["message.received"],
+                     "account": "nobody" }),
+        ),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(
+        scalar(&service, "SELECT COUNT(*) FROM webhook_subscriptions").await,
+        0
+    );
     let (status, body) = api(
         &service,
         reqwest::Method::POST,

@@ -4,8 +4,8 @@ pub mod api;
 pub mod auth;
 pub mod connect;
 pub mod ops;
-pub mod outbound;
 pub mod orgs;
+pub mod outbound;
 pub mod webhook;
 
 use std::sync::Arc;
