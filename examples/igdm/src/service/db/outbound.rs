@@ -4,6 +4,9 @@
 //! subscription is created, and stored only sealed by the token vault (bound to the
 //! subscription id). Deliveries are enqueued with [`enqueue`] inside the transaction that
 //! produced the event, so an event is published if and only if it was recorded.
+//!
+//! Every subscription, delivery and attempt carries its organization (`org_id`, never NULL);
+//! the management functions take the caller's organization and see nothing of another's.
 
 use serde::Serialize;
 use sqlx::any::AnyRow;
