@@ -110,22 +110,38 @@ async fn post_meta(service: &RunningService, body: &Value) -> u16 {
 }
 
 fn dm(person: &str, mid: &str, text: &str) -> Value {
+    dm_to(ACCOUNT, person, mid, text)
+}
+
+fn dm_to(account: &str, person: &str, mid: &str, text: &str) -> Value {
     let now = chrono::Utc::now().timestamp();
-    json!({"object": "instagram", "entry": [{"id": ACCOUNT, "time": now, "messaging": [{
-        "sender": {"id": person}, "recipient": {"id": ACCOUNT}, "timestamp": now,
+    json!({"object": "instagram", "entry": [{"id": account, "time": now, "messaging": [{
+        "sender": {"id": person}, "recipient": {"id": account}, "timestamp": now,
         "message": {"mid": mid, "text": text}}]}]})
 }
 
-/// A management API call; the status and the JSON answer.
+/// A management API call with the operator key; the status and the JSON answer.
 async fn api(
     service: &RunningService,
     verb: reqwest::Method,
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
+    api_as(service, KEY, verb, path, body).await
+}
+
+/// A management API call with `credential` (an API key or a session); the status and the JSON
+/// answer.
+async fn api_as(
+    service: &RunningService,
+    credential: &str,
+    verb: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut request = reqwest::Client::new()
         .request(verb, format!("{}{path}", service.base_url()))
-        .bearer_auth(KEY);
+        .bearer_auth(credential);
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -445,7 +461,23 @@ async fn subscriptions_are_validated_with_located_errors_and_managed() {
         .iter()
         .map(|e| e["path"].as_str().unwrap())
         .collect();
-    assert_eq!(paths, ["url", "event_types[1]", "account"], "{body}");
+    assert_eq!(paths, ["url", "event_types[1]"], "{body}");
+    // an account that is not one of the caller's organization: 404, like the rest of the API
+    let (status, body) = api(
+        &service,
+        reqwest::Method::POST,
+        "/api/webhooks/subscriptions",
+        Some(
+            json!({ "url": "https://example.com/h", "event_types": ["message.received"],
+                     "account": "nobody" }),
+        ),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(
+        scalar(&service, "SELECT COUNT(*) FROM webhook_subscriptions").await,
+        0
+    );
     let (status, body) = api(
         &service,
         reqwest::Method::POST,
@@ -738,6 +770,227 @@ async fn inbound_webhooks_update_contacts_and_send_dms_and_refuse_bad_signatures
     assert_eq!(
         dms_to(&graph.received_requests().await.unwrap(), "P5").len(),
         1
+    );
+    service.shutdown().await;
+}
+
+/// The accounts whose events a subscription received.
+async fn accounts_heard_by(service: &RunningService, subscription: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT account FROM outbound_deliveries WHERE subscription_id = $1 ORDER BY created_at",
+    )
+    .bind(subscription.to_string())
+    .fetch_all(service.shared().db.pool())
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn p4_subscriptions_belong_to_an_organization_and_hear_only_its_accounts() {
+    const ACCOUNT_B: &str = "17841400000000002";
+    let dir = Dir::new("orgs");
+    let graph = graph().await;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
+    // the operator's account (the bootstrap organization) and organization B's
+    let service = started(&dir, &graph, |_| {}).await;
+    let signed_up = reqwest::Client::new()
+        .post(format!("{}/api/signup", service.base_url()))
+        .json(
+            &json!({ "email": "owner@b.example", "password": "correct horse battery",
+                       "organization": "B" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_up.status(), 201);
+    let cookie = signed_up.headers()["set-cookie"].to_str().unwrap();
+    let session = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .strip_prefix("igdm_session=")
+        .unwrap()
+        .to_string();
+    let org_b = signed_up.json::<Value>().await.unwrap()["organization"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    service
+        .connect_account_in(&org_b, ACCOUNT_B, Some("b_shop"), "IGAA-b-token")
+        .await
+        .unwrap();
+
+    // both subscribe without naming an account: each is bound to its own organization
+    let subscribe = json!({ "url": receiver.uri(), "event_types": ["message.received"] });
+    let (status, ours) = api(
+        &service,
+        reqwest::Method::POST,
+        "/api/webhooks/subscriptions",
+        Some(subscribe.clone()),
+    )
+    .await;
+    assert_eq!(status, 201, "{ours}");
+    assert_eq!(ours["org_id"], "bootstrap");
+    let ours = ours["id"].as_str().unwrap().to_string();
+    let (status, theirs) = api_as(
+        &service,
+        &session,
+        reqwest::Method::POST,
+        "/api/webhooks/subscriptions",
+        Some(subscribe),
+    )
+    .await;
+    assert_eq!(status, 201, "{theirs}");
+    assert_eq!(theirs["org_id"], org_b.as_str());
+    let theirs = theirs["id"].as_str().unwrap().to_string();
+    // B cannot name the operator's account, in either direction
+    for body in [
+        json!({ "url": receiver.uri(), "event_types": ["message.received"], "account": ACCOUNT }),
+        json!({ "direction": "inbound", "account": ACCOUNT }),
+    ] {
+        let (status, answer) = api_as(
+            &service,
+            &session,
+            reqwest::Method::POST,
+            "/api/webhooks/subscriptions",
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, 404, "{answer}");
+    }
+
+    // a DM to each account: each organization's subscription hears only its own account
+    assert_eq!(
+        post_meta(&service, &dm("P1", "mid.o.1", "hello")).await,
+        200
+    );
+    assert_eq!(
+        post_meta(&service, &dm_to(ACCOUNT_B, "P2", "mid.o.2", "hello")).await,
+        200
+    );
+    eventually("both events are delivered", async || {
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM outbound_deliveries WHERE status = 'delivered'",
+        )
+        .await
+            == 2
+    })
+    .await;
+    assert_eq!(accounts_heard_by(&service, &ours).await, [ACCOUNT]);
+    assert_eq!(accounts_heard_by(&service, &theirs).await, [ACCOUNT_B]);
+
+    // each sees only its own subscriptions and deliveries
+    let (_, listed) = api_as(
+        &service,
+        &session,
+        reqwest::Method::GET,
+        "/api/webhooks/subscriptions",
+        None,
+    )
+    .await;
+    let listed = listed["subscriptions"].as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], theirs.as_str());
+    let (_, log) = api_as(
+        &service,
+        &session,
+        reqwest::Method::GET,
+        "/api/webhooks/deliveries",
+        None,
+    )
+    .await;
+    let log = log["deliveries"].as_array().unwrap();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["account"], ACCOUNT_B);
+    let (_, operator_log) = api(
+        &service,
+        reqwest::Method::GET,
+        "/api/webhooks/deliveries",
+        None,
+    )
+    .await;
+    let operator_delivery = operator_log["deliveries"][0]["id"].as_str().unwrap();
+    assert_eq!(operator_log["deliveries"].as_array().unwrap().len(), 1);
+    for (verb, path) in [
+        (
+            reqwest::Method::GET,
+            format!("/api/webhooks/deliveries/{operator_delivery}"),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/webhooks/deliveries/{operator_delivery}/redeliver"),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/webhooks/subscriptions/{ours}"),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/api/webhooks/subscriptions/{ours}"),
+        ),
+    ] {
+        let (status, answer) = api_as(&service, &session, verb, &path, None).await;
+        assert_eq!(status, 404, "{path}: {answer}");
+    }
+    assert_eq!(
+        scalar(&service, "SELECT COUNT(*) FROM webhook_subscriptions").await,
+        2
+    );
+
+    // an inbound subscription of the operator's account writes to it...
+    let (status, inbound_sub) = api(
+        &service,
+        reqwest::Method::POST,
+        "/api/webhooks/subscriptions",
+        Some(json!({ "direction": "inbound", "account": ACCOUNT })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let endpoint = format!("/hooks/inbound/{}", inbound_sub["id"].as_str().unwrap());
+    let secret = inbound_sub["secret"].as_str().unwrap();
+    let tag = |t: &str| json!({ "contacts": [{ "id": "P1", "add_tags": [t] }] }).to_string();
+    let (status, _) = inbound(&service, &endpoint, secret, "evt_1", tag("a").as_bytes()).await;
+    assert_eq!(status, 202);
+    // ...but once the account belongs to another organization, neither the operator's inbound
+    // nor its outbound subscriptions reach it any more: B's do
+    sqlx::query("UPDATE accounts SET org_id = $1 WHERE id = $2")
+        .bind(&org_b)
+        .bind(ACCOUNT)
+        .execute(service.shared().db.pool())
+        .await
+        .unwrap();
+    let (status, answer) = inbound(
+        &service,
+        &endpoint,
+        secret,
+        "evt_2",
+        tag("moved").as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 404, "{answer}");
+    assert_eq!(contact(&service, "P1").await.unwrap()["tags"], json!(["a"]));
+    assert_eq!(
+        post_meta(&service, &dm("P3", "mid.o.3", "hello")).await,
+        200
+    );
+    eventually("the event is delivered", async || {
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM outbound_deliveries WHERE status = 'delivered'",
+        )
+        .await
+            == 3
+    })
+    .await;
+    assert_eq!(accounts_heard_by(&service, &ours).await, [ACCOUNT]);
+    assert_eq!(
+        accounts_heard_by(&service, &theirs).await,
+        [ACCOUNT_B, ACCOUNT]
     );
     service.shutdown().await;
 }

@@ -730,6 +730,10 @@ struct Org {
     invitation: String,
     key_id: String,
     key: String,
+    /// An outbound webhook subscription naming the account.
+    subscription: String,
+    /// An outbound delivery of it (failed after three attempts).
+    delivery: String,
     /// Every id and value of this organization that must never show to another.
     values: Vec<String>,
 }
@@ -833,6 +837,53 @@ async fn organization(service: &RunningService, tag: &str) -> Org {
     let invitation_token = created["token"].as_str().unwrap().to_string();
     let (key, listed) = create_key(&owner, &format!("key-name-{tag}"), Role::Admin).await;
     let key_id = listed["id"].as_str().unwrap().to_string();
+    let hook = owner
+        .json(
+            Method::POST,
+            "/api/webhooks/subscriptions",
+            Some(&json!({
+                "url": format!("https://hooks-{tag}.example/receive"),
+                "event_types": ["message.received"],
+                "account": account,
+                "description": format!("hook-description-{tag}"),
+            })),
+        )
+        .await;
+    assert_eq!(hook["org_id"], org_id.as_str(), "{hook}");
+    let subscription = hook["id"].as_str().unwrap().to_string();
+    let hook_secret = hook["secret"].as_str().unwrap().to_string();
+    let delivery = format!("msg_delivery_{tag}");
+    let payload =
+        json!({ "type": "message.received", "data": { "text": format!("hook-payload-{tag}") } });
+    sqlx::query(
+        "INSERT INTO outbound_deliveries (id, subscription_id, org_id, account, contact, event_type, \
+         payload, status, attempts, next_attempt_at, last_status_code, last_error, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 'message.received', $6, 'failed', 3, $7, 503, $8, $7, $7)",
+    )
+    .bind(&delivery)
+    .bind(&subscription)
+    .bind(&org_id)
+    .bind(&account)
+    .bind(&contact)
+    .bind(payload.to_string())
+    .bind(now)
+    .bind(format!("hook-error-{tag}"))
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO outbound_attempts (delivery_id, subscription_id, org_id, account, attempt, \
+         outcome, status_code, error, duration_ms, at) VALUES ($1, $2, $3, $4, 3, 'failed', 503, $5, 12, $6)",
+    )
+    .bind(&delivery)
+    .bind(&subscription)
+    .bind(&org_id)
+    .bind(&account)
+    .bind(format!("hook-error-{tag}"))
+    .bind(now)
+    .execute(pool)
+    .await
+    .unwrap();
     let sealed: String = sqlx::query_scalar("SELECT token_sealed FROM accounts WHERE id = $1")
         .bind(&account)
         .fetch_one(pool)
@@ -862,6 +913,13 @@ async fn organization(service: &RunningService, tag: &str) -> Org {
         key_id.clone(),
         key.clone(),
         format!("key-name-{tag}"),
+        subscription.clone(),
+        hook_secret,
+        format!("https://hooks-{tag}.example"),
+        format!("hook-description-{tag}"),
+        delivery.clone(),
+        format!("hook-payload-{tag}"),
+        format!("hook-error-{tag}"),
     ];
     Org {
         owner,
@@ -874,6 +932,8 @@ async fn organization(service: &RunningService, tag: &str) -> Org {
         invitation,
         key_id,
         key,
+        subscription,
+        delivery,
         values,
     }
 }
@@ -973,6 +1033,12 @@ const PUBLIC: &[(&str, &str, &str)] = &[
         "POST",
         "/api/invitations/accept",
         "the invitation token is the credential",
+    ),
+    (
+        "POST",
+        "/hooks/inbound/{id}",
+        "other tools' Standard Webhooks requests: the signature with the subscription's secret is \
+         the credential, and writes reach only the subscription's account in its organization",
     ),
 ];
 
@@ -1195,6 +1261,123 @@ fn cases(a: &Org) -> Vec<Case> {
             ManageConnections,
             false,
         ),
+        c(
+            "GET",
+            "/api/webhooks/subscriptions",
+            "/api/webhooks/subscriptions".into(),
+            ManageWebhooks,
+            false,
+        ),
+        c(
+            "GET",
+            "/api/webhooks/subscriptions",
+            format!("/api/webhooks/subscriptions?account={acc}"),
+            ManageWebhooks,
+            true,
+        ),
+        Case {
+            body: Some(json!({
+                "url": "https://receiver.example/hook",
+                "event_types": ["message.received", "contact.updated"],
+                "account": acc,
+            })),
+            ..c(
+                "POST",
+                "/api/webhooks/subscriptions",
+                "/api/webhooks/subscriptions".into(),
+                ManageWebhooks,
+                true,
+            )
+        },
+        Case {
+            body: Some(json!({ "direction": "inbound", "account": acc })),
+            ..c(
+                "POST",
+                "/api/webhooks/subscriptions",
+                "/api/webhooks/subscriptions".into(),
+                ManageWebhooks,
+                true,
+            )
+        },
+        Case {
+            body: Some(json!({
+                "url": "https://receiver.example/hook",
+                "event_types": ["message.received"],
+            })),
+            ..c(
+                "POST",
+                "/api/webhooks/subscriptions",
+                "/api/webhooks/subscriptions".into(),
+                ManageWebhooks,
+                false,
+            )
+        },
+        c(
+            "GET",
+            "/api/webhooks/subscriptions/{id}",
+            format!("/api/webhooks/subscriptions/{}", a.subscription),
+            ManageWebhooks,
+            true,
+        ),
+        Case {
+            body: Some(json!({ "enabled": false, "url": "https://hijack.example/h" })),
+            ..c(
+                "PATCH",
+                "/api/webhooks/subscriptions/{id}",
+                format!("/api/webhooks/subscriptions/{}", a.subscription),
+                ManageWebhooks,
+                true,
+            )
+        },
+        c(
+            "POST",
+            "/api/webhooks/subscriptions/{id}/secret",
+            format!("/api/webhooks/subscriptions/{}/secret", a.subscription),
+            ManageWebhooks,
+            true,
+        ),
+        c(
+            "DELETE",
+            "/api/webhooks/subscriptions/{id}",
+            format!("/api/webhooks/subscriptions/{}", a.subscription),
+            ManageWebhooks,
+            true,
+        ),
+        c(
+            "GET",
+            "/api/webhooks/deliveries",
+            "/api/webhooks/deliveries".into(),
+            ViewInbox,
+            false,
+        ),
+        c(
+            "GET",
+            "/api/webhooks/deliveries",
+            format!("/api/webhooks/deliveries?subscription={}", a.subscription),
+            ViewInbox,
+            false,
+        ),
+        c(
+            "GET",
+            "/api/webhooks/deliveries",
+            format!("/api/webhooks/deliveries?account={acc}"),
+            ViewInbox,
+            true,
+        ),
+        c(
+            "GET",
+            "/api/webhooks/deliveries/{id}",
+            format!("/api/webhooks/deliveries/{}", a.delivery),
+            ViewInbox,
+            true,
+        ),
+        c(
+            "POST",
+            "/api/webhooks/deliveries/{id}/redeliver",
+            format!("/api/webhooks/deliveries/{}/redeliver", a.delivery),
+            ManageWebhooks,
+            true,
+        ),
     ]
 }
 
@@ -1347,6 +1530,39 @@ async fn p4_each_organization_only_sees_its_own_data() {
         .json(Method::GET, "/api/me", None)
         .await;
     assert_eq!(me["organization"]["id"], a.org_id.as_str());
+    // its webhook subscription (same URL, still enabled, secret untouched) and its delivery
+    let hook = a
+        .owner
+        .json(
+            Method::GET,
+            &format!("/api/webhooks/subscriptions/{}", a.subscription),
+            None,
+        )
+        .await;
+    assert_eq!(hook["enabled"], true, "{hook}");
+    assert_eq!(hook["url"], "https://hooks-a.example/receive");
+    let (rotated_at, created_at) = (hook["updated_at"].clone(), hook["created_at"].clone());
+    assert_eq!(rotated_at, created_at, "nobody else changed it: {hook}");
+    let delivery = a
+        .owner
+        .json(
+            Method::GET,
+            &format!("/api/webhooks/deliveries/{}", a.delivery),
+            None,
+        )
+        .await;
+    assert_eq!(delivery["delivery"]["status"], "failed", "{delivery}");
+    assert_eq!(delivery["delivery"]["attempts"], 3);
+    assert_eq!(delivery["attempts"].as_array().unwrap().len(), 1);
+    // B's own subscriptions are B's: bound to B's organization, none of A's listed
+    let hooks = b
+        .owner
+        .json(Method::GET, "/api/webhooks/subscriptions", None)
+        .await;
+    let hooks = hooks["subscriptions"].as_array().unwrap();
+    assert!(hooks.len() > 1, "{hooks:?}");
+    assert!(hooks.iter().all(|h| h["org_id"] == b.org_id.as_str()));
+    assert!(hooks.iter().any(|h| h["id"] == b.subscription.as_str()));
 
     // an account connected by one organization cannot be taken over by another
     let taken = service

@@ -2,13 +2,14 @@
 -- tools POST to), outbound deliveries and every delivery attempt. Keep in step with
 -- ../sqlite/0006_outbound.sql.
 
--- A subscription belongs to an organization (org_id) and/or one Instagram account (account =
--- accounts.id). An outbound subscription with neither receives every account's events (the
--- single-tenant service); an inbound one always names its account.
+-- A subscription belongs to an organization (org_id = organizations.id, the creator's) and
+-- may name one of its Instagram accounts (account = accounts.id). An outbound subscription
+-- receives the events of the account it names, or without one of every account of its
+-- organization, never another organization's; an inbound one always names its account.
 CREATE TABLE webhook_subscriptions (
     id            TEXT PRIMARY KEY,           -- sub_<hex>
     direction     TEXT NOT NULL,              -- outbound | inbound
-    org_id        TEXT,
+    org_id        TEXT NOT NULL,
     account       TEXT,
     url           TEXT,                       -- outbound only
     event_types   TEXT NOT NULL,              -- JSON array of event types (outbound)
@@ -25,7 +26,7 @@ CREATE INDEX webhook_subscriptions_org ON webhook_subscriptions (org_id);
 CREATE TABLE outbound_deliveries (
     id               TEXT PRIMARY KEY,        -- msg_<hex>: the webhook-id header
     subscription_id  TEXT NOT NULL,
-    org_id           TEXT,
+    org_id           TEXT NOT NULL,
     account          TEXT,
     contact          TEXT,                    -- the contact (IGSID) the event is about
     event_type       TEXT NOT NULL,
@@ -50,7 +51,7 @@ CREATE TABLE outbound_attempts (
     id              BIGSERIAL PRIMARY KEY,
     delivery_id     TEXT NOT NULL,
     subscription_id TEXT NOT NULL,
-    org_id          TEXT,
+    org_id          TEXT NOT NULL,
     account         TEXT,
     attempt         BIGINT NOT NULL,
     outcome         TEXT NOT NULL,            -- delivered | retry | failed
@@ -60,3 +61,15 @@ CREATE TABLE outbound_attempts (
     at              BIGINT NOT NULL
 );
 CREATE INDEX outbound_attempts_delivery ON outbound_attempts (delivery_id, id);
+
+-- Row-level security, as for the other tenant tables (see 0003_teams.sql): the application's
+-- database role sees and changes only the rows of the organization in `igdm.org_id`.
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['webhook_subscriptions', 'outbound_deliveries', 'outbound_attempts'] LOOP
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY igdm_tenant ON %I '
+                       'USING (org_id = current_setting(''igdm.org_id'', true))', t);
+    END LOOP;
+END $$;

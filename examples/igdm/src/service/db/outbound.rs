@@ -4,10 +4,13 @@
 //! subscription is created, and stored only sealed by the token vault (bound to the
 //! subscription id). Deliveries are enqueued with [`enqueue`] inside the transaction that
 //! produced the event, so an event is published if and only if it was recorded.
+//!
+//! Every subscription, delivery and attempt carries its organization (`org_id`, never NULL);
+//! the management functions take the caller's organization and see nothing of another's.
 
 use serde::Serialize;
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 use webhook_verify::standard::Secret;
 
 use super::{Db, Result, Tx};
@@ -42,9 +45,12 @@ pub struct Subscription {
     pub id: String,
     /// `outbound` or `inbound`.
     pub direction: String,
-    /// The organization, when scoped to one.
-    pub org_id: Option<String>,
-    /// The Instagram account, when scoped to one (always set for inbound).
+    /// The organization it belongs to (the creator's); only that organization's accounts'
+    /// events are delivered to it, and only its members see or change it.
+    pub org_id: String,
+    /// The Instagram account (of the organization), when scoped to one (always set for
+    /// inbound); without one, an outbound subscription receives the events of every account
+    /// of its organization.
     pub account: Option<String>,
     /// Where events are POSTed (outbound).
     pub url: Option<String>,
@@ -65,9 +71,9 @@ pub struct Subscription {
 pub struct NewSubscription {
     /// `outbound` or `inbound`.
     pub direction: String,
-    /// The organization.
-    pub org_id: Option<String>,
-    /// The account.
+    /// The organization (the caller's).
+    pub org_id: String,
+    /// The account; the caller checks it belongs to `org_id`.
     pub account: Option<String>,
     /// The URL (outbound).
     pub url: Option<String>,
@@ -156,50 +162,61 @@ pub async fn create(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
-    let sub = get(db, &id).await?.ok_or_else(|| {
+    let sub = get(&mut tx, &new.org_id, &id).await?.ok_or_else(|| {
         Error::new(
             ErrorKind::Database,
             "the subscription vanished after it was created",
         )
     })?;
+    tx.commit().await?;
     Ok((sub, secret))
 }
 
 /// Replaces a subscription's secret; the new `whsec_` secret (to show once), `None` if the
-/// subscription does not exist. Deliveries from now on are signed with it.
-pub async fn rotate_secret(db: &Db, vault: &Vault, id: &str, now: i64) -> Result<Option<String>> {
+/// subscription does not exist in organization `org`. Deliveries from now on are signed with it.
+pub async fn rotate_secret(
+    db: &Db,
+    vault: &Vault,
+    org: &str,
+    id: &str,
+    now: i64,
+) -> Result<Option<String>> {
     let secret = new_secret()?.to_whsec();
     let sealed = vault.seal(&binding(id), &secret)?;
     let mut tx = db.begin().await?;
     let done = sqlx::query(
-        "UPDATE webhook_subscriptions SET secret_sealed = $1, updated_at = $2 WHERE id = $3",
+        "UPDATE webhook_subscriptions SET secret_sealed = $1, updated_at = $2 \
+         WHERE id = $3 AND org_id = $4",
     )
     .bind(&sealed)
     .bind(now)
     .bind(id)
+    .bind(org)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok((done.rows_affected() == 1).then_some(secret))
 }
 
-/// One subscription.
-pub async fn get(db: &Db, id: &str) -> Result<Option<Subscription>> {
+/// One subscription of organization `org` (`None` for another organization's).
+pub async fn get(conn: &mut AnyConnection, org: &str, id: &str) -> Result<Option<Subscription>> {
     let row = sqlx::query(concat!(
         "SELECT ",
         subscription_columns!(),
-        " FROM webhook_subscriptions WHERE id = $1"
+        " FROM webhook_subscriptions WHERE id = $1 AND org_id = $2"
     ))
     .bind(id)
-    .fetch_optional(db.pool())
+    .bind(org)
+    .fetch_optional(conn)
     .await?;
     row.as_ref().map(subscription).transpose()
 }
 
-/// Subscriptions, filtered by account and direction when given, oldest first.
+/// Subscriptions of organization `org`, filtered by account and direction when given, oldest
+/// first.
 pub async fn list(
-    db: &Db,
+    conn: &mut AnyConnection,
+    org: &str,
     account: Option<&str>,
     direction: Option<&str>,
 ) -> Result<Vec<Subscription>> {
@@ -207,12 +224,13 @@ pub async fn list(
         "SELECT ",
         subscription_columns!(),
         " FROM webhook_subscriptions \
-         WHERE ($1 IS NULL OR account = $1) AND ($2 IS NULL OR direction = $2) \
+         WHERE org_id = $3 AND ($1 IS NULL OR account = $1) AND ($2 IS NULL OR direction = $2) \
          ORDER BY created_at, id"
     ))
     .bind(account)
     .bind(direction)
-    .fetch_all(db.pool())
+    .bind(org)
+    .fetch_all(conn)
     .await?;
     rows.iter().map(subscription).collect()
 }
@@ -230,9 +248,11 @@ pub struct Changes {
     pub enabled: Option<bool>,
 }
 
-/// Applies `changes`; the subscription after them, `None` if it does not exist.
+/// Applies `changes`; the subscription after them, `None` if it does not exist in
+/// organization `org`.
 pub async fn update(
     db: &Db,
+    org: &str,
     id: &str,
     changes: &Changes,
     now: i64,
@@ -245,7 +265,7 @@ pub async fn update(
     sqlx::query(
         "UPDATE webhook_subscriptions SET url = COALESCE($1, url), \
          event_types = COALESCE($2, event_types), description = COALESCE($3, description), \
-         enabled = COALESCE($4, enabled), updated_at = $5 WHERE id = $6",
+         enabled = COALESCE($4, enabled), updated_at = $5 WHERE id = $6 AND org_id = $7",
     )
     .bind(&changes.url)
     .bind(types)
@@ -253,15 +273,27 @@ pub async fn update(
     .bind(changes.enabled.map(i64::from))
     .bind(now)
     .bind(id)
+    .bind(org)
     .execute(&mut *tx)
     .await?;
+    let sub = get(&mut tx, org, id).await?;
     tx.commit().await?;
-    get(db, id).await
+    Ok(sub)
 }
 
-/// Deletes a subscription with its deliveries and their attempts; whether it existed.
-pub async fn delete(db: &Db, id: &str) -> Result<bool> {
+/// Deletes a subscription of organization `org` with its deliveries and their attempts;
+/// whether it existed there (another organization's is left alone).
+pub async fn delete(db: &Db, org: &str, id: &str) -> Result<bool> {
     let mut tx = db.begin().await?;
+    let done = sqlx::query("DELETE FROM webhook_subscriptions WHERE id = $1 AND org_id = $2")
+        .bind(id)
+        .bind(org)
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() != 1 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
     sqlx::query("DELETE FROM outbound_attempts WHERE subscription_id = $1")
         .bind(id)
         .execute(&mut *tx)
@@ -270,15 +302,12 @@ pub async fn delete(db: &Db, id: &str) -> Result<bool> {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    let done = sqlx::query("DELETE FROM webhook_subscriptions WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
     tx.commit().await?;
-    Ok(done.rows_affected() == 1)
+    Ok(true)
 }
 
-/// A subscription with its secret opened, `None` if it does not exist.
+/// A subscription with its secret opened, `None` if it does not exist (in any organization:
+/// for the delivery worker and the signed inbound endpoint, whose callers have no organization).
 pub async fn with_secret(
     db: &Db,
     vault: &Vault,
@@ -306,8 +335,10 @@ pub async fn with_secret(
 }
 
 /// Enqueues `event_type` with `data` (about `contact`) for every enabled outbound subscription
-/// of `account` that wants it (and every one scoped to no account and no organization), in
-/// `tx`; how many deliveries were written.
+/// that wants it and belongs to `account`'s organization (`accounts.org_id`), naming `account`
+/// or no account, in `tx`; how many deliveries were written. Another organization's
+/// subscriptions never receive the event, even one naming the account (after the account
+/// moved between organizations).
 pub async fn enqueue(
     tx: &mut Tx,
     account: &str,
@@ -317,9 +348,10 @@ pub async fn enqueue(
     now: i64,
 ) -> Result<usize> {
     let rows = sqlx::query(
-        "SELECT id, org_id, event_types FROM webhook_subscriptions \
-         WHERE direction = 'outbound' AND enabled = 1 \
-         AND (account = $1 OR (account IS NULL AND org_id IS NULL))",
+        "SELECT s.id, s.org_id, s.event_types FROM webhook_subscriptions s \
+         JOIN accounts a ON a.id = $1 AND a.org_id = s.org_id \
+         WHERE s.direction = 'outbound' AND s.enabled = 1 \
+         AND (s.account IS NULL OR s.account = $1)",
     )
     .bind(account)
     .fetch_all(&mut **tx)
@@ -332,7 +364,7 @@ pub async fn enqueue(
             continue;
         }
         let sub: String = row.try_get("id")?;
-        let org: Option<String> = row.try_get("org_id")?;
+        let org: String = row.try_get("org_id")?;
         let id = random_id("msg_")?;
         let payload = serde_json::json!({
             "type": event_type,
@@ -367,7 +399,7 @@ pub struct Claimed {
     /// The subscription.
     pub subscription_id: String,
     /// The organization.
-    pub org_id: Option<String>,
+    pub org_id: String,
     /// The account.
     pub account: Option<String>,
     /// The JSON body.
@@ -583,15 +615,19 @@ fn delivery(r: &AnyRow) -> Result<Delivery> {
     })
 }
 
-/// Deliveries matching `filter`, newest first.
-pub async fn deliveries(db: &Db, filter: &DeliveryFilter) -> Result<Vec<Delivery>> {
+/// Deliveries of organization `org` matching `filter`, newest first.
+pub async fn deliveries(
+    conn: &mut AnyConnection,
+    org: &str,
+    filter: &DeliveryFilter,
+) -> Result<Vec<Delivery>> {
     let rows = sqlx::query(concat!(
         "SELECT ",
         delivery_columns!(),
         " FROM outbound_deliveries \
          WHERE ($1 IS NULL OR subscription_id = $1) AND ($2 IS NULL OR account = $2) \
          AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR event_type = $4) AND created_at >= $5 \
-         AND ($7 IS NULL OR contact = $7) ORDER BY created_at DESC, id LIMIT $6"
+         AND ($7 IS NULL OR contact = $7) AND org_id = $8 ORDER BY created_at DESC, id LIMIT $6"
     ))
     .bind(&filter.subscription)
     .bind(&filter.account)
@@ -600,31 +636,36 @@ pub async fn deliveries(db: &Db, filter: &DeliveryFilter) -> Result<Vec<Delivery
     .bind(filter.since.unwrap_or(0))
     .bind(filter.limit.unwrap_or(100).clamp(1, 1000))
     .bind(&filter.contact)
-    .fetch_all(db.pool())
+    .bind(org)
+    .fetch_all(conn)
     .await?;
     rows.iter().map(delivery).collect()
 }
 
-/// One delivery with its attempts (oldest first).
+/// One delivery of organization `org` with its attempts (oldest first); `None` for another
+/// organization's.
 pub async fn delivery_with_attempts(
-    db: &Db,
+    conn: &mut AnyConnection,
+    org: &str,
     id: &str,
 ) -> Result<Option<(Delivery, Vec<AttemptRecord>)>> {
     let row = sqlx::query(concat!(
         "SELECT ",
         delivery_columns!(),
-        " FROM outbound_deliveries WHERE id = $1"
+        " FROM outbound_deliveries WHERE id = $1 AND org_id = $2"
     ))
     .bind(id)
-    .fetch_optional(db.pool())
+    .bind(org)
+    .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
     let rows = sqlx::query(
         "SELECT id, delivery_id, attempt, outcome, status_code, error, duration_ms, at \
-         FROM outbound_attempts WHERE delivery_id = $1 ORDER BY id",
+         FROM outbound_attempts WHERE delivery_id = $1 AND org_id = $2 ORDER BY id",
     )
     .bind(id)
-    .fetch_all(db.pool())
+    .bind(org)
+    .fetch_all(&mut *conn)
     .await?;
     let attempts = rows
         .iter()
@@ -644,17 +685,19 @@ pub async fn delivery_with_attempts(
     Ok(Some((delivery(&row)?, attempts)))
 }
 
-/// Sends a delivery again from its first attempt (same `webhook-id` and body); whether it
-/// exists. A delivery being attempted right now is left alone (`Ok(false)`).
-pub async fn redeliver(db: &Db, id: &str, now: i64) -> Result<bool> {
+/// Sends a delivery of organization `org` again from its first attempt (same `webhook-id` and
+/// body); whether it was reset. Another organization's delivery, and one being attempted right
+/// now, are left alone (`Ok(false)`).
+pub async fn redeliver(db: &Db, org: &str, id: &str, now: i64) -> Result<bool> {
     let mut tx = db.begin().await?;
     let done = sqlx::query(
         "UPDATE outbound_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1, \
          lease_owner = NULL, lease_until = NULL, updated_at = $1 \
-         WHERE id = $2 AND (lease_until IS NULL OR lease_until < $1)",
+         WHERE id = $2 AND org_id = $3 AND (lease_until IS NULL OR lease_until < $1)",
     )
     .bind(now)
     .bind(id)
+    .bind(org)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

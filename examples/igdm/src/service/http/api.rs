@@ -51,7 +51,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
 /// the caller's role allows `permission` and `account` (if given) belongs to the caller's
 /// organization; else the 403 or 404 answer (the same 404 as for an unknown account).
 #[allow(clippy::result_large_err)]
-async fn scope(
+pub(crate) async fn scope(
     state: &AppState,
     caller: &Caller,
     permission: Permission,

@@ -18,6 +18,7 @@
 //! | `ViewMembers`: list members                  | yes   | yes   | yes   |
 //! | `ManageConnections`: connect/disconnect accounts | yes | yes | no  |
 //! | `ManageAutomations`: save/delete automations | yes   | yes   | no    |
+//! | `ManageWebhooks`: webhook subscriptions (list, create, change, delete, new secret), redeliveries | yes | yes | no |
 //! | `ManageApiKeys`: create/list/revoke API keys | yes   | yes   | no    |
 //! | `ManageMembers`: invite, change roles, remove (not Owners) | yes | yes | no |
 //! | `ManageOwners`: make, demote, invite or remove Owners; Owner API keys | yes | no | no |
@@ -72,6 +73,10 @@ pub enum Permission {
     ManageConnections,
     /// Save and delete automations.
     ManageAutomations,
+    /// List, create, change and delete webhook subscriptions, give them new secrets, and
+    /// redeliver outbound deliveries. Reading the delivery log needs only `ViewInbox`; the
+    /// subscriptions themselves need this, since receiver URLs often carry credentials.
+    ManageWebhooks,
     /// Create, list and revoke API keys.
     ManageApiKeys,
     /// Invite members, change their roles and remove them (except Owners).
@@ -86,12 +91,13 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission, in the matrix's order.
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 11] = [
         Permission::ViewInbox,
         Permission::Reply,
         Permission::ViewMembers,
         Permission::ManageConnections,
         Permission::ManageAutomations,
+        Permission::ManageWebhooks,
         Permission::ManageApiKeys,
         Permission::ManageMembers,
         Permission::ManageOwners,
@@ -107,6 +113,7 @@ impl Permission {
             Permission::ViewMembers => "view_members",
             Permission::ManageConnections => "manage_connections",
             Permission::ManageAutomations => "manage_automations",
+            Permission::ManageWebhooks => "manage_webhooks",
             Permission::ManageApiKeys => "manage_api_keys",
             Permission::ManageMembers => "manage_members",
             Permission::ManageOwners => "manage_owners",
@@ -128,6 +135,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
                 | ViewMembers
                 | ManageConnections
                 | ManageAutomations
+                | ManageWebhooks
                 | ManageApiKeys
                 | ManageMembers
         ),
@@ -669,6 +677,21 @@ mod tests {
                 Permission::ViewMembers
             ]
         );
+    }
+
+    #[test]
+    fn webhooks_are_managed_by_owners_and_admins_and_their_log_read_by_everyone() {
+        assert!(allows(Role::Owner, Permission::ManageWebhooks));
+        assert!(allows(Role::Admin, Permission::ManageWebhooks));
+        assert!(!allows(Role::Agent, Permission::ManageWebhooks));
+        // the delivery log is read with ViewInbox, which every role has
+        for role in [Role::Owner, Role::Admin, Role::Agent] {
+            assert!(allows(role, Permission::ViewInbox), "{role:?}");
+        }
+        assert_eq!(Permission::ManageWebhooks.name(), "manage_webhooks");
+        let names: std::collections::BTreeSet<&str> =
+            Permission::ALL.iter().map(|p| p.name()).collect();
+        assert_eq!(names.len(), Permission::ALL.len(), "names are unique");
     }
 
     #[test]

@@ -1,6 +1,12 @@
 //! Webhooks to and from other tools.
 //!
-//! Management (authenticated like the rest of `/api`):
+//! Management (authenticated like the rest of `/api`, by a [`Caller`], and scoped by the
+//! caller's organization: subscriptions and deliveries of another organization answer 404 as
+//! if they did not exist, and an `account` must be one of the organization's accounts, else
+//! 404). Subscriptions and redeliveries need [`Permission::ManageWebhooks`] (Owner, Admin);
+//! the delivery log needs [`Permission::ViewInbox`] (every role). A subscription belongs to the
+//! organization that created it and receives only the events of its accounts (of the one
+//! account it names, if it names one).
 //!
 //! - `GET /api/webhooks/subscriptions[?account=&direction=]`: subscriptions (never secrets).
 //! - `POST /api/webhooks/subscriptions`: `{"direction": "outbound", "url", "event_types":
@@ -25,6 +31,9 @@
 //!   "messages": [{ "contact": "IGSID", "text": "Your order shipped!" }] }
 //! ```
 //!
+//! The endpoint is public: the signature with the subscription's secret is the credential.
+//! It writes only to the subscription's account, and only while that account belongs to the
+//! subscription's organization (else 404, nothing applied).
 //! Contacts of the subscription's account are created or updated (a `contact.updated` event is
 //! published); messages go to the outbox as text DMs, sent like any other (rate limits, retries,
 //! delivery log) and only inside the 24-hour window of the contact's last message. A bad or
@@ -50,10 +59,12 @@ use serde::Deserialize;
 use serde_json::json;
 use webhook_verify::standard::{Headers, Webhook};
 
+use super::api::scope;
+use super::auth::{failure, problem, Caller, Permission};
 use super::AppState;
 use crate::service::db::automation_store::TxStore;
-use crate::service::db::{self, delivery_log, outbound, outbox};
-use crate::service::error::Error;
+use crate::service::db::{self, delivery_log, outbound, outbox, teams};
+use crate::service::error::{Error, ErrorKind};
 use crate::service::pipeline;
 
 /// The management routes (under `/api/webhooks`, authenticated) and the public inbound
@@ -86,15 +97,6 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         "/hooks/inbound/{id}",
         post(inbound).layer(DefaultBodyLimit::max(limit)),
     )
-}
-
-fn problem(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
-}
-
-fn failure(e: Error) -> Response {
-    tracing::warn!(error = %e, "webhooks API request failed");
-    problem(StatusCode::INTERNAL_SERVER_ERROR, e.message())
 }
 
 /// A located problem of a request body.
@@ -160,10 +162,23 @@ struct SubscriptionQuery {
 
 async fn list_subscriptions(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Query(q): Query<SubscriptionQuery>,
 ) -> Response {
+    let mut reader = match scope(
+        &state,
+        &caller,
+        Permission::ManageWebhooks,
+        q.account.as_deref(),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
     match outbound::list(
-        &state.shared.db,
+        &mut reader,
+        &caller.org_id,
         q.account.as_deref(),
         q.direction.as_deref(),
     )
@@ -222,7 +237,14 @@ fn check_event_types(types: &[String], path: &str, problems: &mut Vec<Problem>) 
     }
 }
 
-async fn create_subscription(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+async fn create_subscription(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: Bytes,
+) -> Response {
+    if let Err(denied) = caller.require(Permission::ManageWebhooks) {
+        return denied;
+    }
     let req: CreateSubscription = match parse(&body) {
         Ok(r) => r,
         Err(p) => return unprocessable(vec![p]),
@@ -259,22 +281,18 @@ async fn create_subscription(State(state): State<Arc<AppState>>, body: Bytes) ->
             format!("unknown direction `{other}`; use outbound or inbound"),
         )),
     }
-    if let Some(account) = &req.account {
-        match db::accounts::get(&state.shared.db, account).await {
-            Ok(Some(_)) => {}
-            Ok(None) => problems.push(Problem::at(
-                "account",
-                format!("account {account} is not connected"),
-            )),
-            Err(e) => return failure(e),
-        }
-    }
+    // the body's own problems first (they say nothing about other organizations' accounts)
     if !problems.is_empty() {
         return unprocessable(problems);
     }
+    if let Some(account) = &req.account {
+        if let Err(answer) = owned(&state, &caller, account).await {
+            return answer;
+        }
+    }
     let new = outbound::NewSubscription {
         direction: direction.to_string(),
-        org_id: None,
+        org_id: caller.org_id.clone(),
         account: req.account,
         url: req.url,
         event_types: req.event_types.unwrap_or_default(),
@@ -294,8 +312,37 @@ async fn create_subscription(State(state): State<Arc<AppState>>, body: Bytes) ->
     }
 }
 
-async fn get_subscription(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    match outbound::get(&state.shared.db, &id).await {
+/// `Ok` when `account` belongs to the caller's organization, else the 404 answer (the same as
+/// for an account that does not exist).
+#[allow(clippy::result_large_err)]
+async fn owned(state: &AppState, caller: &Caller, account: &str) -> Result<(), Response> {
+    let mut conn = state
+        .shared
+        .db
+        .pool()
+        .acquire()
+        .await
+        .map_err(|e| failure(e.into()))?;
+    match teams::owns_account(&mut conn, &caller.org_id, account).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(problem(
+            StatusCode::NOT_FOUND,
+            "no such account: the account is not connected to your organization; connect it first",
+        )),
+        Err(e) => Err(failure(e)),
+    }
+}
+
+async fn get_subscription(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    let mut reader = match scope(&state, &caller, Permission::ManageWebhooks, None).await {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
+    match outbound::get(&mut reader, &caller.org_id, &id).await {
         Ok(Some(s)) => Json(s).into_response(),
         Ok(None) => problem(StatusCode::NOT_FOUND, "no such subscription"),
         Err(e) => failure(e),
@@ -317,14 +364,19 @@ struct UpdateSubscription {
 
 async fn update_subscription(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
+    let mut reader = match scope(&state, &caller, Permission::ManageWebhooks, None).await {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
     let req: UpdateSubscription = match parse(&body) {
         Ok(r) => r,
         Err(p) => return unprocessable(vec![p]),
     };
-    let existing = match outbound::get(&state.shared.db, &id).await {
+    let existing = match outbound::get(&mut reader, &caller.org_id, &id).await {
         Ok(Some(s)) => s,
         Ok(None) => return problem(StatusCode::NOT_FOUND, "no such subscription"),
         Err(e) => return failure(e),
@@ -352,7 +404,16 @@ async fn update_subscription(
         description: req.description,
         enabled: req.enabled,
     };
-    match outbound::update(&state.shared.db, &id, &changes, db::now_ms()).await {
+    drop(reader);
+    match outbound::update(
+        &state.shared.db,
+        &caller.org_id,
+        &id,
+        &changes,
+        db::now_ms(),
+    )
+    .await
+    {
         Ok(Some(s)) => Json(s).into_response(),
         Ok(None) => problem(StatusCode::NOT_FOUND, "no such subscription"),
         Err(e) => failure(e),
@@ -361,17 +422,31 @@ async fn update_subscription(
 
 async fn delete_subscription(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Response {
-    match outbound::delete(&state.shared.db, &id).await {
+    if let Err(denied) = caller.require(Permission::ManageWebhooks) {
+        return denied;
+    }
+    match outbound::delete(&state.shared.db, &caller.org_id, &id).await {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => problem(StatusCode::NOT_FOUND, "no such subscription"),
         Err(e) => failure(e),
     }
 }
 
-async fn rotate_secret(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    match outbound::rotate_secret(&state.shared.db, &state.shared.vault, &id, db::now_ms()).await {
+async fn rotate_secret(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(denied) = caller.require(Permission::ManageWebhooks) {
+        return denied;
+    }
+    let shared = &state.shared;
+    let rotated =
+        outbound::rotate_secret(&shared.db, &shared.vault, &caller.org_id, &id, db::now_ms()).await;
+    match rotated {
         Ok(Some(secret)) => Json(json!({ "id": id, "secret": secret })).into_response(),
         Ok(None) => problem(StatusCode::NOT_FOUND, "no such subscription"),
         Err(e) => failure(e),
@@ -380,16 +455,36 @@ async fn rotate_secret(State(state): State<Arc<AppState>>, Path(id): Path<String
 
 async fn list_deliveries(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Query(filter): Query<outbound::DeliveryFilter>,
 ) -> Response {
-    match outbound::deliveries(&state.shared.db, &filter).await {
+    let mut reader = match scope(
+        &state,
+        &caller,
+        Permission::ViewInbox,
+        filter.account.as_deref(),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
+    match outbound::deliveries(&mut reader, &caller.org_id, &filter).await {
         Ok(list) => Json(json!({ "deliveries": list })).into_response(),
         Err(e) => failure(e),
     }
 }
 
-async fn get_delivery(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    match outbound::delivery_with_attempts(&state.shared.db, &id).await {
+async fn get_delivery(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    let mut reader = match scope(&state, &caller, Permission::ViewInbox, None).await {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
+    match outbound::delivery_with_attempts(&mut reader, &caller.org_id, &id).await {
         Ok(Some((delivery, attempts))) => {
             Json(json!({ "delivery": delivery, "attempts": attempts })).into_response()
         }
@@ -398,10 +493,23 @@ async fn get_delivery(State(state): State<Arc<AppState>>, Path(id): Path<String>
     }
 }
 
-async fn redeliver(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    match outbound::redeliver(&state.shared.db, &id, db::now_ms()).await {
+async fn redeliver(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(denied) = caller.require(Permission::ManageWebhooks) {
+        return denied;
+    }
+    let db = &state.shared.db;
+    match outbound::redeliver(db, &caller.org_id, &id, db::now_ms()).await {
         Ok(true) => (StatusCode::ACCEPTED, Json(json!({ "redelivering": id }))).into_response(),
-        Ok(false) => match outbound::delivery_with_attempts(&state.shared.db, &id).await {
+        Ok(false) => match async {
+            let mut conn = db.pool().acquire().await?;
+            outbound::delivery_with_attempts(&mut conn, &caller.org_id, &id).await
+        }
+        .await
+        {
             Ok(Some(_)) => problem(
                 StatusCode::CONFLICT,
                 "the delivery is being attempted right now; try again in a moment",
@@ -496,7 +604,7 @@ async fn inbound(
         Ok(r) => r,
         Err(p) => return unprocessable(vec![p]),
     };
-    match apply(shared, &sub.id, &account, webhook_id, &request).await {
+    match apply(shared, &sub, &account, webhook_id, &request).await {
         Ok(Ok(applied)) => (StatusCode::ACCEPTED, Json(applied)).into_response(),
         Ok(Err(problems)) => unprocessable(problems),
         Err(e) => failure(e),
@@ -518,7 +626,7 @@ fn check_text(value: &str, path: String, what: &str, problems: &mut Vec<Problem>
 /// applied), or what was done.
 async fn apply(
     shared: &pipeline::Shared,
-    subscription: &str,
+    sub: &outbound::Subscription,
     account: &str,
     webhook_id: &str,
     request: &InboundBody,
@@ -585,7 +693,16 @@ async fn apply(
         return Ok(Err(problems));
     }
     let now = db::now_ms();
-    let store = TxStore::new(shared.db.begin().await?);
+    let mut tx = shared.db.begin().await?;
+    // only an account of the subscription's organization, checked in the writing transaction
+    if !teams::owns_account(&mut tx, &sub.org_id, account).await? {
+        tx.rollback().await?;
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            "no such inbound webhook: its account is no longer connected to its organization",
+        ));
+    }
+    let store = TxStore::new(tx);
     let mut updated = Vec::new();
     for c in &request.contacts {
         let mut contact = match store.contact(account, &c.id).await? {
@@ -641,7 +758,7 @@ async fn apply(
     for id in &updated {
         pipeline::outbound::publish_contact(&mut tx, account, id, now).await?;
     }
-    let event_key = format!("inbound:{subscription}:{webhook_id}");
+    let event_key = format!("inbound:{}:{webhook_id}", sub.id);
     let mut queued = Vec::new();
     let mut duplicate = false;
     for (i, action) in planned {
