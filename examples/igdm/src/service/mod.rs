@@ -29,6 +29,7 @@ mod error;
 pub mod http;
 pub mod metrics;
 pub mod pipeline;
+pub mod testing;
 pub mod vault;
 
 use std::net::SocketAddr;
