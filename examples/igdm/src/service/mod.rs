@@ -122,7 +122,13 @@ impl Service {
 fn spawn_workers(shared: &Arc<Shared>, stopped: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let mut handles = Vec::new();
     let poll = shared.config.poll_interval();
-    for (name, job) in [("inbox", 0u8), ("sender", 1), ("refresh", 2), ("wake", 3)] {
+    for (name, job) in [
+        ("inbox", 0u8),
+        ("sender", 1),
+        ("refresh", 2),
+        ("wake", 3),
+        ("ownership", 4),
+    ] {
         let shared = shared.clone();
         let mut stopped = stopped.clone();
         handles.push(tokio::spawn(async move {
@@ -134,6 +140,7 @@ fn spawn_workers(shared: &Arc<Shared>, stopped: &watch::Receiver<bool>) -> Vec<J
                     0 => pipeline::inbox::run_once(&shared).await,
                     1 => pipeline::sender::run_once(&shared).await,
                     3 => pipeline::wake::run_once(&shared).await,
+                    4 => pipeline::ownership::run_once(&shared).await,
                     _ => refresh_tokens(&shared).await,
                 };
                 let idle = match outcome {
@@ -325,6 +332,10 @@ impl RunningService {
         }
         if let Some(server) = self.server.take() {
             let _ = server.await;
+        }
+        // No call is in flight any more: another instance may take this one's accounts.
+        if let Err(e) = pipeline::ownership::release(&self.shared).await {
+            tracing::warn!(error = %e, "could not release the account leases; they expire");
         }
         if let Some(task) = self.ingest_task.take() {
             task.abort();

@@ -4,6 +4,7 @@
 
 pub mod convert;
 pub mod inbox;
+pub mod ownership;
 pub mod ratelimit;
 pub mod sender;
 pub mod wake;
@@ -43,6 +44,8 @@ pub struct Shared {
     pub graph: Client,
     /// A plain HTTP client for automation webhooks.
     pub http: reqwest::Client,
+    /// Which accounts this instance sends for (all of them on SQLite).
+    pub ownership: ownership::Ownership,
     engine: RwLock<Arc<Engine>>,
     clients: Mutex<HashMap<String, (String, Client)>>,
 }
@@ -71,6 +74,7 @@ impl Shared {
                 .build()
                 .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))?,
             graph,
+            ownership: ownership::Ownership::new(db.backend()),
             engine: RwLock::new(Arc::new(Engine::new(rules))),
             clients: Mutex::new(HashMap::new()),
             db,
