@@ -160,14 +160,16 @@ actions = [{{ type = "send_dm", message = {{ kind = "text", text = "Thanks, we g
     }
     setup.shutdown().await;
 
-    let mut instances = Vec::new();
-    for i in 0..INSTANCES {
+    let start = |i: usize| {
         let data_dir = dir.join(format!("instance{i}"));
         std::fs::create_dir_all(&data_dir).unwrap();
         let file = data_dir.join("igdm.toml");
         std::fs::write(&file, config_toml(&database, &sim, &data_dir)).unwrap();
-        instances.push(spawn(&file, &format!("instance{i}")));
-    }
+        spawn(&file, &format!("instance{i}"))
+    };
+    // Two instances first; the third joins while the DMs are being sent, so accounts change
+    // owner under load.
+    let mut instances: Vec<Instance> = (0..INSTANCES - 1).map(start).collect();
     sim.set_webhook_url(Some(format!(
         "{}/webhooks/instagram",
         instances[0].base_url
@@ -180,28 +182,32 @@ actions = [{{ type = "send_dm", message = {{ kind = "text", text = "Thanks, we g
         .connect(&database)
         .await
         .unwrap();
-    let mut owners = 0;
-    for _ in 0..300 {
-        owners = scalar(
-            &pool,
-            "SELECT COUNT(DISTINCT owner) FROM account_leases WHERE lease_until > \
-             CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
-        )
-        .await;
-        let held = scalar(
-            &pool,
-            "SELECT COUNT(*) FROM account_leases WHERE lease_until > \
-             CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
-        )
-        .await;
-        if owners == INSTANCES as i64 && held == ACCOUNTS as i64 {
-            break;
+    let owners_of_all = async |pool: &sqlx::AnyPool, instances: usize| {
+        let mut owners = 0;
+        for _ in 0..300 {
+            owners = scalar(
+                pool,
+                "SELECT COUNT(DISTINCT owner) FROM account_leases WHERE lease_until > \
+                 CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+            )
+            .await;
+            let held = scalar(
+                pool,
+                "SELECT COUNT(*) FROM account_leases WHERE lease_until > \
+                 CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+            )
+            .await;
+            if owners == instances as i64 && held == ACCOUNTS as i64 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        owners
+    };
     assert_eq!(
-        owners, INSTANCES as i64,
-        "every instance sends for some accounts"
+        owners_of_all(&pool, INSTANCES - 1).await,
+        INSTANCES as i64 - 1,
+        "both instances send for some accounts"
     );
 
     // 10,000 DMs from 10,000 people, spread over the accounts.
@@ -210,6 +216,20 @@ actions = [{{ type = "send_dm", message = {{ kind = "text", text = "Thanks, we g
             .dm(&accounts[i % ACCOUNTS], "hi")
             .unwrap();
     }
+    sim.wait_for_sent(500, Duration::from_secs(120))
+        .await
+        .unwrap();
+    instances.push(start(INSTANCES - 1));
+    assert_eq!(
+        owners_of_all(&pool, INSTANCES).await,
+        INSTANCES as i64,
+        "the third instance took its share"
+    );
+    let handed_over = sim.sent_messages().len();
+    assert!(
+        handed_over < EVENTS,
+        "accounts changed owner while DMs were being sent ({handed_over} sent by then)"
+    );
     if let Err(e) = sim.wait_for_sent(EVENTS, Duration::from_secs(240)).await {
         panic!(
             "waited for {EVENTS} sends: {e}; {} sent, outbox {:?}",
