@@ -8,8 +8,10 @@
 //! - `event_to_dm/dm_reply`: a simulated person DMs the account in `instagram-sim`, the
 //!   simulator delivers the signed webhook, the service stores, decides and sends the reply
 //!   through the Graph API to the simulator; an element is one event answered (iterations are
-//!   bursts of 200 DMs, so the pipeline's fill and drain are amortized). The simulator's
-//!   and the service's per-account send limits are lifted so the pipeline itself is measured.
+//!   bursts of 200 DMs, so the pipeline's fill and drain are amortized). The DMs are spread over
+//!   50 connected accounts; the simulator's and the service's per-account limits stay at the
+//!   platform's (100 sends/s each), and the simulator delivers up to 32 webhooks at once, one
+//!   event per request.
 //!   The delay from the webhook received (inbox `received_at`) to the send call accepted by the
 //!   simulator is printed as p50/p99.
 //!
@@ -169,45 +171,55 @@ const EVENTS_PER_ITERATION: u64 = 200;
 const DM_REPLY: &str = r#"
 account = "ACCOUNT"
 [[rules]]
-id = "hello"
+id = "hello-ACCOUNT"
 on = ["message"]
 actions = [{ type = "send_dm", message = { kind = "text", text = "Thanks, we got your message." } }]
 "#;
+
+/// Connected accounts in `event_to_dm`: DMs are spread over them, so the platform's per-account
+/// send limit (100/s, kept at its default in the simulator and the service) allows 5,000/s.
+const ACCOUNTS: usize = 50;
 
 fn event_to_dm(c: &mut Criterion) {
     let rt = runtime();
     let dir = Dir::new("pipeline");
     let mut sim_config = SimConfig::default();
-    sim_config.limits.send_per_second = 1_000_000;
     sim_config.max_records = 10_000_000;
+    // Meta delivers concurrently under load; one event per request (no batching).
+    sim_config.delivery.concurrency = 32;
     let sim = rt.block_on(Simulator::start(sim_config)).unwrap();
     let mut config = Config::for_tests(&dir.0);
     config.app_id = sim.app_id();
     config.app_secret = sim.app_secret();
     config.graph_base_url = sim.base_url().to_owned();
-    config.send_per_second = 1_000_000;
     config.poll_interval_ms = 5;
     config.inbox_batch = 256;
     config.outbox_batch = 256;
     config.sender_concurrency = 32;
     let service = rt.block_on(Service::start(config)).unwrap();
     sim.set_webhook_url(Some(service.webhook_url()));
-    let shop = sim.create_account(AccountSpec::new("shop")).unwrap();
-    rt.block_on(async {
-        service
-            .connect_account(
-                &shop.ig_user_id,
-                Some("shop"),
-                &shop.access_token,
-                Some(shop.expires_at),
-            )
-            .await
+    let mut shops = Vec::new();
+    for i in 0..ACCOUNTS {
+        let shop = sim
+            .create_account(AccountSpec::new(format!("shop{i}")))
             .unwrap();
-        service
-            .put_automations(&DM_REPLY.replace("ACCOUNT", &shop.ig_user_id))
-            .await
-            .unwrap();
-    });
+        rt.block_on(async {
+            service
+                .connect_account(
+                    &shop.ig_user_id,
+                    Some(&format!("shop{i}")),
+                    &shop.access_token,
+                    Some(shop.expires_at),
+                )
+                .await
+                .unwrap();
+            service
+                .put_automations(&DM_REPLY.replace("ACCOUNT", &shop.ig_user_id))
+                .await
+                .unwrap();
+        });
+        shops.push(shop.ig_user_id);
+    }
     let people = AtomicU64::new(0);
     let mut group = c.benchmark_group("event_to_dm");
     // One iteration is a burst of EVENTS_PER_ITERATION DMs, timed until every reply was
@@ -224,7 +236,7 @@ fn event_to_dm(c: &mut Criterion) {
                 for _ in 0..events {
                     let n = people.fetch_add(1, Ordering::Relaxed);
                     sim.person(&format!("p{n}"))
-                        .dm(&shop.ig_user_id, "hi")
+                        .dm(&shops[n as usize % ACCOUNTS], "hi")
                         .unwrap();
                 }
                 sim.wait_for_sent(before + events as usize, Duration::from_secs(300))

@@ -186,6 +186,20 @@ pub enum PlannedAction {
         /// The body.
         body: serde_json::Value,
     },
+    /// Answer the contact in DM with a language model's reply: the caller takes the last
+    /// `context_messages` messages of the conversation with `recipient` (and no one else's),
+    /// asks its model with `instructions` as the system prompt, and sends the answer as a text
+    /// DM, or `fallback` when there is no usable answer. The 24-hour window was open at `now`.
+    AiReply {
+        /// The recipient (IGSID).
+        recipient: String,
+        /// The system prompt, rendered.
+        instructions: String,
+        /// The text to send when the model gives no usable answer, rendered.
+        fallback: String,
+        /// How many of the conversation's latest messages the model may see (1 to 50).
+        context_messages: u32,
+    },
     /// Call [`Engine::wake`](crate::engine::Engine::wake) for this contact at `at` (a flow delay).
     Wake {
         /// When.

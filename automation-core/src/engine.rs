@@ -639,16 +639,38 @@ impl<S: Store + ?Sized> Run<'_, S> {
                     body,
                 });
             }
+            CompiledAction::AiReply {
+                instructions,
+                fallback,
+                context_messages,
+            } => {
+                if let Err(reason) = self.dm_window() {
+                    return Ok(Err(reason));
+                }
+                let instructions = self.render(instructions);
+                let fallback = self.render(fallback);
+                self.decision.actions.push(PlannedAction::AiReply {
+                    recipient: self.contact.id.clone(),
+                    instructions,
+                    fallback,
+                    context_messages: *context_messages,
+                });
+            }
         }
         Ok(Ok(()))
     }
 
-    fn send_dm(&mut self, m: &CompiledMessage) -> std::result::Result<(), String> {
+    /// Whether a DM may be sent to the contact now (the 24-hour window is open).
+    fn dm_window(&self) -> std::result::Result<(), String> {
         match messaging_window(self.contact.last_inbound, self.now) {
-            Window::Standard => {}
-            Window::HumanAgentOnly => return Err("outside the 24-hour messaging window (only a human may reply, with the HUMAN_AGENT tag)".into()),
-            _ => return Err("the messaging window is closed: the person has not messaged in the last 7 days (or ever)".into()),
+            Window::Standard => Ok(()),
+            Window::HumanAgentOnly => Err("outside the 24-hour messaging window (only a human may reply, with the HUMAN_AGENT tag)".into()),
+            _ => Err("the messaging window is closed: the person has not messaged in the last 7 days (or ever)".into()),
         }
+    }
+
+    fn send_dm(&mut self, m: &CompiledMessage) -> std::result::Result<(), String> {
+        self.dm_window()?;
         let message = match m {
             CompiledMessage::Text(text, qrs) => {
                 let text = self.render(text);

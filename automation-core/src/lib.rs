@@ -113,6 +113,15 @@
 //!   { type = "webhook", url = "https://example.com/hooks/handoff" },
 //! ]
 //!
+//! [[rules]]
+//! id = "assistant"                     # a catch-all answered by a language model
+//! on = ["message"]
+//! priority = -10
+//! actions = [
+//!   { type = "ai_reply", instructions = "You answer for Example Shop. Be brief; never invent prices.",
+//!     fallback = "Thanks {{first_name|there}}! We will get back to you soon.", context_messages = 10 },
+//! ]
+//!
 //! [[flows]]
 //! id = "welcome"
 //! start = "ask"
@@ -132,6 +141,12 @@
 //! elements = [{ title, subtitle, image_url, buttons }] }` or `{ kind = "media", media = "image",
 //! url }`; `remove_tag`. Other flow steps: `condition` (`if = { kind = ... }`, `then`, `else`),
 //! `delay` (`wait = "1h"`, `next`), `field` (`name`, `value`, `next`), `webhook` (`url`, `next`).
+//! `ai_reply` (`instructions`, `fallback`, `context_messages`, default 10, 1 to 50) plans a
+//! [`PlannedAction::AiReply`] inside the 24-hour window: the caller gives the model the
+//! instructions as its system prompt and only the last `context_messages` messages of this one
+//! conversation, sends its answer as a text DM, and sends `fallback` when the model fails, times
+//! out or answers nothing (the reference service `examples/igdm` does this with an
+//! OpenAI-compatible chat-completions client). Instructions and fallback are templates.
 //! Durations are seconds or strings like `"90s"`, `"30m"`, `"2h"`, `"7d"`.
 //!
 //! The example files `examples/rules.toml` and `examples/rules.json` in this crate contain a

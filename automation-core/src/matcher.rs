@@ -507,6 +507,11 @@ pub(crate) enum CompiledAction {
     StartFlow(String),
     HandOff(crate::rule::Seconds, Option<String>),
     Webhook(String),
+    AiReply {
+        instructions: Template,
+        fallback: Template,
+        context_messages: u32,
+    },
 }
 
 /// A message with its templates parsed.
@@ -827,6 +832,38 @@ fn compile_action(a: &Action) -> Result<CompiledAction, Error> {
         Action::Webhook { url } => {
             check_url(url).map_err(|e| e.in_field("url"))?;
             CompiledAction::Webhook(url.clone())
+        }
+        Action::AiReply {
+            instructions,
+            fallback,
+            context_messages,
+        } => {
+            if instructions.trim().is_empty() {
+                return Err(invalid(
+                    "the instructions are empty; say what the model should do (the system prompt)",
+                )
+                .in_field("instructions"));
+            }
+            if fallback.trim().is_empty() {
+                return Err(invalid(
+                    "the fallback is empty; give the text sent when the model does not answer",
+                )
+                .in_field("fallback"));
+            }
+            if !(1..=crate::rule::MAX_CONTEXT_MESSAGES).contains(context_messages) {
+                return Err(invalid(&format!(
+                    "context_messages is {context_messages}; give 1 to {}",
+                    crate::rule::MAX_CONTEXT_MESSAGES
+                ))
+                .in_field("context_messages"));
+            }
+            CompiledAction::AiReply {
+                instructions: Template::parse_with_limit(instructions, TextLimit::Chars(4000))
+                    .map_err(|e| e.in_field("instructions"))?,
+                fallback: Template::parse_with_limit(fallback, TextLimit::MESSAGE)
+                    .map_err(|e| e.in_field("fallback"))?,
+                context_messages: *context_messages,
+            }
         }
     })
 }

@@ -600,6 +600,33 @@ pub enum Action {
         /// The URL.
         url: String,
     },
+    /// Answer the contact in DM with a reply written by a language model (only inside the
+    /// 24-hour window). The engine only plans it ([`PlannedAction::AiReply`]); the caller
+    /// gathers the last `context_messages` messages of this conversation, asks its model with
+    /// `instructions` as the system prompt, and sends the answer, or `fallback` when the model
+    /// fails, times out or answers nothing.
+    ///
+    /// [`PlannedAction::AiReply`]: crate::decision::PlannedAction::AiReply
+    AiReply {
+        /// The system prompt (a template, at most 4,000 characters).
+        instructions: String,
+        /// The text sent when no answer comes (a template; a message text, at most 1000 bytes).
+        fallback: String,
+        /// How many of the conversation's latest messages (both directions) the model sees:
+        /// 1 to 50. Default 10.
+        #[serde(default = "default_context_messages")]
+        context_messages: u32,
+    },
+}
+
+/// The default number of conversation messages an AI reply sees.
+pub const DEFAULT_CONTEXT_MESSAGES: u32 = 10;
+
+/// The most conversation messages an AI reply may see.
+pub const MAX_CONTEXT_MESSAGES: u32 = 50;
+
+fn default_context_messages() -> u32 {
+    DEFAULT_CONTEXT_MESSAGES
 }
 
 /// A direct message.

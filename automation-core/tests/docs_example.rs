@@ -32,7 +32,7 @@ fn the_documented_rules_file_is_valid() {
     let text = doc_toml_block();
     assert!(text.contains("[[rules]]"));
     let file = RulesFile::from_toml(&text).unwrap();
-    assert_eq!(file.rules.len(), 3);
+    assert_eq!(file.rules.len(), 4);
     assert_eq!(file.flows.len(), 1);
     assert!(
         RuleSet::check(&file).is_empty(),

@@ -135,6 +135,58 @@ async fn private_reply_once_per_comment_within_seven_days() {
 }
 
 #[tokio::test]
+async fn ai_reply_is_planned_inside_the_24_hour_window_only() {
+    let e = engine(
+        r#"
+[[rules]]
+id = "ai"
+on = ["message", "comment"]
+actions = [{ type = "ai_reply", instructions = "You help {{first_name}}.", fallback = "Thanks {{first_name|there}}!", context_messages = 6 }]
+"#,
+    );
+    let s = MemoryStore::new();
+    let d = decide(&e, &s, &dm("m1", "do you ship to Lisbon?", t0()), t0()).await;
+    assert_eq!(
+        d.actions,
+        vec![PlannedAction::AiReply {
+            recipient: "u1".into(),
+            instructions: "You help ana.".into(),
+            fallback: "Thanks ana!".into(),
+            context_messages: 6,
+        }]
+    );
+    // round trip through JSON (the service stores planned actions as JSON)
+    let json = serde_json::to_string(&d.actions[0]).unwrap();
+    assert!(json.contains(r#""type":"ai_reply""#), "{json}");
+    assert_eq!(
+        serde_json::from_str::<PlannedAction>(&json).unwrap(),
+        d.actions[0]
+    );
+    // a comment 25 hours after the last DM: the window is closed, nothing planned
+    let later = t0() + TimeDelta::hours(25);
+    let d = decide(&e, &s, &comment_from("c1", sender(), "hi", later), later).await;
+    assert!(d.actions.is_empty(), "{d:?}");
+    assert!(d.skipped[0].reason.contains("24-hour"), "{:?}", d.skipped);
+}
+
+#[test]
+fn ai_reply_context_defaults_to_ten_messages() {
+    let f = RulesFile::from_toml(
+        "account = \"a\"\n[[rules]]\nid = \"r\"\nactions = [{ type = \"ai_reply\", instructions = \"i\", fallback = \"f\" }]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        f.rules[0].actions[0],
+        automation_core::Action::AiReply {
+            instructions: "i".into(),
+            fallback: "f".into(),
+            context_messages: 10,
+        }
+    );
+    assert!(RuleSet::check(&f).is_empty());
+}
+
+#[tokio::test]
 async fn public_reply_variants_are_seeded() {
     let e = engine(
         r#"
@@ -805,6 +857,26 @@ fn invalid_messages_are_rejected_at_compile_time() {
         ),
         (r#"{ type = "webhook", url = "nope" }"#, "http"),
         (r#"{ type = "hand_off", pause = 0 }"#, "longer than zero"),
+        (
+            r#"{ type = "ai_reply", instructions = " ", fallback = "x" }"#,
+            "instructions are empty",
+        ),
+        (
+            r#"{ type = "ai_reply", instructions = "x", fallback = "" }"#,
+            "fallback is empty",
+        ),
+        (
+            r#"{ type = "ai_reply", instructions = "x", fallback = "y", context_messages = 0 }"#,
+            "1 to 50",
+        ),
+        (
+            r#"{ type = "ai_reply", instructions = "x", fallback = "y", context_messages = 51 }"#,
+            "1 to 50",
+        ),
+        (
+            r#"{ type = "ai_reply", instructions = "x", fallback = "{{nope}}" }"#,
+            "fallback",
+        ),
         (
             r#"{ type = "private_reply", text = "{{field.a}}{{field.b}}" }"#,
             "worst case",

@@ -173,6 +173,10 @@ pub struct DeliveryConfig {
     /// Up to this many queued notifications are merged into one body (several `entry` items).
     /// Default 1 (one notification per request).
     pub max_batch: usize,
+    /// How many first attempts may be in flight at once. Default 1: one at a time, in queue
+    /// order. Meta delivers concurrently under load; above 1, notifications may arrive in any
+    /// order (as they may from Meta).
+    pub concurrency: usize,
 }
 
 impl Default for DeliveryConfig {
@@ -187,6 +191,7 @@ impl Default for DeliveryConfig {
             ],
             timeout: Duration::from_secs(5),
             max_batch: 1,
+            concurrency: 1,
         }
     }
 }

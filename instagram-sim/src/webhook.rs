@@ -54,7 +54,8 @@ impl State {
 }
 
 /// The delivery worker: first attempts go one at a time, in queue order unless reordering is
-/// injected; a failed delivery retries in its own task, so it does not hold back the queue.
+/// injected (or up to `concurrency` at once when configured); a failed delivery retries in its
+/// own task, so it does not hold back the queue.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     mut queue: mpsc::UnboundedReceiver<Outgoing>,
@@ -69,6 +70,8 @@ pub(crate) async fn run(
         }
     };
     let config = Arc::new(config);
+    let slots =
+        (config.concurrency > 1).then(|| Arc::new(tokio::sync::Semaphore::new(config.concurrency)));
     while let Some(first) = queue.recv().await {
         let mut items = vec![first];
         let faults = shared.lock().faults.clone();
@@ -108,20 +111,38 @@ pub(crate) async fn run(
                 body: Arc::new(body),
                 kind,
             };
-            // The copy of a duplicate goes right after the original's first attempt.
             let copies = if duplicate { 2 } else { 1 };
             shared.lock().pending += copies - 1;
-            for copy in 0..copies {
-                let mut job = job.clone();
-                if let Some(retry) = job.start(copy == 1).await {
+            match &slots {
+                None => deliver(job, copies, count).await,
+                Some(slots) => {
+                    // Waits for a free slot before taking the next item off the queue.
+                    let Ok(slot) = slots.clone().acquire_owned().await else {
+                        return;
+                    };
                     tokio::spawn(async move {
-                        job.retry(retry).await;
-                        job.finish(if copy == 0 { count } else { 1 });
+                        deliver(job, copies, count).await;
+                        drop(slot);
                     });
-                } else {
-                    job.finish(if copy == 0 { count } else { 1 });
                 }
             }
+        }
+    }
+}
+
+/// Delivers a body (and its injected duplicate right after the original's first attempt);
+/// failed deliveries retry in their own task.
+async fn deliver(job: Job, copies: usize, count: usize) {
+    for copy in 0..copies {
+        let mut job = job.clone();
+        let done = if copy == 0 { count } else { 1 };
+        if let Some(retry) = job.start(copy == 1).await {
+            tokio::spawn(async move {
+                job.retry(retry).await;
+                job.finish(done);
+            });
+        } else {
+            job.finish(done);
         }
     }
 }

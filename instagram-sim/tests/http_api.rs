@@ -243,3 +243,65 @@ async fn slow_receivers_time_out_and_are_retried() {
     assert!(deliveries[0].attempts.iter().all(|a| a.latency_ms >= 200));
     sim.shutdown().await;
 }
+
+/// Counts requests in flight at a slow receiver; the highest count seen.
+async fn in_flight_receiver() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::routing::post;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let now = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (now2, peak2) = (now.clone(), peak.clone());
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move || {
+            let (now, peak) = (now2.clone(), peak2.clone());
+            async move {
+                let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(n, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                now.fetch_sub(1, Ordering::SeqCst);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, peak)
+}
+
+#[tokio::test]
+async fn deliveries_go_one_at_a_time_unless_concurrency_is_raised() {
+    use std::sync::atomic::Ordering;
+    for (concurrency, expected_peak) in [(1usize, 1usize), (4, 4)] {
+        let (url, peak) = in_flight_receiver().await;
+        let mut delivery = instagram_sim::DeliveryConfig::default();
+        delivery.concurrency = concurrency;
+        let sim = Simulator::start(
+            SimConfig::for_tests()
+                .with_webhook_url(url)
+                .with_delivery(delivery),
+        )
+        .await
+        .unwrap();
+        sim.create_account(instagram_sim::AccountSpec::new("shop").subscribed())
+            .unwrap();
+        for i in 0..12 {
+            sim.person(&format!("p{i}")).dm("shop", "hello").unwrap();
+        }
+        sim.wait_for_deliveries(12, WAIT).await.unwrap();
+        sim.wait_for_webhooks_idle(WAIT).await.unwrap();
+        let deliveries = sim.deliveries();
+        assert_eq!(deliveries.len(), 12);
+        assert!(deliveries
+            .iter()
+            .all(|d| d.outcome == DeliveryOutcome::Delivered));
+        assert_eq!(
+            peak.load(Ordering::SeqCst),
+            expected_peak,
+            "requests in flight at once with concurrency {concurrency}"
+        );
+        sim.shutdown().await;
+    }
+}

@@ -96,6 +96,20 @@ pub struct ServeArgs {
     /// Only ingest webhooks; do not run the pipeline workers.
     #[arg(long, env = "IGDM_NO_WORKERS")]
     no_workers: bool,
+    /// Base URL of an OpenAI-compatible chat-completions API for `ai_reply` automations
+    /// (`[ai] base_url`; setting any `--ai-*` turns AI replies on) [default: https://api.openai.com/v1].
+    #[arg(long, env = "IGDM_AI_BASE_URL")]
+    ai_base_url: Option<String>,
+    /// Model asked for AI replies (`[ai] model`) [default: gpt-4o-mini].
+    #[arg(long, env = "IGDM_AI_MODEL")]
+    ai_model: Option<String>,
+    /// API key of the model endpoint (`[ai] api_key`); never logged.
+    #[arg(long, env = "IGDM_AI_API_KEY", hide_env_values = true)]
+    ai_api_key: Option<String>,
+    /// Milliseconds to wait for the model before sending the fallback (`[ai] timeout_ms`)
+    /// [default: 10000].
+    #[arg(long, env = "IGDM_AI_TIMEOUT_MS")]
+    ai_timeout_ms: Option<u64>,
     /// Log filter (tracing env-filter syntax) [default: info].
     #[arg(long, env = "IGDM_LOG", default_value = "info")]
     log: String,
@@ -143,6 +157,25 @@ impl ServeArgs {
         }
         if self.vault_key_file.is_some() {
             c.vault_key_file = self.vault_key_file;
+        }
+        if self.ai_base_url.is_some()
+            || self.ai_model.is_some()
+            || self.ai_api_key.is_some()
+            || self.ai_timeout_ms.is_some()
+        {
+            let ai = c.ai.get_or_insert_with(Default::default);
+            if let Some(v) = self.ai_base_url {
+                ai.base_url = v;
+            }
+            if let Some(v) = self.ai_model {
+                ai.model = v;
+            }
+            if let Some(v) = self.ai_api_key {
+                ai.api_key = Some(v);
+            }
+            if let Some(v) = self.ai_timeout_ms {
+                ai.timeout_ms = v;
+            }
         }
         c.log_json |= self.log_json;
         c.workers &= !self.no_workers;

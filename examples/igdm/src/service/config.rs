@@ -97,6 +97,97 @@ pub struct Config {
     pub workers: bool,
     /// Log as JSON lines. Default false.
     pub log_json: bool,
+    /// The language model answering `ai_reply` automations (`[ai]` table). Absent: AI replies
+    /// send their fallback text (and the log says why).
+    pub ai: Option<AiConfig>,
+    /// A responder of your own for `ai_reply` automations (set in code, not in TOML); it takes
+    /// precedence over `ai`, whose `timeout_ms` still bounds it (10 s when `ai` is absent).
+    #[serde(skip)]
+    pub ai_responder: Option<std::sync::Arc<dyn super::ai::Responder>>,
+    /// Outbound webhook deliveries (`[outbound]` table).
+    pub outbound: OutboundConfig,
+}
+
+/// An OpenAI-compatible chat-completions endpoint (`POST {base_url}/chat/completions`).
+///
+/// ```
+/// use igdm::service::Config;
+/// let config = Config::from_toml(r#"
+/// [ai]
+/// base_url = "http://127.0.0.1:11434/v1"
+/// model = "llama3.2"
+/// timeout_ms = 8000
+/// "#).unwrap();
+/// let ai = config.ai.unwrap();
+/// assert_eq!(ai.model, "llama3.2");
+/// assert!(ai.api_key.is_none()); // or IGDM_AI_API_KEY / --ai-api-key
+/// ```
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AiConfig {
+    /// The API base, without `/chat/completions`. Default `https://api.openai.com/v1`.
+    pub base_url: String,
+    /// The model name. Default `gpt-4o-mini`.
+    pub model: String,
+    /// The API key, sent as `Authorization: Bearer`; never logged. Also `IGDM_AI_API_KEY`.
+    pub api_key: Option<String>,
+    /// How long to wait for an answer before sending the fallback, in milliseconds. Default 10000.
+    pub timeout_ms: u64,
+}
+
+impl Default for AiConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.openai.com/v1".into(),
+            model: "gpt-4o-mini".into(),
+            api_key: None,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+impl std::fmt::Debug for AiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AiConfig")
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "****"))
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
+}
+
+/// How outbound webhooks are delivered.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct OutboundConfig {
+    /// Most attempts per delivery. Default 8.
+    pub max_attempts: u32,
+    /// First retry backoff in milliseconds (doubled per attempt, with jitter). Default 5000.
+    pub retry_base_ms: u64,
+    /// Longest retry backoff in milliseconds. Default 3600000 (1 h).
+    pub retry_max_ms: u64,
+    /// Timeout of one delivery in milliseconds. Default 10000.
+    pub timeout_ms: u64,
+    /// Deliveries claimed per round. Default 32.
+    pub batch: i64,
+    /// Largest accepted inbound webhook body in bytes. Default 256 KiB.
+    pub inbound_body_limit: usize,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            retry_base_ms: 5_000,
+            retry_max_ms: 3_600_000,
+            timeout_ms: 10_000,
+            batch: 32,
+            inbound_body_limit: 256 * 1024,
+        }
+    }
 }
 
 impl Default for Config {
@@ -136,6 +227,9 @@ impl Default for Config {
             refresh_within_days: 10,
             workers: true,
             log_json: false,
+            ai: None,
+            ai_responder: None,
+            outbound: OutboundConfig::default(),
         }
     }
 }
@@ -174,6 +268,12 @@ impl Config {
             lease_secs: 5,
             account_lease_secs: 5,
             call_timeout_ms: 2_000,
+            outbound: OutboundConfig {
+                retry_base_ms: 20,
+                retry_max_ms: 200,
+                timeout_ms: 2_000,
+                ..OutboundConfig::default()
+            },
             ..Self::default()
         }
     }
@@ -241,6 +341,24 @@ impl Config {
                 "account_lease_secs must be at least 5 (an owner stops calling 1 s before its lease ends)",
             ));
         }
+        if let Some(ai) = &self.ai {
+            url::Url::parse(&ai.base_url).map_err(|e| {
+                Error::config(format!(
+                    "ai.base_url `{}` is not a URL ({e}); give http(s)://host[:port]/v1",
+                    ai.base_url
+                ))
+            })?;
+            if ai.model.trim().is_empty() {
+                return Err(Error::config(
+                    "ai.model is empty; name the model to ask (for example gpt-4o-mini)",
+                ));
+            }
+        }
+        if self.outbound.batch <= 0 || self.outbound.max_attempts == 0 {
+            return Err(Error::config(
+                "outbound.batch and outbound.max_attempts must be above 0",
+            ));
+        }
         if self.inbox_batch <= 0 || self.outbox_batch <= 0 {
             return Err(Error::config(
                 "inbox_batch and outbox_batch must be above 0",
@@ -267,6 +385,24 @@ mod tests {
     fn unknown_fields_are_refused_with_their_name() {
         let e = Config::from_toml("listne = \"127.0.0.1:1\"").unwrap_err();
         assert!(e.message().contains("listne"), "{e}");
+    }
+
+    #[test]
+    fn the_ai_api_key_is_never_printed() {
+        let config = Config::from_toml(
+            "[ai]\nbase_url = \"http://127.0.0.1:1/v1\"\nmodel = \"m\"\napi_key = \"sk-secret-123\"\n",
+        )
+        .unwrap();
+        config.validate().unwrap();
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("sk-secret-123"), "{printed}");
+        assert!(printed.contains("****"), "{printed}");
+        let bad = Config::from_toml("[ai]\nbase_url = \"nope\"\n").unwrap();
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .message()
+            .contains("ai.base_url"));
     }
 
     #[test]

@@ -10,6 +10,10 @@
 //! sender (claims outbox rows with a lease, per-account rate limiter)
 //!    Graph API call -> delivery log: queued -> sent | retry | failed(kind); 190 -> needs reconnect
 //! echoes / read receipts -> delivered, read
+//!    ai_reply rows: the model's answer (or the fallback) from the contact's last messages (`ai`)
+//! outbound webhooks: events enqueued in the inbox transaction, POSTed signed (Standard
+//!    Webhooks) by the delivery worker with retries; signed inbound webhooks update contacts and
+//!    queue DMs (`http::outbound`)
 //! ```
 //!
 //! Start it in-process with [`Service::start`]; `igdm serve` does the same from the command line.
@@ -23,6 +27,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod ai;
 pub mod config;
 pub mod db;
 mod error;
@@ -127,7 +132,8 @@ fn spawn_workers(shared: &Arc<Shared>, stopped: &watch::Receiver<bool>) -> Vec<J
         ("sender", 1),
         ("refresh", 2),
         ("wake", 3),
-        ("ownership", 4),
+        ("outbound", 4),
+        ("ownership", 5),
     ] {
         let shared = shared.clone();
         let mut stopped = stopped.clone();
@@ -140,7 +146,8 @@ fn spawn_workers(shared: &Arc<Shared>, stopped: &watch::Receiver<bool>) -> Vec<J
                     0 => pipeline::inbox::run_once(&shared).await,
                     1 => pipeline::sender::run_once(&shared).await,
                     3 => pipeline::wake::run_once(&shared).await,
-                    4 => pipeline::ownership::run_once(&shared).await,
+                    4 => pipeline::outbound::run_once(&shared).await,
+                    5 => pipeline::ownership::run_once(&shared).await,
                     _ => refresh_tokens(&shared).await,
                 };
                 let idle = match outcome {

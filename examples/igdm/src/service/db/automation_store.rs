@@ -1,5 +1,9 @@
 //! automation-core's store traits on SQL, inside one transaction: the engine's reads and writes
 //! for an event commit (or roll back) together with the event's outbox rows.
+//!
+//! Contacts and flow states are read once and written back when the transaction is finished
+//! ([`TxStore::finish`]), in multi-row statements: the engine reads and rewrites a contact
+//! several times per event, and a batch often holds several events of one person.
 
 use async_trait::async_trait;
 use automation_core::flow::{FlowEvent, FlowState};
@@ -7,8 +11,11 @@ use automation_core::store::{ContactStore, DedupStore, FiringStore, FlowStore};
 use automation_core::{Contact, Error as CoreError};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
+use std::collections::{HashMap, HashSet};
+
 use tokio::sync::Mutex;
 
+use super::rows::Param;
 use super::Tx;
 
 type CoreResult<T> = automation_core::Result<T>;
@@ -20,6 +27,22 @@ fn store_err(e: impl std::error::Error + Send + Sync + 'static) -> CoreError {
 /// automation-core's [`Store`](automation_core::Store) over one open transaction.
 pub struct TxStore {
     tx: Mutex<Tx>,
+    cache: std::sync::Mutex<Cache>,
+}
+
+type Key = (String, String);
+
+/// What the transaction read and wrote of contacts and flow states; `None` = no row.
+#[derive(Default)]
+struct Cache {
+    contacts: HashMap<Key, Option<Contact>>,
+    dirty_contacts: HashSet<Key>,
+    flows: HashMap<Key, Option<FlowState>>,
+    dirty_flows: HashSet<Key>,
+}
+
+fn key(account: &str, id: &str) -> Key {
+    (account.to_owned(), id.to_owned())
 }
 
 impl std::fmt::Debug for TxStore {
@@ -31,7 +54,17 @@ impl std::fmt::Debug for TxStore {
 impl TxStore {
     /// Wraps a transaction.
     pub fn new(tx: Tx) -> Self {
-        Self { tx: Mutex::new(tx) }
+        Self {
+            tx: Mutex::new(tx),
+            cache: std::sync::Mutex::new(Cache::default()),
+        }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        match self.cache.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        }
     }
 
     /// The transaction, to write more rows in it.
@@ -39,15 +72,89 @@ impl TxStore {
         self.tx.lock().await
     }
 
-    /// The transaction back, to commit it.
-    pub fn into_inner(self) -> Tx {
-        self.tx.into_inner()
+    /// Rolls the transaction back, with every write made through this store.
+    pub async fn rollback(self) -> super::Result<()> {
+        self.tx.into_inner().rollback().await
+    }
+
+    /// Writes the contacts and flow states changed through this store, and gives the
+    /// transaction back, to commit it.
+    pub async fn finish(self) -> super::Result<Tx> {
+        let cache = match self.cache.into_inner() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut tx = self.tx.into_inner();
+        let mut contacts = Vec::new();
+        for k in &cache.dirty_contacts {
+            if let Some(Some(c)) = cache.contacts.get(k) {
+                let body = serde_json::to_string(c).map_err(|e| {
+                    super::Error::new(
+                        super::ErrorKind::Database,
+                        format!("cannot encode a contact: {e}"),
+                    )
+                })?;
+                contacts.push(vec![
+                    Param::from(&c.account),
+                    Param::from(&c.id),
+                    Param::from(c.username.clone()),
+                    Param::from(body),
+                    Param::from(c.last_interaction.timestamp_millis()),
+                ]);
+            }
+        }
+        super::rows::insert(
+            &mut tx,
+            "INSERT INTO contacts (account, id, username, body, last_interaction)",
+            5,
+            &contacts,
+            "ON CONFLICT (account, id) DO UPDATE SET username = excluded.username, \
+             body = excluded.body, last_interaction = excluded.last_interaction",
+        )
+        .await?;
+        let mut flows = Vec::new();
+        for k in &cache.dirty_flows {
+            match cache.flows.get(k) {
+                Some(Some(state)) => {
+                    let body = serde_json::to_string(state).map_err(|e| {
+                        super::Error::new(
+                            super::ErrorKind::Database,
+                            format!("cannot encode a flow state: {e}"),
+                        )
+                    })?;
+                    flows.push(vec![
+                        Param::from(&k.0),
+                        Param::from(&k.1),
+                        Param::from(body),
+                    ]);
+                }
+                _ => {
+                    sqlx::query("DELETE FROM flow_states WHERE account = $1 AND contact = $2")
+                        .bind(&k.0)
+                        .bind(&k.1)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        super::rows::insert(
+            &mut tx,
+            "INSERT INTO flow_states (account, contact, body)",
+            3,
+            &flows,
+            "ON CONFLICT (account, contact) DO UPDATE SET body = excluded.body",
+        )
+        .await?;
+        Ok(tx)
     }
 }
 
 #[async_trait]
 impl ContactStore for TxStore {
     async fn contact(&self, account: &str, id: &str) -> CoreResult<Option<Contact>> {
+        if let Some(known) = self.cache().contacts.get(&key(account, id)) {
+            return Ok(known.clone());
+        }
         let mut tx = self.tx.lock().await;
         let body: Option<String> =
             sqlx::query_scalar("SELECT body FROM contacts WHERE account = $1 AND id = $2")
@@ -56,26 +163,20 @@ impl ContactStore for TxStore {
                 .fetch_optional(&mut **tx)
                 .await
                 .map_err(store_err)?;
-        body.map(|b| serde_json::from_str(&b).map_err(store_err))
-            .transpose()
+        let contact: Option<Contact> = body
+            .map(|b| serde_json::from_str(&b).map_err(store_err))
+            .transpose()?;
+        self.cache()
+            .contacts
+            .insert(key(account, id), contact.clone());
+        Ok(contact)
     }
 
     async fn put_contact(&self, contact: Contact) -> CoreResult<()> {
-        let body = serde_json::to_string(&contact).map_err(store_err)?;
-        let mut tx = self.tx.lock().await;
-        sqlx::query(
-            "INSERT INTO contacts (account, id, username, body, last_interaction) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (account, id) DO UPDATE SET username = excluded.username, body = excluded.body, \
-             last_interaction = excluded.last_interaction",
-        )
-        .bind(&contact.account)
-        .bind(&contact.id)
-        .bind(&contact.username)
-        .bind(body)
-        .bind(contact.last_interaction.timestamp_millis())
-        .execute(&mut **tx)
-        .await
-        .map_err(store_err)?;
+        let k = key(&contact.account, &contact.id);
+        let mut cache = self.cache();
+        cache.dirty_contacts.insert(k.clone());
+        cache.contacts.insert(k, Some(contact));
         Ok(())
     }
 }
@@ -168,18 +269,10 @@ impl FiringStore for TxStore {
 
     async fn increment(&self, account: &str, key: &str, window: DateTime<Utc>) -> CoreResult<u64> {
         let mut tx = self.tx.lock().await;
-        sqlx::query(
-            "INSERT INTO counters (account, key, window_start, value) VALUES ($1, $2, $3, 1) \
-             ON CONFLICT (account, key, window_start) DO UPDATE SET value = counters.value + 1",
-        )
-        .bind(account)
-        .bind(key)
-        .bind(window.timestamp_millis())
-        .execute(&mut **tx)
-        .await
-        .map_err(store_err)?;
         let v: i64 = sqlx::query_scalar(
-            "SELECT value FROM counters WHERE account = $1 AND key = $2 AND window_start = $3",
+            "INSERT INTO counters (account, key, window_start, value) VALUES ($1, $2, $3, 1) \
+             ON CONFLICT (account, key, window_start) DO UPDATE SET value = counters.value + 1 \
+             RETURNING value",
         )
         .bind(account)
         .bind(key)
@@ -194,6 +287,9 @@ impl FiringStore for TxStore {
 #[async_trait]
 impl FlowStore for TxStore {
     async fn flow_state(&self, account: &str, contact: &str) -> CoreResult<Option<FlowState>> {
+        if let Some(known) = self.cache().flows.get(&key(account, contact)) {
+            return Ok(known.clone());
+        }
         let mut tx = self.tx.lock().await;
         let body: Option<String> =
             sqlx::query_scalar("SELECT body FROM flow_states WHERE account = $1 AND contact = $2")
@@ -202,8 +298,13 @@ impl FlowStore for TxStore {
                 .fetch_optional(&mut **tx)
                 .await
                 .map_err(store_err)?;
-        body.map(|b| serde_json::from_str(&b).map_err(store_err))
-            .transpose()
+        let state: Option<FlowState> = body
+            .map(|b| serde_json::from_str(&b).map_err(store_err))
+            .transpose()?;
+        self.cache()
+            .flows
+            .insert(key(account, contact), state.clone());
+        Ok(state)
     }
 
     async fn put_flow_state(
@@ -212,30 +313,10 @@ impl FlowStore for TxStore {
         contact: &str,
         state: Option<FlowState>,
     ) -> CoreResult<()> {
-        let mut tx = self.tx.lock().await;
-        match state {
-            Some(state) => {
-                let body = serde_json::to_string(&state).map_err(store_err)?;
-                sqlx::query(
-                    "INSERT INTO flow_states (account, contact, body) VALUES ($1, $2, $3) \
-                     ON CONFLICT (account, contact) DO UPDATE SET body = excluded.body",
-                )
-                .bind(account)
-                .bind(contact)
-                .bind(body)
-                .execute(&mut **tx)
-                .await
-                .map_err(store_err)?;
-            }
-            None => {
-                sqlx::query("DELETE FROM flow_states WHERE account = $1 AND contact = $2")
-                    .bind(account)
-                    .bind(contact)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(store_err)?;
-            }
-        }
+        let k = key(account, contact);
+        let mut cache = self.cache();
+        cache.dirty_flows.insert(k.clone());
+        cache.flows.insert(k, state);
         Ok(())
     }
 
@@ -310,7 +391,7 @@ actions = [{ type = "private_reply", text = "here" }, { type = "add_tag", tag = 
         let store = TxStore::new(t.db.begin().await.unwrap());
         let d = engine.decide(&store, &event, now, 1).await.unwrap();
         assert_eq!(d.outcome, Outcome::Fired);
-        store.into_inner().commit().await.unwrap();
+        store.finish().await.unwrap().commit().await.unwrap();
 
         let store = TxStore::new(t.db.begin().await.unwrap());
         let d = engine.decide(&store, &event, now, 1).await.unwrap();
@@ -322,6 +403,61 @@ actions = [{ type = "private_reply", text = "here" }, { type = "add_tag", tag = 
         again.id = "c2".into();
         let d = engine.decide(&store, &again, now, 1).await.unwrap();
         assert_ne!(d.outcome, Outcome::Fired);
-        store.into_inner().rollback().await.unwrap();
+        store.rollback().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn contacts_and_flow_states_are_written_back_at_finish_and_dropped_on_rollback() {
+        let t = temp_db().await;
+        let stored = |db: super::super::Db| async move {
+            sqlx::query_scalar::<_, String>("SELECT body FROM contacts WHERE account = 'A'")
+                .fetch_all(db.pool())
+                .await
+                .unwrap()
+        };
+        let store = TxStore::new(t.db.begin().await.unwrap());
+        assert!(store.contact("A", "P").await.unwrap().is_none());
+        let mut contact = Contact::new("A", "P", Utc::now());
+        store.put_contact(contact.clone()).await.unwrap();
+        contact.tags.insert("vip".into());
+        store.put_contact(contact.clone()).await.unwrap();
+        // read back inside the transaction: the latest write
+        let seen = store.contact("A", "P").await.unwrap().unwrap();
+        assert!(seen.tags.contains("vip"));
+        let state: FlowState = serde_json::from_value(serde_json::json!({
+            "flow": "f", "step": "s", "waiting": {"for": "reply"},
+            "started_at": "2024-01-01T00:00:00Z"
+        }))
+        .unwrap_or_else(|e| panic!("a flow state from JSON: {e}"));
+        store
+            .put_flow_state("A", "P", Some(state.clone()))
+            .await
+            .unwrap();
+        store.finish().await.unwrap().commit().await.unwrap();
+        let bodies = stored(t.db.clone()).await;
+        assert_eq!(bodies.len(), 1, "one row for two writes");
+        assert!(bodies[0].contains("vip"));
+        let flows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM flow_states")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(flows, 1);
+
+        // a rolled-back store writes nothing; a cleared flow state is deleted at finish
+        let store = TxStore::new(t.db.begin().await.unwrap());
+        contact.tags.insert("lost".into());
+        store.put_contact(contact.clone()).await.unwrap();
+        store.rollback().await.unwrap();
+        assert!(!stored(t.db.clone()).await[0].contains("lost"));
+        let store = TxStore::new(t.db.begin().await.unwrap());
+        assert!(store.flow_state("A", "P").await.unwrap().is_some());
+        store.put_flow_state("A", "P", None).await.unwrap();
+        assert!(store.flow_state("A", "P").await.unwrap().is_none());
+        store.finish().await.unwrap().commit().await.unwrap();
+        let flows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM flow_states")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(flows, 0);
     }
 }

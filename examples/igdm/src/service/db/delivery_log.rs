@@ -3,6 +3,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
+use super::rows::Param;
 use super::{Db, Result, Tx};
 
 /// One entry to append.
@@ -45,6 +46,41 @@ pub async fn append(tx: &mut Tx, e: &Entry<'_>, now: i64) -> Result<()> {
     .bind(e.mid)
     .bind(now)
     .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Entry<'_> {
+    /// The entry as a row for [`append_many`], at `now`.
+    pub fn row(&self, now: i64) -> Vec<Param> {
+        vec![
+            self.outbox_key.into(),
+            self.account.into(),
+            self.rule.into(),
+            self.kind.into(),
+            self.attempt.into(),
+            self.status.into(),
+            self.error_kind.into(),
+            self.error_message.into(),
+            self.mid.into(),
+            now.into(),
+        ]
+    }
+}
+
+/// Appends entries made with [`Entry::row`], in multi-row statements.
+pub async fn append_many(tx: &mut Tx, rows: &[Vec<Param>]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    super::rows::insert(
+        tx,
+        "INSERT INTO delivery_log (outbox_key, account, rule, kind, attempt, status, error_kind, \
+         error_message, mid, at)",
+        10,
+        rows,
+        "",
+    )
     .await?;
     Ok(())
 }

@@ -175,6 +175,37 @@ pub async fn finish(
     Ok(done.rows_affected() == 1)
 }
 
+/// Marks claimed rows processed with one status and reason, where `owner` still holds them;
+/// how many were marked (fewer than `ids` when a lease was lost).
+pub async fn finish_many(
+    tx: &mut Tx,
+    ids: &[&str],
+    owner: &str,
+    status: &str,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<usize> {
+    let mut marked = 0;
+    for chunk in ids.chunks(1000) {
+        let sql = format!(
+            "UPDATE inbox SET status = $1, reason = $2, processed_at = $3, lease_owner = NULL, \
+             lease_until = NULL WHERE lease_owner = $4 AND status = 'pending' AND id IN ({})",
+            super::rows::placeholders(5, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(status)
+            .bind(reason)
+            .bind(now)
+            .bind(owner);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        let done = query.execute(&mut **tx).await?;
+        marked += usize::try_from(done.rows_affected()).unwrap_or(usize::MAX);
+    }
+    Ok(marked)
+}
+
 /// Rows by status.
 pub async fn count(db: &Db, status: &str) -> Result<i64> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbox WHERE status = $1")

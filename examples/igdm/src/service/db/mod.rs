@@ -7,8 +7,10 @@ pub mod automation_store;
 pub mod automations;
 pub mod delivery_log;
 pub mod inbox;
+pub mod outbound;
 pub mod outbox;
 pub mod ownership;
+pub mod rows;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::rows::{self, Param};
 use super::{Backend, Db, Result, Tx};
 
 /// Waiting to be sent (also after a retryable failure, with a later `next_attempt_at`).
@@ -58,6 +59,42 @@ pub async fn insert(tx: &mut Tx, row: &NewAction, now: i64) -> Result<bool> {
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Inserts actions in multi-row statements, skipping keys that exist; the keys inserted.
+pub async fn insert_many(tx: &mut Tx, rows: &[NewAction], now: i64) -> Result<Vec<String>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let values: Vec<Vec<Param>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                Param::from(&r.key),
+                Param::from(&r.account),
+                Param::from(&r.event_key),
+                Param::from(r.action_index),
+                Param::from(r.rule.clone()),
+                Param::from(&r.kind),
+                Param::from(&r.recipient),
+                Param::from(&r.action),
+                Param::from(QUEUED),
+                Param::from(0),
+                Param::from(now),
+                Param::from(now),
+                Param::from(now),
+            ]
+        })
+        .collect();
+    rows::insert_returning(
+        tx,
+        "INSERT INTO outbox (key, account, event_key, action_index, rule, kind, recipient, action, \
+         status, attempts, next_attempt_at, created_at, updated_at)",
+        13,
+        &values,
+        "ON CONFLICT (key) DO NOTHING RETURNING key",
+    )
+    .await
 }
 
 /// A claimed outbox row.
@@ -184,6 +221,33 @@ pub async fn mark_sending(
     Ok(done.rows_affected() == 1)
 }
 
+/// [`mark_sending`] for many rows in one statement; the keys marked (those `owner` still held).
+pub async fn mark_sending_many(
+    tx: &mut Tx,
+    keys: &[&str],
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+) -> Result<std::collections::HashSet<String>> {
+    let mut marked = std::collections::HashSet::new();
+    for chunk in keys.chunks(1000) {
+        let sql = format!(
+            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = $1, \
+             lease_until = $2 WHERE lease_owner = $3 AND status = 'queued' AND key IN ({}) RETURNING key",
+            rows::placeholders(4, chunk.len())
+        );
+        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(lease_until)
+            .bind(owner);
+        for key in chunk {
+            query = query.bind(*key);
+        }
+        marked.extend(query.fetch_all(&mut **tx).await?);
+    }
+    Ok(marked)
+}
+
 /// `sending` -> `sent`.
 pub async fn mark_sent(tx: &mut Tx, key: &str, mid: Option<&str>, now: i64) -> Result<()> {
     sqlx::query(
@@ -289,34 +353,56 @@ pub async fn fail_abandoned(
     Ok(out)
 }
 
-/// Marks the row with `mid` delivered (from an echo); its key, if a row of ours matched.
+/// The row a status change applied to: its key, rule and kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    /// The outbox key.
+    pub key: String,
+    /// The rule that planned it.
+    pub rule: Option<String>,
+    /// The action kind.
+    pub kind: String,
+}
+
+fn changed(rows: Vec<AnyRow>) -> Result<Vec<Changed>> {
+    rows.iter()
+        .map(|r| {
+            Ok(Changed {
+                key: r.try_get("key")?,
+                rule: r.try_get("rule")?,
+                kind: r.try_get("kind")?,
+            })
+        })
+        .collect()
+}
+
+/// Marks the row with `mid` delivered (from an echo); the row, if one of ours matched.
 pub async fn mark_delivered(
     tx: &mut Tx,
     account: &str,
     mid: &str,
     now: i64,
-) -> Result<Option<String>> {
-    let row =
-        sqlx::query("SELECT key FROM outbox WHERE account = $1 AND mid = $2 AND status = 'sent'")
-            .bind(account)
-            .bind(mid)
-            .fetch_optional(&mut **tx)
-            .await?;
-    let Some(row) = row else { return Ok(None) };
-    let key: String = row.try_get("key")?;
-    sqlx::query("UPDATE outbox SET status = 'delivered', updated_at = $1 WHERE key = $2")
-        .bind(now)
-        .bind(&key)
-        .execute(&mut **tx)
-        .await?;
-    Ok(Some(key))
+) -> Result<Option<Changed>> {
+    let rows = sqlx::query(
+        "UPDATE outbox SET status = 'delivered', updated_at = $1 \
+         WHERE mid = $2 AND account = $3 AND status = 'sent' RETURNING key, rule, kind",
+    )
+    .bind(now)
+    .bind(mid)
+    .bind(account)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(changed(rows)?.into_iter().next())
 }
 
 /// Whether the echo `mid` to `recipient` was sent by this service: a row carries that message
 /// id, or a send to that person is in flight (the echo can arrive before the Send API answers).
 pub async fn is_ours(tx: &mut Tx, account: &str, recipient: &str, mid: &str) -> Result<bool> {
+    // Two index searches (`outbox_mid`, `outbox_recipient`); an `OR` of both would make SQLite
+    // walk every row of the account.
     let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM outbox WHERE account = $1 AND (mid = $2 OR (recipient = $3 AND status = 'sending'))",
+        "SELECT COUNT(*) FROM (SELECT 1 AS one FROM outbox WHERE mid = $2 AND account = $1 \
+         UNION ALL SELECT 1 AS one FROM outbox WHERE account = $1 AND recipient = $3 AND status = 'sending') AS hits",
     )
     .bind(account)
     .bind(mid)
@@ -326,35 +412,25 @@ pub async fn is_ours(tx: &mut Tx, account: &str, recipient: &str, mid: &str) -> 
     Ok(n > 0)
 }
 
-/// Marks as read the messages to `recipient` sent up to `until` (Unix ms); their keys.
+/// Marks as read the messages to `recipient` sent up to `until` (Unix ms); the rows changed.
 pub async fn mark_read(
     tx: &mut Tx,
     account: &str,
     recipient: &str,
     until: i64,
     now: i64,
-) -> Result<Vec<String>> {
+) -> Result<Vec<Changed>> {
     let rows = sqlx::query(
-        "SELECT key FROM outbox WHERE account = $1 AND recipient = $2 AND status IN ('sent', 'delivered') \
-         AND sent_at <= $3",
+        "UPDATE outbox SET status = 'read', updated_at = $1 WHERE account = $2 AND recipient = $3 \
+         AND status IN ('sent', 'delivered') AND sent_at <= $4 RETURNING key, rule, kind",
     )
+    .bind(now)
     .bind(account)
     .bind(recipient)
     .bind(until)
     .fetch_all(&mut **tx)
     .await?;
-    let keys = rows
-        .iter()
-        .map(|r| r.try_get::<String, _>("key"))
-        .collect::<Result<Vec<_>, _>>()?;
-    for key in &keys {
-        sqlx::query("UPDATE outbox SET status = 'read', updated_at = $1 WHERE key = $2")
-            .bind(now)
-            .bind(key)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(keys)
+    changed(rows)
 }
 
 /// The sent time of the row with `mid`.

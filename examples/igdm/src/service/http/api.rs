@@ -52,7 +52,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .layer(middleware::from_fn_with_state(state, authenticate))
 }
 
-async fn authenticate(
+pub(crate) async fn authenticate(
     State(state): State<Arc<AppState>>,
     request: Request,
     next: Next,

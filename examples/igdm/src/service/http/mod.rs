@@ -3,6 +3,7 @@
 pub mod api;
 pub mod connect;
 pub mod ops;
+pub mod outbound;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -51,5 +52,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/connect/instagram", get(connect::start))
         .route("/connect/instagram/callback", get(connect::callback))
         .nest("/api", api::router(state.clone()))
+        .merge(outbound::router(state.clone()))
         .with_state(state)
 }

@@ -298,6 +298,7 @@ pub fn outbox_kind(action: &PlannedAction, contact: &str) -> Option<(&'static st
         PlannedAction::PrivateReply { .. } => Some(("private_reply", contact.to_string())),
         PlannedAction::PublicReply { .. } => Some(("public_reply", contact.to_string())),
         PlannedAction::SendDm { recipient, .. } => Some(("send_dm", recipient.clone())),
+        PlannedAction::AiReply { recipient, .. } => Some(("ai_reply", recipient.clone())),
         PlannedAction::Webhook { .. } => Some(("webhook", contact.to_string())),
         _ => None,
     }

@@ -2,15 +2,17 @@
 //! `instagram-graph`, dedups each event on its key, decides with `automation-core` (its stores on
 //! SQL, in the same transaction), and writes one outbox row per action before committing.
 
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 use automation_core::event::EventKind as Core;
+use automation_core::store::ContactStore;
 use automation_core::{Decision, InboundEvent, Outcome};
-use sqlx::Row;
 
 use super::convert::{self, Converted};
 use super::Shared;
 use crate::service::db::automation_store::TxStore;
+use crate::service::db::rows::{self, Param};
 use crate::service::db::{self, delivery_log, inbox, outbox, Tx};
 use crate::service::error::Result;
 
@@ -69,11 +71,14 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
 async fn process(shared: &Shared, owner: &str, row: &inbox::Claimed) -> Result<bool> {
     let engine = shared.engine();
     let store = TxStore::new(shared.db.begin().await?);
-    let Some(outcomes) = process_in(&engine, &store, owner, row).await? else {
-        store.into_inner().rollback().await?;
+    let mut writes = Writes::default();
+    let outcomes = process_in(&engine, &store, &mut writes, row).await?;
+    let mut tx = store.finish().await?;
+    if !writes.flush(&mut tx, owner).await? {
+        tx.rollback().await?;
         return Ok(false);
-    };
-    store.into_inner().commit().await?;
+    }
+    tx.commit().await?;
     count(shared, &outcomes);
     Ok(true)
 }
@@ -84,19 +89,19 @@ async fn process(shared: &Shared, owner: &str, row: &inbox::Claimed) -> Result<b
 async fn process_batch(shared: &Shared, owner: &str, rows: &[inbox::Claimed]) -> Result<usize> {
     let engine = shared.engine();
     let store = TxStore::new(shared.db.begin().await?);
+    let mut writes = Writes::default();
     let mut all = Vec::new();
     for row in rows {
-        match process_in(&engine, &store, owner, row).await? {
-            Some(outcomes) => all.extend(outcomes),
-            None => {
-                return Err(crate::service::error::Error::new(
-                    crate::service::error::ErrorKind::Database,
-                    "a lease was lost during the batch",
-                ))
-            }
-        }
+        all.extend(process_in(&engine, &store, &mut writes, row).await?);
     }
-    store.into_inner().commit().await?;
+    let mut tx = store.finish().await?;
+    if !writes.flush(&mut tx, owner).await? {
+        return Err(crate::service::error::Error::new(
+            crate::service::error::ErrorKind::Database,
+            "a lease was lost during the batch",
+        ));
+    }
+    tx.commit().await?;
     count(shared, &all);
     Ok(rows.len())
 }
@@ -111,23 +116,98 @@ fn count(shared: &Shared, outcomes: &[&str]) {
     }
 }
 
-/// Does the work of one notification inside `store`'s transaction: the outcome of each event
-/// (`unparseable` for a body that is no notification), or `None` when the lease was lost.
+/// Rows a batch writes at its end, in multi-row statements, and what it decided so far.
+#[derive(Default)]
+struct Writes {
+    /// Events recorded in this batch: (account, key).
+    seen: HashSet<(String, String)>,
+    /// `events` rows.
+    events: Vec<Vec<Param>>,
+    /// Outbox rows.
+    actions: Vec<outbox::NewAction>,
+    /// Delivery-log rows of status changes (delivered, read).
+    log: Vec<Vec<Param>>,
+    /// Accounts that received a webhook, and when.
+    touched: HashMap<String, i64>,
+    /// Notifications finished: (id, status, reason).
+    finished: Vec<(String, &'static str, Option<String>)>,
+    /// When the batch started (Unix ms).
+    now: i64,
+}
+
+impl Writes {
+    /// Writes everything collected, in the caller's transaction; `false` when a notification's
+    /// lease was lost (another worker took it over): the caller must roll back.
+    async fn flush(self, tx: &mut Tx, owner: &str) -> Result<bool> {
+        let now = self.now;
+        rows::insert(
+            tx,
+            "INSERT INTO events (account, key, inbox_id, kind, contact, text, occurred_at, \
+             processed_at, outcome, rule, decision)",
+            11,
+            &self.events,
+            "ON CONFLICT (account, key) DO NOTHING",
+        )
+        .await?;
+        let inserted: HashSet<String> = outbox::insert_many(tx, &self.actions, now)
+            .await?
+            .into_iter()
+            .collect();
+        let mut log = self.log;
+        for action in self.actions.iter().filter(|a| inserted.contains(&a.key)) {
+            log.push(
+                delivery_log::Entry {
+                    outbox_key: &action.key,
+                    account: &action.account,
+                    rule: action.rule.as_deref(),
+                    kind: &action.kind,
+                    attempt: 0,
+                    status: "queued",
+                    ..Default::default()
+                }
+                .row(now),
+            );
+        }
+        delivery_log::append_many(tx, &log).await?;
+        for (account, at) in &self.touched {
+            db::accounts::touch_webhook(tx, account, *at).await?;
+        }
+        let mut groups: HashMap<(&str, Option<&str>), Vec<&str>> = HashMap::new();
+        for (id, status, reason) in &self.finished {
+            groups
+                .entry((status, reason.as_deref()))
+                .or_default()
+                .push(id);
+        }
+        for ((status, reason), ids) in groups {
+            if inbox::finish_many(tx, &ids, owner, status, reason, now).await? != ids.len() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Does the work of one notification inside `store`'s transaction, collecting its rows in
+/// `writes`: the outcome of each event (`unparseable` for a body that is no notification).
 async fn process_in(
     engine: &automation_core::Engine,
     store: &TxStore,
-    owner: &str,
+    writes: &mut Writes,
     row: &inbox::Claimed,
-) -> Result<Option<Vec<&'static str>>> {
+) -> Result<Vec<&'static str>> {
     let now = db::now_ms();
+    if writes.now == 0 {
+        writes.now = now;
+    }
     let notification = match instagram_graph::webhook::parse(&row.body) {
         Ok(n) => n,
         Err(e) => {
-            let mut tx = store.tx().await;
             let reason = format!("not a webhook notification: {e}");
-            let ok =
-                inbox::finish(&mut tx, &row.id, owner, inbox::REJECTED, Some(&reason), now).await?;
-            return Ok(ok.then(|| vec!["unparseable"]));
+            writes
+                .finished
+                .push((row.id.clone(), inbox::REJECTED, Some(reason)));
+            return Ok(vec!["unparseable"]);
         }
     };
     let received = db::to_time(row.received_at);
@@ -140,11 +220,9 @@ async fn process_in(
                 kind,
                 reason,
             } => {
-                let mut tx = store.tx().await;
                 let account = account.unwrap_or_default();
                 let decision = serde_json::json!({ "outcome": "skipped", "reason": reason });
-                record_event(
-                    &mut tx,
+                writes.record_event(
                     &account,
                     &key,
                     &row.id,
@@ -155,14 +233,12 @@ async fn process_in(
                     now,
                     "skipped",
                     None,
-                    &decision.to_string(),
-                    true,
-                )
-                .await?;
+                    decision.to_string(),
+                );
                 outcomes.push("skipped");
             }
             Converted::Decide(event) => {
-                let outcome = decide(engine, store, &row.id, event, now).await?;
+                let outcome = decide(engine, store, writes, &row.id, event, now).await?;
                 outcomes.push(outcome);
             }
         }
@@ -175,49 +251,44 @@ async fn process_in(
             .collect::<Vec<_>>()
             .join("; ")
     });
-    let mut tx = store.tx().await;
-    let ok = inbox::finish(&mut tx, &row.id, owner, inbox::DONE, reason.as_deref(), now).await?;
-    Ok(ok.then_some(outcomes))
+    writes.finished.push((row.id.clone(), inbox::DONE, reason));
+    Ok(outcomes)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn record_event(
-    tx: &mut Tx,
-    account: &str,
-    key: &str,
-    inbox_id: &str,
-    kind: &str,
-    contact: &str,
-    text: Option<&str>,
-    occurred_at: i64,
-    now: i64,
-    outcome: &str,
-    rule: Option<&str>,
-    decision: &str,
-    ignore_duplicate: bool,
-) -> Result<()> {
-    let sql = if ignore_duplicate {
-        "INSERT INTO events (account, key, inbox_id, kind, contact, text, occurred_at, processed_at, outcome, rule, decision) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (account, key) DO NOTHING"
-    } else {
-        "INSERT INTO events (account, key, inbox_id, kind, contact, text, occurred_at, processed_at, outcome, rule, decision) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-    };
-    sqlx::query(sql)
-        .bind(account)
-        .bind(key)
-        .bind(inbox_id)
-        .bind(kind)
-        .bind(contact)
-        .bind(text)
-        .bind(occurred_at)
-        .bind(now)
-        .bind(outcome)
-        .bind(rule)
-        .bind(decision)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+impl Writes {
+    /// Records an event (kept once per account and key).
+    #[allow(clippy::too_many_arguments)]
+    fn record_event(
+        &mut self,
+        account: &str,
+        key: &str,
+        inbox_id: &str,
+        kind: &str,
+        contact: &str,
+        text: Option<&str>,
+        occurred_at: i64,
+        now: i64,
+        outcome: &str,
+        rule: Option<&str>,
+        decision: String,
+    ) {
+        if !self.seen.insert((account.to_owned(), key.to_owned())) {
+            return;
+        }
+        self.events.push(vec![
+            account.into(),
+            key.into(),
+            inbox_id.into(),
+            kind.into(),
+            contact.into(),
+            text.into(),
+            occurred_at.into(),
+            now.into(),
+            outcome.into(),
+            rule.into(),
+            decision.into(),
+        ]);
+    }
 }
 
 fn kind_name(kind: &Core) -> &'static str {
@@ -255,10 +326,17 @@ fn outcome_name(outcome: Outcome) -> &'static str {
 async fn decide(
     engine: &automation_core::Engine,
     store: &TxStore,
+    writes: &mut Writes,
     inbox_id: &str,
     mut event: InboundEvent,
     now: i64,
 ) -> Result<&'static str> {
+    if writes
+        .seen
+        .contains(&(event.account.clone(), event.id.clone()))
+    {
+        return Ok("duplicate");
+    }
     {
         let mut tx = store.tx().await;
         // Several instances: one decision at a time per contact (this one then sees the other's).
@@ -271,14 +349,20 @@ async fn decide(
         if seen.is_some() {
             return Ok("duplicate");
         }
-        db::accounts::touch_webhook(&mut tx, &event.account, now).await?;
+        writes.touched.insert(event.account.clone(), now);
         // Delivery status from echoes and read receipts.
         match &mut event.kind {
             Core::Echo { mid, from_app, .. } => {
                 *from_app = outbox::is_ours(&mut tx, &event.account, &event.sender.id, mid).await?;
-                if let Some(key) = outbox::mark_delivered(&mut tx, &event.account, mid, now).await?
+                if let Some(row) = outbox::mark_delivered(&mut tx, &event.account, mid, now).await?
                 {
-                    log_status(&mut tx, &key, &event.account, "delivered", Some(mid), now).await?;
+                    writes.log.push(status_entry(
+                        &row,
+                        &event.account,
+                        "delivered",
+                        Some(mid),
+                        now,
+                    ));
                 }
             }
             Core::Read { mid } => {
@@ -286,10 +370,12 @@ async fn decide(
                     Some(at) => at,
                     None => event.occurred_at.timestamp_millis(),
                 };
-                for key in
+                for row in
                     outbox::mark_read(&mut tx, &event.account, &event.sender.id, until, now).await?
                 {
-                    log_status(&mut tx, &key, &event.account, "read", None, now).await?;
+                    writes
+                        .log
+                        .push(status_entry(&row, &event.account, "read", None, now));
                 }
             }
             _ => {}
@@ -301,12 +387,18 @@ async fn decide(
         h.finish()
     };
     let decision: Decision = engine.decide(store, &event, db::to_time(now), seed).await?;
-    let mut tx = store.tx().await;
-    write_actions(&mut tx, &event.id, &decision, now).await?;
+    // The contact as the engine left it (written back at commit): for `contact.updated`.
+    let contact = store.contact(&event.account, &event.sender.id).await?;
+    {
+        let mut tx = store.tx().await;
+        write_wakes(&mut tx, &decision).await?;
+        super::outbound::publish_decision(&mut tx, &event, &decision, contact.as_ref(), now)
+            .await?;
+    }
+    writes.actions.extend(outbox_rows(&event.id, &decision));
     let outcome = outcome_name(decision.outcome);
     let json = serde_json::to_string(&decision).unwrap_or_default();
-    record_event(
-        &mut tx,
+    writes.record_event(
         &event.account,
         &event.id,
         inbox_id,
@@ -317,10 +409,8 @@ async fn decide(
         now,
         outcome,
         decision.rule.as_deref(),
-        &json,
-        false,
-    )
-    .await?;
+        json,
+    );
     tracing::debug!(event = %event.id, outcome, rule = ?decision.rule, reason = %decision.reason, "decided");
     Ok(outcome)
 }
@@ -333,27 +423,60 @@ pub(crate) async fn write_actions(
     decision: &Decision,
     now: i64,
 ) -> Result<()> {
-    let account = &decision.account;
-    for (index, action) in decision.actions.iter().enumerate() {
+    write_wakes(tx, decision).await?;
+    let actions = outbox_rows(event_key, decision);
+    let inserted: HashSet<String> = outbox::insert_many(tx, &actions, now)
+        .await?
+        .into_iter()
+        .collect();
+    let log: Vec<Vec<Param>> = actions
+        .iter()
+        .filter(|a| inserted.contains(&a.key))
+        .map(|a| {
+            delivery_log::Entry {
+                outbox_key: &a.key,
+                account: &a.account,
+                rule: a.rule.as_deref(),
+                kind: &a.kind,
+                attempt: 0,
+                status: "queued",
+                ..Default::default()
+            }
+            .row(now)
+        })
+        .collect();
+    delivery_log::append_many(tx, &log).await
+}
+
+/// Schedules a decision's flow wake-ups.
+async fn write_wakes(tx: &mut Tx, decision: &Decision) -> Result<()> {
+    for action in &decision.actions {
         if let automation_core::PlannedAction::Wake { at } = action {
             sqlx::query(
                 "INSERT INTO wakes (account, contact, due_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (account, contact) DO UPDATE SET due_at = excluded.due_at, \
                  lease_owner = NULL, lease_until = NULL",
             )
-            .bind(account)
+            .bind(&decision.account)
             .bind(&decision.contact)
             .bind(at.timestamp_millis())
             .execute(&mut **tx)
             .await?;
-            continue;
         }
+    }
+    Ok(())
+}
+
+/// A decision's outbox rows: one per action that calls out.
+fn outbox_rows(event_key: &str, decision: &Decision) -> Vec<outbox::NewAction> {
+    let account = &decision.account;
+    let mut rows = Vec::new();
+    for (index, action) in decision.actions.iter().enumerate() {
         let Some((kind, recipient)) = convert::outbox_kind(action, &decision.contact) else {
             continue;
         };
-        let key = format!("{event_key}#{index}");
-        let row = outbox::NewAction {
-            key: key.clone(),
+        rows.push(outbox::NewAction {
+            key: format!("{event_key}#{index}"),
             account: account.clone(),
             event_key: event_key.to_string(),
             action_index: i64::try_from(index).unwrap_or(i64::MAX),
@@ -361,53 +484,27 @@ pub(crate) async fn write_actions(
             kind: kind.to_string(),
             recipient,
             action: serde_json::to_string(action).unwrap_or_default(),
-        };
-        if outbox::insert(tx, &row, now).await? {
-            delivery_log::append(
-                tx,
-                &delivery_log::Entry {
-                    outbox_key: &key,
-                    account,
-                    rule: decision.rule.as_deref(),
-                    kind,
-                    attempt: 0,
-                    status: "queued",
-                    ..Default::default()
-                },
-                now,
-            )
-            .await?;
-        }
+        });
     }
-    Ok(())
+    rows
 }
 
-async fn log_status(
-    tx: &mut Tx,
-    key: &str,
+/// A delivery-log row for a status change of `row`.
+fn status_entry(
+    row: &outbox::Changed,
     account: &str,
     status: &str,
     mid: Option<&str>,
     now: i64,
-) -> Result<()> {
-    let row = sqlx::query("SELECT rule, kind FROM outbox WHERE key = $1")
-        .bind(key)
-        .fetch_one(&mut **tx)
-        .await?;
-    let rule: Option<String> = row.try_get("rule")?;
-    let kind: String = row.try_get("kind")?;
-    delivery_log::append(
-        tx,
-        &delivery_log::Entry {
-            outbox_key: key,
-            account,
-            rule: rule.as_deref(),
-            kind: &kind,
-            status,
-            mid,
-            ..Default::default()
-        },
-        now,
-    )
-    .await
+) -> Vec<Param> {
+    delivery_log::Entry {
+        outbox_key: &row.key,
+        account,
+        rule: row.rule.as_deref(),
+        kind: &row.kind,
+        status,
+        mid,
+        ..Default::default()
+    }
+    .row(now)
 }

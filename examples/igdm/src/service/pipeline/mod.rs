@@ -4,6 +4,7 @@
 
 pub mod convert;
 pub mod inbox;
+pub mod outbound;
 pub mod ownership;
 pub mod ratelimit;
 pub mod sender;
@@ -46,6 +47,8 @@ pub struct Shared {
     pub http: reqwest::Client,
     /// Which accounts this instance sends for (all of them on SQLite).
     pub ownership: ownership::Ownership,
+    /// The model answering `ai_reply` actions (`[ai]`); `None`: they send their fallback.
+    pub ai: Option<Arc<dyn crate::service::ai::Responder>>,
     engine: RwLock<Arc<Engine>>,
     clients: Mutex<HashMap<String, (String, Client)>>,
 }
@@ -75,6 +78,7 @@ impl Shared {
                 .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))?,
             graph,
             ownership: ownership::Ownership::new(db.backend()),
+            ai: crate::service::ai::from_config(&config),
             engine: RwLock::new(Arc::new(Engine::new(rules))),
             clients: Mutex::new(HashMap::new()),
             db,

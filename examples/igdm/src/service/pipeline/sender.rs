@@ -4,6 +4,7 @@
 //! private reply is never retried; error 190 marks the account `needs_reconnect` and holds its
 //! sends until it reconnects.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use automation_core::PlannedAction;
@@ -14,6 +15,7 @@ use instagram_graph::ErrorKind as GraphKind;
 use super::convert::{self, Call};
 use super::ratelimit::Class;
 use super::Shared;
+use crate::service::db::rows::Param;
 use crate::service::db::{self, accounts, delivery_log, outbox};
 use crate::service::error::Result;
 
@@ -59,22 +61,34 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
     if n == 0 {
         return Ok(0);
     }
+    // AI replies become the text DMs to send (asked concurrently; see `service::ai`).
+    let rows = crate::service::ai::resolve_batch(shared, rows).await;
 
     // 1. Prepare every row; record the attempts (and the rows that cannot be sent) in one commit.
     let mut prepared = Vec::new();
+    let mut clients = HashMap::new();
     for row in rows {
-        prepared.push(prepare(shared, row).await);
+        prepared.push(prepare(shared, &mut clients, row).await);
     }
     let started_ms = db::now_ms();
     let lease_until =
         started_ms + lease + i64::try_from(shared.config.call_timeout_ms).unwrap_or(30_000);
     let mut ready = Vec::new();
     let mut metrics = Vec::new();
+    let mut log = Vec::new();
     let mut tx = shared.db.begin().await?;
+    let keys: Vec<&str> = prepared
+        .iter()
+        .filter_map(|p| match p {
+            Prepared::Ready { row, .. } => Some(row.key.as_str()),
+            _ => None,
+        })
+        .collect();
+    let marked = outbox::mark_sending_many(&mut tx, &keys, &owner, started_ms, lease_until).await?;
     for p in prepared {
         match p {
             Prepared::Ready { row, call, client } => {
-                if outbox::mark_sending(&mut tx, &row.key, &owner, started_ms, lease_until).await? {
+                if marked.contains(&row.key) {
                     ready.push((row, call, client));
                 }
             }
@@ -84,9 +98,8 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
             }
             Prepared::Failed { row, kind, message } => {
                 outbox::mark_failed(&mut tx, &row.key, kind, &message, started_ms).await?;
-                delivery_log::append(
-                    &mut tx,
-                    &delivery_log::Entry {
+                log.push(
+                    delivery_log::Entry {
                         outbox_key: &row.key,
                         account: &row.account,
                         rule: row.rule.as_deref(),
@@ -96,14 +109,14 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
                         error_kind: Some(kind),
                         error_message: Some(&message),
                         ..Default::default()
-                    },
-                    started_ms,
-                )
-                .await?;
+                    }
+                    .row(started_ms),
+                );
                 metrics.push((row.kind, "failed"));
             }
         }
     }
+    delivery_log::append_many(&mut tx, &log).await?;
     // The attempts are on record before any call: a crash from here on never re-sends.
     tx.commit().await?;
     for (kind, outcome) in &metrics {
@@ -145,9 +158,11 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
     let now = db::now_ms();
     let mut tx = shared.db.begin().await?;
     let mut effects = Vec::new();
+    let mut log = Vec::new();
     for (row, result) in &results {
-        effects.push(record(shared, &mut tx, row, result, now).await?);
+        effects.push(record(shared, &mut tx, &mut log, row, result, now).await?);
     }
+    delivery_log::append_many(&mut tx, &log).await?;
     tx.commit().await?;
     for ((row, _), effect) in results.iter().zip(effects) {
         shared.metrics.send(&row.kind, effect.outcome);
@@ -174,7 +189,7 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
 /// Waits until the account's Send API window has room at the moment of the call (see
 /// `Shared::pacer`); actions that make no Send API call pass at once.
 async fn pace(shared: &Shared, row: &outbox::Claimed) {
-    if !matches!(row.kind.as_str(), "private_reply" | "send_dm") {
+    if !matches!(row.kind.as_str(), "private_reply" | "send_dm" | "ai_reply") {
         return;
     }
     while let Err(wait) = shared
@@ -209,7 +224,13 @@ enum Prepared {
     },
 }
 
-async fn prepare(shared: &Shared, row: outbox::Claimed) -> Prepared {
+/// Checks a claimed row and readies its call; `clients` keeps each account's client for the
+/// batch (one token lookup per account, not per row).
+async fn prepare(
+    shared: &Shared,
+    clients: &mut HashMap<String, instagram_graph::Client>,
+    row: outbox::Claimed,
+) -> Prepared {
     let call = serde_json::from_str::<PlannedAction>(&row.action)
         .map_err(|e| format!("the stored action is unreadable: {e}"))
         .and_then(|a| convert::call(&a).map_err(|e| e.to_string()));
@@ -230,7 +251,14 @@ async fn prepare(shared: &Shared, row: outbox::Claimed) -> Prepared {
             }
         }
     };
-    let client = match shared.client_for(&row.account).await {
+    let known = clients.get(&row.account).cloned();
+    let client = match known {
+        Some(c) => Ok(c),
+        None => shared.client_for(&row.account).await.inspect(|c| {
+            clients.insert(row.account.clone(), c.clone());
+        }),
+    };
+    let client = match client {
         Ok(c) => c,
         Err(e) => {
             return Prepared::Failed {
@@ -242,7 +270,7 @@ async fn prepare(shared: &Shared, row: outbox::Claimed) -> Prepared {
     };
     let classes: &[Class] = match row.kind.as_str() {
         "private_reply" => &[Class::Send, Class::PrivateReply],
-        "send_dm" => &[Class::Send],
+        "send_dm" | "ai_reply" => &[Class::Send],
         _ => &[],
     };
     loop {
@@ -304,6 +332,7 @@ struct Effect {
 async fn record(
     shared: &Shared,
     tx: &mut db::Tx,
+    log: &mut Vec<Vec<Param>>,
     row: &outbox::Claimed,
     result: &Result<Option<String>, Failure>,
     now: i64,
@@ -321,15 +350,13 @@ async fn record(
     let failure = match result {
         Ok(mid) => {
             outbox::mark_sent(tx, &row.key, mid.as_deref(), now).await?;
-            delivery_log::append(
-                tx,
-                &delivery_log::Entry {
+            log.push(
+                delivery_log::Entry {
                     mid: mid.as_deref(),
                     ..entry("sent")
-                },
-                now,
-            )
-            .await?;
+                }
+                .row(now),
+            );
             return Ok(Effect {
                 outcome: "sent",
                 account: None,
@@ -350,16 +377,14 @@ async fn record(
                 now,
             )
             .await?;
-            delivery_log::append(
-                tx,
-                &delivery_log::Entry {
+            log.push(
+                delivery_log::Entry {
                     error_kind: Some("token_invalid"),
                     error_message: Some(&message),
                     ..entry("failed")
-                },
-                now,
-            )
-            .await?;
+                }
+                .row(now),
+            );
             return Ok(Effect {
                 outcome: "token_invalid",
                 account: Some(AccountEffect::NeedsReconnect),
@@ -397,16 +422,14 @@ async fn record(
         RetryDecision::Retry { after } => {
             let next = now + i64::try_from(after.as_millis()).unwrap_or(i64::MAX / 2);
             outbox::requeue(tx, &row.key, next, Some((&kind, &message)), false, now).await?;
-            delivery_log::append(
-                tx,
-                &delivery_log::Entry {
+            log.push(
+                delivery_log::Entry {
                     error_kind: Some(&kind),
                     error_message: Some(&message),
                     ..entry("retry")
-                },
-                now,
-            )
-            .await?;
+                }
+                .row(now),
+            );
             Ok(Effect {
                 outcome: "retry",
                 account: None,
@@ -414,16 +437,14 @@ async fn record(
         }
         RetryDecision::GiveUp => {
             outbox::mark_failed(tx, &row.key, &kind, &message, now).await?;
-            delivery_log::append(
-                tx,
-                &delivery_log::Entry {
+            log.push(
+                delivery_log::Entry {
                     error_kind: Some(&kind),
                     error_message: Some(&message),
                     ..entry("failed")
-                },
-                now,
-            )
-            .await?;
+                }
+                .row(now),
+            );
             Ok(Effect {
                 outcome: "failed",
                 account: Some(AccountEffect::Failure),

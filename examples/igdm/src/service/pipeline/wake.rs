@@ -73,7 +73,7 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
             let mut tx = store.tx().await;
             super::inbox::write_actions(&mut tx, &key, &decision, now).await?;
         }
-        store.into_inner().commit().await?;
+        store.finish().await?.commit().await?;
         tracing::debug!(account, contact, reason = %decision.reason, "flow woken");
         done += 1;
     }
