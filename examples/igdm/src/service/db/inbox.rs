@@ -118,10 +118,11 @@ pub async fn claim(
               ORDER BY received_at LIMIT $4)"
         }
         Backend::Postgres => {
-            "UPDATE inbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
-             WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < $3) AND id IN \
-             (SELECT id FROM inbox WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < $3) \
-              ORDER BY received_at LIMIT $4 FOR UPDATE SKIP LOCKED)"
+            "WITH picked AS MATERIALIZED (SELECT id FROM inbox WHERE status = 'pending' \
+              AND (lease_until IS NULL OR lease_until < $3) \
+              ORDER BY received_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             UPDATE inbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+             FROM picked WHERE inbox.id = picked.id"
         }
     };
     sqlx::query(sql)

@@ -138,7 +138,9 @@ pub const CLAIM_LEASE_MARGIN_MS: i64 = 2_500;
 /// Claims up to `limit` due rows of active accounts. With `instance`, only rows of accounts whose
 /// sending that instance owns (`account_leases`: sending allowed now, lease running at least
 /// [`CLAIM_LEASE_MARGIN_MS`] more); rows locked by another claimer are skipped
-/// (`FOR UPDATE SKIP LOCKED`, PostgreSQL).
+/// (`FOR UPDATE SKIP LOCKED`, PostgreSQL). On PostgreSQL the rows are picked in a materialized
+/// CTE: a `LIMIT` subquery inside `IN (...)` may be evaluated more than once and claim more rows
+/// than the limit.
 pub async fn claim(
     db: &Db,
     owner: &str,
@@ -158,22 +160,22 @@ pub async fn claim(
               ORDER BY o.next_attempt_at, o.created_at LIMIT $4)"
         }
         (Backend::Postgres, None) => {
-            "UPDATE outbox SET lease_owner = $1, lease_until = $2 \
-             WHERE status = 'queued' AND (lease_until IS NULL OR lease_until < $3) AND key IN \
-             (SELECT o.key FROM outbox o JOIN accounts a ON a.id = o.account \
+            "WITH picked AS MATERIALIZED (SELECT o.key FROM outbox o JOIN accounts a ON a.id = o.account \
               WHERE o.status = 'queued' AND o.next_attempt_at <= $3 AND a.status = 'active' \
               AND (o.lease_until IS NULL OR o.lease_until < $3) \
-              ORDER BY o.next_attempt_at, o.created_at LIMIT $4 FOR UPDATE OF o SKIP LOCKED)"
+              ORDER BY o.next_attempt_at, o.created_at LIMIT $4 FOR UPDATE OF o SKIP LOCKED) \
+             UPDATE outbox SET lease_owner = $1, lease_until = $2 FROM picked \
+             WHERE outbox.key = picked.key"
         }
         (Backend::Postgres, Some(_)) => {
-            "UPDATE outbox SET lease_owner = $1, lease_until = $2 \
-             WHERE status = 'queued' AND (lease_until IS NULL OR lease_until < $3) AND key IN \
-             (SELECT o.key FROM outbox o JOIN accounts a ON a.id = o.account \
+            "WITH picked AS MATERIALIZED (SELECT o.key FROM outbox o JOIN accounts a ON a.id = o.account \
               JOIN account_leases l ON l.account = o.account \
               WHERE o.status = 'queued' AND o.next_attempt_at <= $3 AND a.status = 'active' \
               AND (o.lease_until IS NULL OR o.lease_until < $3) \
               AND l.owner = $5 AND l.sends_from <= $3 AND l.lease_until > $6 \
-              ORDER BY o.next_attempt_at, o.created_at LIMIT $4 FOR UPDATE OF o SKIP LOCKED)"
+              ORDER BY o.next_attempt_at, o.created_at LIMIT $4 FOR UPDATE OF o SKIP LOCKED) \
+             UPDATE outbox SET lease_owner = $1, lease_until = $2 FROM picked \
+             WHERE outbox.key = picked.key"
         }
     };
     let mut query = sqlx::query(sql)

@@ -21,9 +21,10 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
         }
         // Several instances: each claims the due rows the others have not locked.
         db::Backend::Postgres => {
-            "UPDATE wakes SET lease_owner = $1, lease_until = $2 WHERE (account, contact) IN \
-             (SELECT account, contact FROM wakes WHERE due_at <= $3 \
-              AND (lease_until IS NULL OR lease_until < $3) LIMIT 256 FOR UPDATE SKIP LOCKED)"
+            "WITH picked AS MATERIALIZED (SELECT account, contact FROM wakes WHERE due_at <= $3 \
+              AND (lease_until IS NULL OR lease_until < $3) LIMIT 256 FOR UPDATE SKIP LOCKED) \
+             UPDATE wakes SET lease_owner = $1, lease_until = $2 FROM picked \
+             WHERE wakes.account = picked.account AND wakes.contact = picked.contact"
         }
     };
     sqlx::query(sql)
