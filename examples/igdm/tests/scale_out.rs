@@ -328,3 +328,56 @@ actions = [{{ type = "send_dm", message = {{ kind = "text", text = "Thanks, we g
     let _ = testing::drop_database(&admin_url, &db_name).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automations_changed_through_one_instance_apply_on_the_others() {
+    let Some(admin_url) = testing::postgres_admin_url() else {
+        println!(
+            "skipped: set IGDM_TEST_POSTGRES_URL to a PostgreSQL role that may create databases"
+        );
+        return;
+    };
+    let (db_name, database) = testing::create_database(&admin_url).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("igdm-scale-rules-{}", std::process::id()));
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    // The worker instance starts before any automation exists; the API instance (no workers)
+    // connects the account and stores the rule.
+    let worker = Service::start(config(&dir.join("worker"), &database, &sim))
+        .await
+        .unwrap();
+    let mut api = config(&dir.join("api"), &database, &sim);
+    api.workers = false;
+    let api = Service::start(api).await.unwrap();
+    sim.set_webhook_url(Some(worker.webhook_url()));
+    let shop = sim.create_account(AccountSpec::new("shop")).unwrap();
+    api.connect_account(
+        &shop.ig_user_id,
+        Some("shop"),
+        &shop.access_token,
+        Some(shop.expires_at),
+    )
+    .await
+    .unwrap();
+    api.put_automations(&format!(
+        r#"
+account = "{}"
+[[rules]]
+id = "hello"
+on = ["message"]
+actions = [{{ type = "send_dm", message = {{ kind = "text", text = "Thanks!" }} }}]
+"#,
+        shop.ig_user_id
+    ))
+    .await
+    .unwrap();
+    // The worker reloads within its next ownership round (at most a second).
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    sim.person("ann").dm(&shop.ig_user_id, "hi").unwrap();
+    sim.wait_for_sent(1, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(sim.sent_messages()[0].text.as_deref(), Some("Thanks!"));
+    api.shutdown().await;
+    worker.shutdown().await;
+    sim.shutdown().await;
+    let _ = testing::drop_database(&admin_url, &db_name).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -27,6 +27,9 @@
 //! is lost or sent twice. Clocks of the instances must agree to well under `STOP_BEFORE_MS`
 //! (NTP), since leases are compared across machines.
 //!
+//! The same round reloads the automation engine when the stored automations changed (another
+//! instance's management API wrote them).
+//!
 //! On SQLite (one process) there is no ownership: the instance owns every account.
 
 use std::collections::HashMap;
@@ -54,6 +57,7 @@ pub struct Ownership {
     shared_database: bool,
     held: Mutex<HashMap<String, ownership::Lease>>,
     next_round: Mutex<Option<Instant>>,
+    automations_seen: Mutex<Option<(i64, i64)>>,
 }
 
 impl Ownership {
@@ -73,6 +77,7 @@ impl Ownership {
             shared_database: backend == Backend::Postgres,
             held: Mutex::new(HashMap::new()),
             next_round: Mutex::new(None),
+            automations_seen: Mutex::new(None),
         }
     }
 
@@ -210,7 +215,33 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
         }
     }
     own.set_held(keep);
+    reload_changed_automations(shared).await?;
     Ok(taken)
+}
+
+/// Another instance may have changed the automations (through its management API): reloads the
+/// engine when their count or latest change differs from the last round's.
+async fn reload_changed_automations(shared: &Shared) -> Result<()> {
+    let row = sqlx::query("SELECT COUNT(*) AS n, MAX(updated_at) AS latest FROM automations")
+        .fetch_one(shared.db.pool())
+        .await?;
+    use sqlx::Row;
+    let now_seen = (
+        row.try_get::<i64, _>("n")?,
+        row.try_get::<Option<i64>, _>("latest")?.unwrap_or(0),
+    );
+    let before = {
+        let mut seen = match shared.ownership.automations_seen.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        seen.replace(now_seen)
+    };
+    if before != Some(now_seen) {
+        shared.reload_engine().await?;
+        tracing::debug!("automations changed in the database; engine reloaded");
+    }
+    Ok(())
 }
 
 /// Gives up this instance's leases and heartbeat (at shutdown, after the workers stopped).
