@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use igdm::service::config::AiConfig;
-use igdm::service::{Config, RunningService, Service};
+use igdm::service::{testing, Config, RunningService, Service};
 use instagram_sim::{
     AccountInfo, AccountSpec, RunningSimulator, SentMessage, SimConfig, Simulator,
 };
@@ -53,6 +53,7 @@ impl World {
         sim_config.delivery.retry_delays = vec![Duration::from_millis(50)];
         let sim = Simulator::start(sim_config).await.unwrap();
         let mut config = Config::for_tests(&dir.0);
+        config.database = testing::fresh_database().await;
         config.app_id = sim.app_id();
         config.app_secret = sim.app_secret();
         config.graph_base_url = sim.base_url().to_owned();
@@ -137,6 +138,11 @@ async fn llm_bodies(llm: &MockServer) -> Vec<serde_json::Value> {
 
 #[tokio::test]
 async fn p18_ai_providers_receive_only_the_conversation_context_needed() {
+    testing::on_each_backend(p18_ai_providers_receive_only_the_conversation_context_needed_on)
+        .await;
+}
+
+async fn p18_ai_providers_receive_only_the_conversation_context_needed_on() {
     let llm = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
@@ -221,6 +227,10 @@ async fn p18_ai_providers_receive_only_the_conversation_context_needed() {
 
 #[tokio::test]
 async fn an_ai_reply_falls_back_when_the_model_times_out() {
+    testing::on_each_backend(an_ai_reply_falls_back_when_the_model_times_out_on).await;
+}
+
+async fn an_ai_reply_falls_back_when_the_model_times_out_on() {
     let llm = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use igdm::service::{Config, RunningService, Service};
+use igdm::service::{testing, Config, RunningService, Service};
 use instagram_sim::{
     AccountInfo, AccountSpec, Faults, MediaSpec, RunningSimulator, SentKind, SentMessage,
     SimConfig, Simulator,
@@ -71,6 +71,7 @@ impl World {
         let dir = Dir::new(name);
         let sim = Simulator::start(sim_config).await.unwrap();
         let mut config = Config::for_tests(&dir.0);
+        config.database = testing::fresh_database().await;
         config.app_id = sim.app_id();
         config.app_secret = sim.app_secret();
         config.verify_token = "e2e-verify".into();
@@ -205,6 +206,10 @@ fn private_replies_to(sent: &[SentMessage], comment: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn comment_to_dm_sends_one_private_reply_and_one_public_reply() {
+    testing::on_each_backend(comment_to_dm_sends_one_private_reply_and_one_public_reply_on).await;
+}
+
+async fn comment_to_dm_sends_one_private_reply_and_one_public_reply_on() {
     let w = World::start("comment", COMMENT_TO_DM).await;
     let hit = w
         .sim
@@ -250,6 +255,10 @@ async fn comment_to_dm_sends_one_private_reply_and_one_public_reply() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dm_keyword_gets_a_reply() {
+    testing::on_each_backend(a_dm_keyword_gets_a_reply_on).await;
+}
+
+async fn a_dm_keyword_gets_a_reply_on() {
     let rules = r#"
 account = "ACCOUNT"
 [[rules]]
@@ -279,6 +288,10 @@ actions = [{ type = "send_dm", message = { kind = "text", text = "Prices: https:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_story_reply_gets_a_reply() {
+    testing::on_each_backend(a_story_reply_gets_a_reply_on).await;
+}
+
+async fn a_story_reply_gets_a_reply_on() {
     let rules = r#"
 account = "ACCOUNT"
 [[rules]]
@@ -307,6 +320,10 @@ actions = [{ type = "send_dm", message = { kind = "text", text = "Thanks for rep
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_button_tap_continues_the_conversation() {
+    testing::on_each_backend(a_button_tap_continues_the_conversation_on).await;
+}
+
+async fn a_button_tap_continues_the_conversation_on() {
     let rules = r#"
 account = "ACCOUNT"
 [[rules]]
@@ -347,6 +364,11 @@ actions = [{ type = "send_dm", message = { kind = "text", text = "Prices: https:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicate_and_out_of_order_deliveries_send_exactly_one_dm_each() {
+    testing::on_each_backend(duplicate_and_out_of_order_deliveries_send_exactly_one_dm_each_on)
+        .await;
+}
+
+async fn duplicate_and_out_of_order_deliveries_send_exactly_one_dm_each_on() {
     let mut faults = Faults::none().duplicate_rate(1.0).reorder(4);
     faults.reorder_flush_ms = 30;
     let w = World::start_with(
@@ -403,6 +425,10 @@ async fn duplicate_and_out_of_order_deliveries_send_exactly_one_dm_each() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn error_190_flags_the_connection_and_nothing_is_sent_after() {
+    testing::on_each_backend(error_190_flags_the_connection_and_nothing_is_sent_after_on).await;
+}
+
+async fn error_190_flags_the_connection_and_nothing_is_sent_after_on() {
     let rules = r#"
 account = "ACCOUNT"
 [[rules]]
@@ -499,6 +525,10 @@ actions = [{ type = "send_dm", message = { kind = "text", text = "Thanks, we got
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_thousand_queued_sends_provoke_no_rate_limit_error() {
+    testing::on_each_backend(one_thousand_queued_sends_provoke_no_rate_limit_error_on).await;
+}
+
+async fn one_thousand_queued_sends_provoke_no_rate_limit_error_on() {
     let n = 1_000;
     // The simulator enforces Meta's 100 sends per second per account over a sliding second; the
     // service runs at its defaults (100 per second, batches of 64): its sliding-window limiter
@@ -536,6 +566,10 @@ async fn one_thousand_queued_sends_provoke_no_rate_limit_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_account_is_held_instead_of_refused_again() {
+    testing::on_each_backend(a_throttled_account_is_held_instead_of_refused_again_on).await;
+}
+
+async fn a_throttled_account_is_held_instead_of_refused_again_on() {
     // The platform allows this account 3 private replies an hour; the service believes 750. The
     // platform's usage headers report the account at its limit (`estimated_time_to_regain_access`)
     // with the 3rd reply, and a 4th would be refused with 613 and a Retry-After: either way the
@@ -620,6 +654,10 @@ const SENDER_CONCURRENCY: i64 = 4;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_mid_batch_loses_nothing_and_sends_nothing_twice() {
+    testing::on_each_backend(a_crash_mid_batch_loses_nothing_and_sends_nothing_twice_on).await;
+}
+
+async fn a_crash_mid_batch_loses_nothing_and_sends_nothing_twice_on() {
     let n = 200;
     // 20 sends per second: the batch takes about 10 s, so the crash (after the 200 webhooks are
     // committed) comes while most replies are still queued.
@@ -702,6 +740,10 @@ async fn a_crash_mid_batch_loses_nothing_and_sends_nothing_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_signature_is_refused_and_nothing_is_stored() {
+    testing::on_each_backend(a_bad_signature_is_refused_and_nothing_is_stored_on).await;
+}
+
+async fn a_bad_signature_is_refused_and_nothing_is_stored_on() {
     // The service is configured with another app secret than the simulator signs with.
     let w = World::start_with(
         "signature",
@@ -731,6 +773,10 @@ async fn a_bad_signature_is_refused_and_nothing_is_stored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_json_with_a_valid_signature_is_stored_as_rejected() {
+    testing::on_each_backend(malformed_json_with_a_valid_signature_is_stored_as_rejected_on).await;
+}
+
+async fn malformed_json_with_a_valid_signature_is_stored_as_rejected_on() {
     let w = World::start("malformed", COMMENT_TO_DM).await;
     let body = b"{\"object\": \"instagram\", \"entry\": [".to_vec();
     let signature = webhook_verify::meta::sign(w.sim.app_secret().as_bytes(), &body).unwrap();

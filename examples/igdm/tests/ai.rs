@@ -8,6 +8,7 @@ use std::time::Duration;
 use igdm::service::ai::{
     answer, ChatCompletions, ReplyErrorKind, ReplyRequest, Responder, Role, Turn,
 };
+use igdm::service::testing;
 use serde_json::json;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -36,6 +37,13 @@ async fn client_for(server: &MockServer) -> ChatCompletions {
 
 #[tokio::test]
 async fn the_request_carries_the_model_the_instructions_and_only_the_given_context() {
+    testing::on_each_backend(
+        the_request_carries_the_model_the_instructions_and_only_the_given_context_on,
+    )
+    .await;
+}
+
+async fn the_request_carries_the_model_the_instructions_and_only_the_given_context_on() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
@@ -64,6 +72,13 @@ async fn the_request_carries_the_model_the_instructions_and_only_the_given_conte
 
 #[tokio::test]
 async fn error_statuses_are_reported_with_the_providers_message_and_never_the_key() {
+    testing::on_each_backend(
+        error_statuses_are_reported_with_the_providers_message_and_never_the_key_on,
+    )
+    .await;
+}
+
+async fn error_statuses_are_reported_with_the_providers_message_and_never_the_key_on() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(
@@ -86,6 +101,10 @@ async fn error_statuses_are_reported_with_the_providers_message_and_never_the_ke
 
 #[tokio::test]
 async fn a_slow_model_times_out() {
+    testing::on_each_backend(a_slow_model_times_out_on).await;
+}
+
+async fn a_slow_model_times_out_on() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(
@@ -105,6 +124,10 @@ async fn a_slow_model_times_out() {
 
 #[tokio::test]
 async fn empty_and_unreadable_answers_are_failures() {
+    testing::on_each_backend(empty_and_unreadable_answers_are_failures_on).await;
+}
+
+async fn empty_and_unreadable_answers_are_failures_on() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/empty/chat/completions"))
@@ -134,6 +157,10 @@ async fn empty_and_unreadable_answers_are_failures() {
 
 #[tokio::test]
 async fn an_unreachable_endpoint_is_a_failure_without_the_url() {
+    testing::on_each_backend(an_unreachable_endpoint_is_a_failure_without_the_url_on).await;
+}
+
+async fn an_unreachable_endpoint_is_a_failure_without_the_url_on() {
     // a port nobody listens on
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -146,6 +173,13 @@ async fn an_unreachable_endpoint_is_a_failure_without_the_url() {
 
 #[tokio::test]
 async fn the_fallback_is_sent_for_5xx_timeouts_and_empty_answers_and_the_answer_otherwise() {
+    testing::on_each_backend(
+        the_fallback_is_sent_for_5xx_timeouts_and_empty_answers_and_the_answer_otherwise_on,
+    )
+    .await;
+}
+
+async fn the_fallback_is_sent_for_5xx_timeouts_and_empty_answers_and_the_answer_otherwise_on() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/ok/chat/completions"))
@@ -230,6 +264,7 @@ async fn one_ai_reply(
         chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
     ));
     let mut config = igdm::service::Config::for_tests(&dir);
+    config.database = testing::fresh_database().await;
     config.app_secret = SECRET.into();
     config.graph_base_url = graph.uri();
     config.graph_version = "v1".into();
@@ -290,6 +325,10 @@ actions = [{{ type = "ai_reply", instructions = "Be brief.", fallback = "We will
 /// why.
 #[tokio::test]
 async fn without_a_configured_model_the_fallback_is_sent_and_logged() {
+    testing::on_each_backend(without_a_configured_model_the_fallback_is_sent_and_logged_on).await;
+}
+
+async fn without_a_configured_model_the_fallback_is_sent_and_logged_on() {
     let (service, sent) = one_ai_reply("noconfig", |c| assert!(c.ai.is_none())).await;
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["recipient"]["id"], "P1");
@@ -323,6 +362,11 @@ impl Responder for Recording {
 
 #[tokio::test]
 async fn a_responder_of_ones_own_answers_in_place_of_the_configured_model() {
+    testing::on_each_backend(a_responder_of_ones_own_answers_in_place_of_the_configured_model_on)
+        .await;
+}
+
+async fn a_responder_of_ones_own_answers_in_place_of_the_configured_model_on() {
     let own = std::sync::Arc::new(Recording::default());
     let plugged = own.clone();
     let (service, sent) = one_ai_reply("own", move |c| c.ai_responder = Some(plugged)).await;

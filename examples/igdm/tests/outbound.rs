@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use igdm::service::{Config, RunningService, Service};
+use igdm::service::{testing, Config, RunningService, Service};
 use serde_json::{json, Value};
 use webhook_verify::standard::{Headers, Secret, Webhook};
 use wiremock::matchers::{method, path};
@@ -18,17 +18,18 @@ const SECRET: &str = "test-app-secret";
 const ACCOUNT: &str = "17841400000000001";
 const KEY: &str = "api-key-1";
 
-struct Dir(PathBuf);
+/// A test's data directory and its database (a fresh one per directory on PostgreSQL).
+struct Dir(PathBuf, Option<String>);
 
 impl Dir {
-    fn new(name: &str) -> Dir {
+    async fn new(name: &str) -> Dir {
         let path = std::env::temp_dir().join(format!(
             "igdm-outbound-{name}-{}-{}",
             std::process::id(),
             chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
         ));
         std::fs::create_dir_all(&path).unwrap();
-        Dir(path)
+        Dir(path, testing::fresh_database().await)
     }
 }
 
@@ -40,6 +41,7 @@ impl Drop for Dir {
 
 fn config(dir: &Dir, graph: &str) -> Config {
     let mut c = Config::for_tests(&dir.0);
+    c.database = dir.1.clone();
     c.app_secret = SECRET.into();
     c.graph_base_url = graph.into();
     c.graph_version = "v1".into();
@@ -187,7 +189,14 @@ fn verify(secret: &str, request: &Request) -> Value {
 
 #[tokio::test]
 async fn events_are_delivered_signed_retried_after_500s_logged_and_redelivered() {
-    let dir = Dir::new("deliver");
+    testing::on_each_backend(
+        events_are_delivered_signed_retried_after_500s_logged_and_redelivered_on,
+    )
+    .await;
+}
+
+async fn events_are_delivered_signed_retried_after_500s_logged_and_redelivered_on() {
+    let dir = Dir::new("deliver").await;
     let graph = graph().await;
     let receiver = MockServer::start().await;
     Mock::given(method("POST"))
@@ -391,7 +400,12 @@ async fn events_are_delivered_signed_retried_after_500s_logged_and_redelivered()
 
 #[tokio::test]
 async fn a_receiver_that_keeps_failing_is_given_up_after_the_attempt_limit() {
-    let dir = Dir::new("giveup");
+    testing::on_each_backend(a_receiver_that_keeps_failing_is_given_up_after_the_attempt_limit_on)
+        .await;
+}
+
+async fn a_receiver_that_keeps_failing_is_given_up_after_the_attempt_limit_on() {
+    let dir = Dir::new("giveup").await;
     let graph = graph().await;
     let receiver = MockServer::start().await;
     Mock::given(method("POST"))
@@ -441,7 +455,11 @@ async fn a_receiver_that_keeps_failing_is_given_up_after_the_attempt_limit() {
 
 #[tokio::test]
 async fn subscriptions_are_validated_with_located_errors_and_managed() {
-    let dir = Dir::new("crud");
+    testing::on_each_backend(subscriptions_are_validated_with_located_errors_and_managed_on).await;
+}
+
+async fn subscriptions_are_validated_with_located_errors_and_managed_on() {
+    let dir = Dir::new("crud").await;
     let graph = graph().await;
     let service = started(&dir, &graph, |_| {}).await;
     let (status, body) = api(
@@ -599,7 +617,14 @@ fn dms_to(requests: &[Request], person: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn inbound_webhooks_update_contacts_and_send_dms_and_refuse_bad_signatures_and_bodies() {
-    let dir = Dir::new("inbound");
+    testing::on_each_backend(
+        inbound_webhooks_update_contacts_and_send_dms_and_refuse_bad_signatures_and_bodies_on,
+    )
+    .await;
+}
+
+async fn inbound_webhooks_update_contacts_and_send_dms_and_refuse_bad_signatures_and_bodies_on() {
+    let dir = Dir::new("inbound").await;
     let graph = graph().await;
     let service = started(&dir, &graph, |_| {}).await;
     let (status, created) = api(

@@ -1,9 +1,11 @@
-//! The pipeline on PostgreSQL. Runs only when `IGDM_TEST_POSTGRES_URL` names an EMPTY database
-//! (for example `postgres://igdm@127.0.0.1:5432/igdm_test`); skipped otherwise.
+//! The pipeline on PostgreSQL. Runs only when `IGDM_TEST_POSTGRES_URL` names a role that may
+//! create databases (for example `postgres://igdm:igdm@127.0.0.1:55432/igdm`, what
+//! `.ci/postgres start` prints); the test runs in a database of its own. Skipped otherwise.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
+use igdm::service::testing::{self, TestBackend};
 use igdm::service::{Config, Service};
 use serde_json::json;
 use wiremock::matchers::{method, path};
@@ -14,10 +16,21 @@ const ACCOUNT: &str = "17841400000000001";
 
 #[tokio::test]
 async fn the_pipeline_runs_on_postgres() {
-    let Ok(url) = std::env::var("IGDM_TEST_POSTGRES_URL") else {
-        println!("skipped: set IGDM_TEST_POSTGRES_URL to an empty PostgreSQL database to run it");
+    let Some(admin_url) = testing::postgres_admin_url() else {
+        println!(
+            "skipped: set IGDM_TEST_POSTGRES_URL to a PostgreSQL role that may create databases"
+        );
         return;
     };
+    testing::run_on(
+        TestBackend::Postgres { admin_url },
+        &the_pipeline_runs_on_postgres_in,
+    )
+    .await;
+}
+
+async fn the_pipeline_runs_on_postgres_in() {
+    let url = testing::fresh_database().await.unwrap();
     let graph = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/me/messages"))

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use igdm::service::{Config, RunningService, Service};
+use igdm::service::{testing, Config, RunningService, Service};
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -14,17 +14,18 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 const SECRET: &str = "test-app-secret";
 const ACCOUNT: &str = "17841400000000001";
 
-struct Dir(PathBuf);
+/// A test's data directory and its database (a fresh one per directory on PostgreSQL).
+struct Dir(PathBuf, Option<String>);
 
 impl Dir {
-    fn new(name: &str) -> Dir {
+    async fn new(name: &str) -> Dir {
         let path = std::env::temp_dir().join(format!(
             "igdm-service-{name}-{}-{}",
             std::process::id(),
             chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
         ));
         std::fs::create_dir_all(&path).unwrap();
-        Dir(path)
+        Dir(path, testing::fresh_database().await)
     }
 }
 
@@ -36,6 +37,7 @@ impl Drop for Dir {
 
 fn config(dir: &Dir, graph: &str) -> Config {
     let mut c = Config::for_tests(&dir.0);
+    c.database = dir.1.clone();
     c.app_secret = SECRET.into();
     c.verify_token = "vt-123".into();
     c.graph_base_url = graph.into();
@@ -135,7 +137,11 @@ fn sent_ok(mid: &str) -> ResponseTemplate {
 
 #[tokio::test]
 async fn handshake_answers_the_challenge_only_with_the_verify_token() {
-    let dir = Dir::new("handshake");
+    testing::on_each_backend(handshake_answers_the_challenge_only_with_the_verify_token_on).await;
+}
+
+async fn handshake_answers_the_challenge_only_with_the_verify_token_on() {
+    let dir = Dir::new("handshake").await;
     let service = Service::start(config(&dir, "http://127.0.0.1:9"))
         .await
         .unwrap();
@@ -158,7 +164,11 @@ async fn handshake_answers_the_challenge_only_with_the_verify_token() {
 
 #[tokio::test]
 async fn bad_signature_is_401_and_nothing_is_stored() {
-    let dir = Dir::new("badsig");
+    testing::on_each_backend(bad_signature_is_401_and_nothing_is_stored_on).await;
+}
+
+async fn bad_signature_is_401_and_nothing_is_stored_on() {
+    let dir = Dir::new("badsig").await;
     let service = Service::start(config(&dir, "http://127.0.0.1:9"))
         .await
         .unwrap();
@@ -187,7 +197,12 @@ async fn bad_signature_is_401_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn the_same_body_is_stored_once_and_oversized_bodies_are_refused() {
-    let dir = Dir::new("dedup");
+    testing::on_each_backend(the_same_body_is_stored_once_and_oversized_bodies_are_refused_on)
+        .await;
+}
+
+async fn the_same_body_is_stored_once_and_oversized_bodies_are_refused_on() {
+    let dir = Dir::new("dedup").await;
     let mut c = config(&dir, "http://127.0.0.1:9");
     c.workers = false;
     c.body_limit = 4096;
@@ -205,7 +220,11 @@ async fn the_same_body_is_stored_once_and_oversized_bodies_are_refused() {
 
 #[tokio::test]
 async fn concurrent_deliveries_are_all_committed_before_their_200() {
-    let dir = Dir::new("group");
+    testing::on_each_backend(concurrent_deliveries_are_all_committed_before_their_200_on).await;
+}
+
+async fn concurrent_deliveries_are_all_committed_before_their_200_on() {
+    let dir = Dir::new("group").await;
     let mut c = config(&dir, "http://127.0.0.1:9");
     c.workers = false;
     let service = Service::start(c).await.unwrap();
@@ -221,7 +240,11 @@ async fn concurrent_deliveries_are_all_committed_before_their_200() {
 
 #[tokio::test]
 async fn malformed_json_with_a_valid_signature_is_stored_as_rejected() {
-    let dir = Dir::new("malformed");
+    testing::on_each_backend(malformed_json_with_a_valid_signature_is_stored_as_rejected_on).await;
+}
+
+async fn malformed_json_with_a_valid_signature_is_stored_as_rejected_on() {
+    let dir = Dir::new("malformed").await;
     let service = Service::start(config(&dir, "http://127.0.0.1:9"))
         .await
         .unwrap();
@@ -255,13 +278,17 @@ async fn malformed_json_with_a_valid_signature_is_stored_as_rejected() {
 
 #[tokio::test]
 async fn a_comment_gets_one_private_reply_even_when_delivered_twice() {
+    testing::on_each_backend(a_comment_gets_one_private_reply_even_when_delivered_twice_on).await;
+}
+
+async fn a_comment_gets_one_private_reply_even_when_delivered_twice_on() {
     let graph = graph().await;
     Mock::given(method("POST"))
         .and(path("/v1/me/messages"))
         .respond_with(sent_ok("mid.1"))
         .mount(&graph)
         .await;
-    let dir = Dir::new("once");
+    let dir = Dir::new("once").await;
     let service = started(&dir, &graph).await;
     let body = comment("C1", "P1", "LINK please");
     assert_eq!(post(&service, &body, SECRET).await.status(), 200);
@@ -331,6 +358,10 @@ async fn a_comment_gets_one_private_reply_even_when_delivered_twice() {
 
 #[tokio::test]
 async fn error_190_flags_the_account_and_nothing_is_sent_after() {
+    testing::on_each_backend(error_190_flags_the_account_and_nothing_is_sent_after_on).await;
+}
+
+async fn error_190_flags_the_account_and_nothing_is_sent_after_on() {
     let graph = graph().await;
     Mock::given(method("POST"))
         .and(path("/v1/me/messages"))
@@ -339,7 +370,7 @@ async fn error_190_flags_the_account_and_nothing_is_sent_after() {
             "type": "OAuthException", "code": 190, "error_subcode": 463, "fbtrace_id": "x"}})))
         .mount(&graph)
         .await;
-    let dir = Dir::new("token");
+    let dir = Dir::new("token").await;
     let service = started(&dir, &graph).await;
     assert_eq!(
         post(&service, &comment("C1", "P1", "link"), SECRET)
@@ -390,6 +421,10 @@ async fn error_190_flags_the_account_and_nothing_is_sent_after() {
 
 #[tokio::test]
 async fn a_transient_5xx_is_retried_and_then_sent() {
+    testing::on_each_backend(a_transient_5xx_is_retried_and_then_sent_on).await;
+}
+
+async fn a_transient_5xx_is_retried_and_then_sent_on() {
     let graph = graph().await;
     Mock::given(method("POST"))
         .and(path("/v1/me/messages"))
@@ -406,7 +441,7 @@ async fn a_transient_5xx_is_retried_and_then_sent() {
         .with_priority(2)
         .mount(&graph)
         .await;
-    let dir = Dir::new("retry");
+    let dir = Dir::new("retry").await;
     let service = started(&dir, &graph).await;
     assert_eq!(
         post(&service, &comment("C1", "P1", "link"), SECRET)
@@ -437,6 +472,10 @@ async fn a_transient_5xx_is_retried_and_then_sent() {
 
 #[tokio::test]
 async fn an_ambiguous_private_reply_failure_is_never_retried() {
+    testing::on_each_backend(an_ambiguous_private_reply_failure_is_never_retried_on).await;
+}
+
+async fn an_ambiguous_private_reply_failure_is_never_retried_on() {
     let graph = graph().await;
     // a 502 without a Graph error body: it may have been delivered
     Mock::given(method("POST"))
@@ -444,7 +483,7 @@ async fn an_ambiguous_private_reply_failure_is_never_retried() {
         .respond_with(ResponseTemplate::new(502).set_body_string("Bad Gateway"))
         .mount(&graph)
         .await;
-    let dir = Dir::new("ambiguous");
+    let dir = Dir::new("ambiguous").await;
     let service = started(&dir, &graph).await;
     assert_eq!(
         post(&service, &comment("C1", "P1", "link"), SECRET)
@@ -468,13 +507,17 @@ async fn an_ambiguous_private_reply_failure_is_never_retried() {
 
 #[tokio::test]
 async fn a_crash_mid_batch_loses_nothing_and_sends_nothing_twice() {
+    testing::on_each_backend(a_crash_mid_batch_loses_nothing_and_sends_nothing_twice_on).await;
+}
+
+async fn a_crash_mid_batch_loses_nothing_and_sends_nothing_twice_on() {
     let graph = graph().await;
     Mock::given(method("POST"))
         .and(path("/v1/me/messages"))
         .respond_with(sent_ok("mid.slow").set_delay(Duration::from_millis(400)))
         .mount(&graph)
         .await;
-    let dir = Dir::new("crash");
+    let dir = Dir::new("crash").await;
     let mut c = config(&dir, &graph.uri());
     c.lease_secs = 1;
     c.sender_concurrency = 2;
@@ -537,8 +580,12 @@ async fn a_crash_mid_batch_loses_nothing_and_sends_nothing_twice() {
 
 #[tokio::test]
 async fn management_api_requires_a_key_and_never_returns_tokens() {
+    testing::on_each_backend(management_api_requires_a_key_and_never_returns_tokens_on).await;
+}
+
+async fn management_api_requires_a_key_and_never_returns_tokens_on() {
     let graph = graph().await;
-    let dir = Dir::new("api");
+    let dir = Dir::new("api").await;
     let service = started(&dir, &graph).await;
     let http = reqwest::Client::new();
     let url = format!("{}/api/accounts", service.base_url());
@@ -616,13 +663,17 @@ async fn management_api_requires_a_key_and_never_returns_tokens() {
 
 #[tokio::test]
 async fn echoes_and_read_receipts_update_delivery_status() {
+    testing::on_each_backend(echoes_and_read_receipts_update_delivery_status_on).await;
+}
+
+async fn echoes_and_read_receipts_update_delivery_status_on() {
     let graph = graph().await;
     Mock::given(method("POST"))
         .and(path("/v1/me/messages"))
         .respond_with(sent_ok("mid.reply.1"))
         .mount(&graph)
         .await;
-    let dir = Dir::new("status");
+    let dir = Dir::new("status").await;
     let service = started(&dir, &graph).await;
     assert_eq!(
         post(&service, &comment("C1", "P1", "link"), SECRET)
@@ -717,6 +768,10 @@ async fn echoes_and_read_receipts_update_delivery_status() {
 
 #[tokio::test]
 async fn the_connect_flow_stores_a_sealed_long_lived_token() {
+    testing::on_each_backend(the_connect_flow_stores_a_sealed_long_lived_token_on).await;
+}
+
+async fn the_connect_flow_stores_a_sealed_long_lived_token_on() {
     use wiremock::matchers::query_param;
     let graph = graph().await;
     Mock::given(method("POST"))
@@ -738,7 +793,7 @@ async fn the_connect_flow_stores_a_sealed_long_lived_token() {
             "id": "ig-app-scoped", "user_id": ACCOUNT, "username": "shop"})))
         .mount(&graph)
         .await;
-    let dir = Dir::new("connect");
+    let dir = Dir::new("connect").await;
     let mut c = config(&dir, &graph.uri());
     c.oauth_api_base_url = graph.uri();
     c.oauth_authorize_url = format!("{}/oauth/authorize", graph.uri());
@@ -807,6 +862,11 @@ async fn the_connect_flow_stores_a_sealed_long_lived_token() {
 
 #[tokio::test]
 async fn tokens_close_to_expiry_are_refreshed_and_190_flags_the_account() {
+    testing::on_each_backend(tokens_close_to_expiry_are_refreshed_and_190_flags_the_account_on)
+        .await;
+}
+
+async fn tokens_close_to_expiry_are_refreshed_and_190_flags_the_account_on() {
     let graph = graph().await;
     Mock::given(method("GET"))
         .and(path("/refresh_access_token"))
@@ -828,7 +888,7 @@ async fn tokens_close_to_expiry_are_refreshed_and_190_flags_the_account() {
             "message": "Error validating access token", "type": "OAuthException", "code": 190}})))
         .mount(&graph)
         .await;
-    let dir = Dir::new("refresh");
+    let dir = Dir::new("refresh").await;
     let mut c = config(&dir, &graph.uri());
     c.workers = false;
     let service = Service::start(c).await.unwrap();
@@ -881,13 +941,17 @@ async fn tokens_close_to_expiry_are_refreshed_and_190_flags_the_account() {
 
 #[tokio::test]
 async fn a_flow_delay_is_resumed_by_the_wake_worker() {
+    testing::on_each_backend(a_flow_delay_is_resumed_by_the_wake_worker_on).await;
+}
+
+async fn a_flow_delay_is_resumed_by_the_wake_worker_on() {
     let graph = graph().await;
     Mock::given(method("POST"))
         .and(path("/v1/me/messages"))
         .respond_with(sent_ok("mid.flow"))
         .mount(&graph)
         .await;
-    let dir = Dir::new("wake");
+    let dir = Dir::new("wake").await;
     let service = Service::start(config(&dir, &graph.uri())).await.unwrap();
     service
         .connect_account(ACCOUNT, None, "IGAA-test-token", None)
@@ -955,13 +1019,20 @@ steps = [
 
 #[tokio::test]
 async fn a_batch_with_a_body_that_is_no_notification_still_processes_the_rest() {
+    testing::on_each_backend(
+        a_batch_with_a_body_that_is_no_notification_still_processes_the_rest_on,
+    )
+    .await;
+}
+
+async fn a_batch_with_a_body_that_is_no_notification_still_processes_the_rest_on() {
     let graph = graph().await;
     Mock::given(method("POST"))
         .and(path("/v1/me/messages"))
         .respond_with(sent_ok("mid.b"))
         .mount(&graph)
         .await;
-    let dir = Dir::new("batch");
+    let dir = Dir::new("batch").await;
     let mut c = config(&dir, &graph.uri());
     c.workers = false;
     let ingest_only = Service::start(c.clone()).await.unwrap();

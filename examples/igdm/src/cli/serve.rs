@@ -97,6 +97,10 @@ pub struct ServeArgs {
     /// Lease of claimed rows in seconds [default: 60].
     #[arg(long, env = "IGDM_LEASE_SECS")]
     lease_secs: Option<u64>,
+    /// Seconds an instance owns an account's sending when several instances share one
+    /// PostgreSQL database (renewed every second; at least 5) [default: 10].
+    #[arg(long, env = "IGDM_ACCOUNT_LEASE_SECS")]
+    account_lease_secs: Option<u64>,
     /// Log as JSON lines.
     #[arg(long, env = "IGDM_LOG_JSON")]
     log_json: bool,
@@ -149,7 +153,8 @@ impl ServeArgs {
             send_per_second,
             private_replies_per_hour,
             max_attempts,
-            lease_secs
+            lease_secs,
+            account_lease_secs
         );
         if self.public_url.is_some() {
             c.public_url = self.public_url;

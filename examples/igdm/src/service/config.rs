@@ -84,6 +84,10 @@ pub struct Config {
     pub sender_concurrency: usize,
     /// How long a claim lasts before another worker may take the row over, in seconds. Default 60.
     pub lease_secs: u64,
+    /// On PostgreSQL with several instances: how long an instance owns an account's sending
+    /// before it must renew, in seconds (renewed every second; at least 5). When an
+    /// instance dies, its accounts are sent for again after this plus one second. Default 10.
+    pub account_lease_secs: u64,
     /// How often idle workers look for work, in milliseconds. Default 200.
     pub poll_interval_ms: u64,
     /// Timeout of one Graph API call in milliseconds. A send still unresolved this long after
@@ -233,6 +237,7 @@ impl Default for Config {
             outbox_batch: 64,
             sender_concurrency: 16,
             lease_secs: 60,
+            account_lease_secs: 10,
             poll_interval_ms: 200,
             call_timeout_ms: 30_000,
             max_attempts: 5,
@@ -284,6 +289,7 @@ impl Config {
             retry_base_ms: 20,
             retry_max_ms: 200,
             lease_secs: 5,
+            account_lease_secs: 5,
             call_timeout_ms: 2_000,
             outbound: OutboundConfig {
                 retry_base_ms: 20,
@@ -314,6 +320,11 @@ impl Config {
     /// The lease duration.
     pub fn lease(&self) -> Duration {
         Duration::from_secs(self.lease_secs.max(1))
+    }
+
+    /// How long an account's send ownership lasts (see `account_lease_secs`).
+    pub fn account_lease(&self) -> Duration {
+        Duration::from_secs(self.account_lease_secs.max(5))
     }
 
     /// The idle poll interval.
@@ -347,6 +358,11 @@ impl Config {
         if self.body_limit == 0 || self.ingest_batch == 0 || self.sender_concurrency == 0 {
             return Err(Error::config(
                 "body_limit, ingest_batch and sender_concurrency must be above 0",
+            ));
+        }
+        if self.account_lease_secs < 5 {
+            return Err(Error::config(
+                "account_lease_secs must be at least 5 (an owner stops calling 1 s before its lease ends)",
             ));
         }
         if let Some(ai) = &self.ai {

@@ -34,6 +34,7 @@ mod error;
 pub mod http;
 pub mod metrics;
 pub mod pipeline;
+pub mod testing;
 pub mod vault;
 
 use std::net::SocketAddr;
@@ -133,6 +134,7 @@ fn spawn_workers(shared: &Arc<Shared>, stopped: &watch::Receiver<bool>) -> Vec<J
         ("wake", 3),
         ("outbound", 4),
         ("retention", 5),
+        ("ownership", 6),
     ];
     for (name, job) in jobs {
         let shared = shared.clone();
@@ -148,6 +150,7 @@ fn spawn_workers(shared: &Arc<Shared>, stopped: &watch::Receiver<bool>) -> Vec<J
                     3 => pipeline::wake::run_once(&shared).await,
                     4 => pipeline::outbound::run_once(&shared).await,
                     5 => pipeline::retention::run_once(&shared).await,
+                    6 => pipeline::ownership::run_once(&shared).await,
                     _ => refresh_tokens(&shared).await,
                 };
                 let idle = match outcome {
@@ -352,6 +355,10 @@ impl RunningService {
         }
         if let Some(server) = self.server.take() {
             let _ = server.await;
+        }
+        // No call is in flight any more: another instance may take this one's accounts.
+        if let Err(e) = pipeline::ownership::release(&self.shared).await {
+            tracing::warn!(error = %e, "could not release the account leases; they expire");
         }
         if let Some(task) = self.ingest_task.take() {
             task.abort();

@@ -167,8 +167,21 @@ pub async fn add_failure(db: &Db, id: &str) -> Result<()> {
 }
 
 /// Records that a webhook event arrived for the account.
+///
+/// On PostgreSQL several instances decide at once, each in a transaction that lasts a batch:
+/// a transaction that finds the account's row locked by another one (which is recording about
+/// the same time) skips it instead of waiting for it, so the account row never serializes the
+/// instances nor deadlocks their batches.
 pub async fn touch_webhook(tx: &mut super::Tx, id: &str, now: i64) -> Result<()> {
-    sqlx::query("UPDATE accounts SET last_webhook_at = $1 WHERE id = $2")
+    let sql = match tx.backend() {
+        super::Backend::Sqlite => "UPDATE accounts SET last_webhook_at = $1 WHERE id = $2",
+        super::Backend::Postgres => {
+            "UPDATE accounts SET last_webhook_at = $1 WHERE id IN (SELECT id FROM accounts \
+             WHERE id = $2 AND (last_webhook_at IS NULL OR last_webhook_at < $1) \
+             FOR UPDATE SKIP LOCKED)"
+        }
+    };
+    sqlx::query(sql)
         .bind(now)
         .bind(id)
         .execute(&mut **tx)

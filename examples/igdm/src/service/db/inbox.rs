@@ -3,7 +3,7 @@
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use super::{Db, Result, Tx};
+use super::{Backend, Db, Result, Tx};
 
 /// A notification waiting to be processed.
 pub const PENDING: &str = "pending";
@@ -108,18 +108,30 @@ pub async fn claim(
     limit: i64,
 ) -> Result<Vec<Claimed>> {
     let mut tx = db.begin().await?;
-    sqlx::query(
-        "UPDATE inbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
-         WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < $3) AND id IN \
-         (SELECT id FROM inbox WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < $3) \
-          ORDER BY received_at LIMIT $4)",
-    )
-    .bind(owner)
-    .bind(lease_until)
-    .bind(now)
-    .bind(limit)
-    .execute(&mut *tx)
-    .await?;
+    // On PostgreSQL several instances claim at once: rows another claimer has locked are
+    // skipped rather than waited for. SQLite has one writer at a time.
+    let sql = match db.backend() {
+        Backend::Sqlite => {
+            "UPDATE inbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+             WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < $3) AND id IN \
+             (SELECT id FROM inbox WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < $3) \
+              ORDER BY received_at LIMIT $4)"
+        }
+        Backend::Postgres => {
+            "WITH picked AS MATERIALIZED (SELECT id FROM inbox WHERE status = 'pending' \
+              AND (lease_until IS NULL OR lease_until < $3) \
+              ORDER BY received_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             UPDATE inbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+             FROM picked WHERE inbox.id = picked.id"
+        }
+    };
+    sqlx::query(sql)
+        .bind(owner)
+        .bind(lease_until)
+        .bind(now)
+        .bind(limit)
+        .execute(&mut *tx)
+        .await?;
     let rows = sqlx::query(
         "SELECT id, body, received_at, attempts FROM inbox WHERE lease_owner = $1 AND status = 'pending' \
          ORDER BY received_at",

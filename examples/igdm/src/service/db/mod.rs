@@ -9,9 +9,10 @@ pub mod delivery_log;
 pub mod inbox;
 pub mod outbound;
 pub mod outbox;
+pub mod ownership;
+pub mod privacy;
 pub mod rows;
 pub mod teams;
-pub mod privacy;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -39,9 +40,31 @@ pub enum Backend {
 pub struct Tx {
     inner: Transaction<'static, Any>,
     _turn: Option<OwnedMutexGuard<()>>,
+    backend: Backend,
 }
 
 impl Tx {
+    /// The backend of the transaction.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Serializes, across instances, the transactions that decide for one contact of an
+    /// account (its limits, counters and flow state are read, then written): on PostgreSQL a
+    /// transaction-scoped advisory lock, held until commit or rollback. On SQLite the write
+    /// transaction already excludes every other.
+    pub async fn lock_contact(&mut self, account: &str, contact: &str) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query(
+                "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))) AS l",
+            )
+            .bind(format!("{account}/{contact}"))
+            .execute(&mut *self.inner)
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Commits the transaction.
     pub async fn commit(self) -> Result<()> {
         self.inner.commit().await?;
@@ -187,11 +210,13 @@ impl Db {
                 Tx {
                     inner: self.pool.begin_with("BEGIN IMMEDIATE").await?,
                     _turn: Some(turn),
+                    backend: self.backend,
                 }
             }
             Backend::Postgres => Tx {
                 inner: self.pool.begin().await?,
                 _turn: None,
+                backend: self.backend,
             },
         };
         Ok(tx)

@@ -13,7 +13,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use webhook_verify::standard::Secret;
 
-use super::{Db, Result, Tx};
+use super::{Backend, Db, Result, Tx};
 use crate::service::error::{Error, ErrorKind};
 use crate::service::vault::Vault;
 
@@ -417,18 +417,31 @@ pub async fn claim(
     limit: i64,
 ) -> Result<Vec<Claimed>> {
     let mut tx = db.begin().await?;
-    sqlx::query(
-        "UPDATE outbound_deliveries SET lease_owner = $1, lease_until = $2 \
-         WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < $3) AND id IN \
-         (SELECT id FROM outbound_deliveries WHERE status = 'pending' AND next_attempt_at <= $3 \
-          AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at, created_at LIMIT $4)",
-    )
-    .bind(owner)
-    .bind(lease_until)
-    .bind(now)
-    .bind(limit)
-    .execute(&mut *tx)
-    .await?;
+    // Several instances on PostgreSQL: each picks rows the others have not locked, once (a
+    // materialized CTE; a LIMIT subquery inside IN may run twice).
+    let sql = match db.backend() {
+        Backend::Sqlite => {
+            "UPDATE outbound_deliveries SET lease_owner = $1, lease_until = $2 \
+             WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < $3) AND id IN \
+             (SELECT id FROM outbound_deliveries WHERE status = 'pending' AND next_attempt_at <= $3 \
+              AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at, created_at LIMIT $4)"
+        }
+        Backend::Postgres => {
+            "WITH picked AS MATERIALIZED (SELECT id FROM outbound_deliveries \
+              WHERE status = 'pending' AND next_attempt_at <= $3 \
+              AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at, created_at \
+              LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             UPDATE outbound_deliveries SET lease_owner = $1, lease_until = $2 FROM picked \
+             WHERE outbound_deliveries.id = picked.id"
+        }
+    };
+    sqlx::query(sql)
+        .bind(owner)
+        .bind(lease_until)
+        .bind(now)
+        .bind(limit)
+        .execute(&mut *tx)
+        .await?;
     let rows = sqlx::query(
         "SELECT id, subscription_id, org_id, account, payload, attempts FROM outbound_deliveries \
          WHERE lease_owner = $1 AND status = 'pending' ORDER BY created_at",

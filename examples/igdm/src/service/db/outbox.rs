@@ -4,7 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::rows::{self, Param};
-use super::{Db, Result, Tx};
+use super::{Backend, Db, Result, Tx};
 
 /// Waiting to be sent (also after a retryable failure, with a later `next_attempt_at`).
 pub const QUEUED: &str = "queued";
@@ -131,29 +131,62 @@ fn claimed(r: &AnyRow) -> Result<Claimed> {
     })
 }
 
-/// Claims up to `limit` due rows of active accounts.
+/// How long an account's send lease must still run for its rows to be claimed (Unix ms): the
+/// claimed rows are sent within this time, before the owner stops calling.
+pub const CLAIM_LEASE_MARGIN_MS: i64 = 2_500;
+
+/// Claims up to `limit` due rows of active accounts. With `instance`, only rows of accounts whose
+/// sending that instance owns (`account_leases`: sending allowed now, lease running at least
+/// [`CLAIM_LEASE_MARGIN_MS`] more); rows locked by another claimer are skipped
+/// (`FOR UPDATE SKIP LOCKED`, PostgreSQL). On PostgreSQL the rows are picked in a materialized
+/// CTE: a `LIMIT` subquery inside `IN (...)` may be evaluated more than once and claim more rows
+/// than the limit.
 pub async fn claim(
     db: &Db,
     owner: &str,
     now: i64,
     lease_until: i64,
     limit: i64,
+    instance: Option<&str>,
 ) -> Result<Vec<Claimed>> {
     let mut tx = db.begin().await?;
-    sqlx::query(
-        "UPDATE outbox SET lease_owner = $1, lease_until = $2 \
-         WHERE status = 'queued' AND (lease_until IS NULL OR lease_until < $3) AND key IN \
-         (SELECT o.key FROM outbox o JOIN accounts a ON a.id = o.account \
-          WHERE o.status = 'queued' AND o.next_attempt_at <= $3 AND a.status = 'active' \
-          AND (o.lease_until IS NULL OR o.lease_until < $3) \
-          ORDER BY o.next_attempt_at, o.created_at LIMIT $4)",
-    )
-    .bind(owner)
-    .bind(lease_until)
-    .bind(now)
-    .bind(limit)
-    .execute(&mut *tx)
-    .await?;
+    let sql = match (db.backend(), instance) {
+        (Backend::Sqlite, _) => {
+            "UPDATE outbox SET lease_owner = $1, lease_until = $2 \
+             WHERE status = 'queued' AND (lease_until IS NULL OR lease_until < $3) AND key IN \
+             (SELECT o.key FROM outbox o JOIN accounts a ON a.id = o.account \
+              WHERE o.status = 'queued' AND o.next_attempt_at <= $3 AND a.status = 'active' \
+              AND (o.lease_until IS NULL OR o.lease_until < $3) \
+              ORDER BY o.next_attempt_at, o.created_at LIMIT $4)"
+        }
+        (Backend::Postgres, None) => {
+            "WITH picked AS MATERIALIZED (SELECT o.key FROM outbox o JOIN accounts a ON a.id = o.account \
+              WHERE o.status = 'queued' AND o.next_attempt_at <= $3 AND a.status = 'active' \
+              AND (o.lease_until IS NULL OR o.lease_until < $3) \
+              ORDER BY o.next_attempt_at, o.created_at LIMIT $4 FOR UPDATE OF o SKIP LOCKED) \
+             UPDATE outbox SET lease_owner = $1, lease_until = $2 FROM picked \
+             WHERE outbox.key = picked.key"
+        }
+        (Backend::Postgres, Some(_)) => {
+            "WITH picked AS MATERIALIZED (SELECT o.key FROM outbox o JOIN accounts a ON a.id = o.account \
+              JOIN account_leases l ON l.account = o.account \
+              WHERE o.status = 'queued' AND o.next_attempt_at <= $3 AND a.status = 'active' \
+              AND (o.lease_until IS NULL OR o.lease_until < $3) \
+              AND l.owner = $5 AND l.sends_from <= $3 AND l.lease_until > $6 \
+              ORDER BY o.next_attempt_at, o.created_at LIMIT $4 FOR UPDATE OF o SKIP LOCKED) \
+             UPDATE outbox SET lease_owner = $1, lease_until = $2 FROM picked \
+             WHERE outbox.key = picked.key"
+        }
+    };
+    let mut query = sqlx::query(sql)
+        .bind(owner)
+        .bind(lease_until)
+        .bind(now)
+        .bind(limit);
+    if let (Backend::Postgres, Some(instance)) = (db.backend(), instance) {
+        query = query.bind(instance).bind(now + CLAIM_LEASE_MARGIN_MS);
+    }
+    query.execute(&mut *tx).await?;
     let rows = sqlx::query(
         "SELECT key, account, rule, kind, recipient, action, attempts, \
          (SELECT i.received_at FROM events e JOIN inbox i ON i.id = e.inbox_id \
@@ -287,13 +320,18 @@ pub async fn fail_abandoned(
     now: i64,
 ) -> Result<Vec<(String, String, Option<String>, String, i64)>> {
     let mut tx = db.begin().await?;
-    let rows = sqlx::query(
-        "SELECT key, account, rule, kind, attempts FROM outbox WHERE status = 'sending' \
-         AND lease_until IS NOT NULL AND lease_until < $1",
-    )
-    .bind(now)
-    .fetch_all(&mut *tx)
-    .await?;
+    // On PostgreSQL another instance may be failing the same rows: each takes the ones it locked.
+    let sql = match db.backend() {
+        Backend::Sqlite => {
+            "SELECT key, account, rule, kind, attempts FROM outbox WHERE status = 'sending' \
+             AND lease_until IS NOT NULL AND lease_until < $1"
+        }
+        Backend::Postgres => {
+            "SELECT key, account, rule, kind, attempts FROM outbox WHERE status = 'sending' \
+             AND lease_until IS NOT NULL AND lease_until < $1 FOR UPDATE SKIP LOCKED"
+        }
+    };
+    let rows = sqlx::query(sql).bind(now).fetch_all(&mut *tx).await?;
     let mut out = Vec::new();
     for r in &rows {
         let key: String = r.try_get("key")?;

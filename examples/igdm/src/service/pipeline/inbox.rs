@@ -355,6 +355,8 @@ async fn decide(
     }
     {
         let mut tx = store.tx().await;
+        // Several instances: one decision at a time per contact (this one then sees the other's).
+        tx.lock_contact(&event.account, &event.sender.id).await?;
         let seen = sqlx::query("SELECT 1 AS one FROM events WHERE account = $1 AND key = $2")
             .bind(&event.account)
             .bind(&event.id)

@@ -5,6 +5,7 @@
 pub mod convert;
 pub mod inbox;
 pub mod outbound;
+pub mod ownership;
 pub mod ratelimit;
 pub mod retention;
 pub mod sender;
@@ -45,6 +46,8 @@ pub struct Shared {
     pub graph: Client,
     /// A plain HTTP client for automation webhooks.
     pub http: reqwest::Client,
+    /// Which accounts this instance sends for (all of them on SQLite).
+    pub ownership: ownership::Ownership,
     /// The model answering `ai_reply` actions (`[ai]`); `None`: they send their fallback.
     pub ai: Option<Arc<dyn crate::service::ai::Responder>>,
     engine: RwLock<Arc<Engine>>,
@@ -75,6 +78,7 @@ impl Shared {
                 .build()
                 .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))?,
             graph,
+            ownership: ownership::Ownership::new(db.backend()),
             ai: crate::service::ai::from_config(&config),
             engine: RwLock::new(Arc::new(Engine::new(rules))),
             clients: Mutex::new(HashMap::new()),

@@ -85,6 +85,18 @@ impl RateLimiter {
         }
     }
 
+    /// Records calls of `class` for `account` made at `times` (by another instance, before this
+    /// one took the account over), so that they count against the window.
+    pub fn seed(&self, account: &str, class: Class, times: impl IntoIterator<Item = Instant>) {
+        let mut admitted = match self.admitted.lock() {
+            Ok(a) => a,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let log = admitted.entry((account.to_string(), class)).or_default();
+        log.extend(times);
+        log.make_contiguous().sort();
+    }
+
     /// Admits one call of each class for `account` at `now`, or returns how long to wait until
     /// all classes have room (then nothing is recorded).
     pub fn try_acquire(
@@ -202,6 +214,27 @@ mod tests {
                 .count();
             assert!(in_window <= 10, "{in_window} calls within one window");
         }
+    }
+
+    #[test]
+    fn seeded_calls_count_against_the_window() {
+        let limiter = RateLimiter::new(100, 3);
+        let t0 = Instant::now() + Duration::from_secs(7200);
+        limiter.seed(
+            "a",
+            Class::PrivateReply,
+            [t0 - Duration::from_secs(60), t0 - Duration::from_secs(4000)],
+        );
+        limiter.seed("a", Class::PrivateReply, [t0 - Duration::from_secs(30)]);
+        // the call 4,000 s ago left the hour: one more fits, then the budget is spent
+        limiter
+            .try_acquire("a", &[Class::Send, Class::PrivateReply], t0)
+            .unwrap();
+        let wait = limiter
+            .try_acquire("a", &[Class::Send, Class::PrivateReply], t0)
+            .unwrap_err();
+        // room comes back when the seeded call of 60 s ago leaves the hour
+        assert_eq!(wait, Duration::from_secs(3540) + GUARD);
     }
 
     #[test]

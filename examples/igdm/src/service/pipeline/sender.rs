@@ -58,6 +58,7 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
         now,
         now + lease,
         shared.config.outbox_batch,
+        shared.ownership.claim_filter(),
     )
     .await?;
     let n = rows.len();
@@ -143,7 +144,17 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
                         return Some((row, Err(Failure::Held(wait))));
                     }
                     let started = Instant::now();
-                    let result = perform(shared, &row.account, &client, &call).await;
+                    // Several instances: only the account's owner calls (see `ownership`).
+                    let result = if shared.ownership.may_send(&row.account, db::now_ms()) {
+                        perform(shared, &row.account, &client, &call).await
+                    } else {
+                        Err(Failure::Http {
+                            message: "not sent: this instance no longer owns the account's \
+                                      sending; the next owner sends it"
+                                .into(),
+                            before_send: true,
+                        })
+                    };
                     shared
                         .metrics
                         .send_latency

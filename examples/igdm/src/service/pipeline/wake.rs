@@ -14,15 +14,25 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
     let now = db::now_ms();
     let lease = i64::try_from(shared.config.lease().as_millis()).unwrap_or(60_000);
     let mut tx = shared.db.begin().await?;
-    sqlx::query(
-        "UPDATE wakes SET lease_owner = $1, lease_until = $2 WHERE due_at <= $3 \
-         AND (lease_until IS NULL OR lease_until < $3)",
-    )
-    .bind(&owner)
-    .bind(now + lease)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    let sql = match shared.db.backend() {
+        db::Backend::Sqlite => {
+            "UPDATE wakes SET lease_owner = $1, lease_until = $2 WHERE due_at <= $3 \
+             AND (lease_until IS NULL OR lease_until < $3)"
+        }
+        // Several instances: each claims the due rows the others have not locked.
+        db::Backend::Postgres => {
+            "WITH picked AS MATERIALIZED (SELECT account, contact FROM wakes WHERE due_at <= $3 \
+              AND (lease_until IS NULL OR lease_until < $3) LIMIT 256 FOR UPDATE SKIP LOCKED) \
+             UPDATE wakes SET lease_owner = $1, lease_until = $2 FROM picked \
+             WHERE wakes.account = picked.account AND wakes.contact = picked.contact"
+        }
+    };
+    sqlx::query(sql)
+        .bind(&owner)
+        .bind(now + lease)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
     let rows = sqlx::query("SELECT account, contact FROM wakes WHERE lease_owner = $1 LIMIT 256")
         .bind(&owner)
         .fetch_all(&mut *tx)
@@ -36,6 +46,7 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
         let store = TxStore::new(shared.db.begin().await?);
         {
             let mut tx = store.tx().await;
+            tx.lock_contact(&account, &contact).await?;
             let mine = sqlx::query(
                 "DELETE FROM wakes WHERE account = $1 AND contact = $2 AND lease_owner = $3",
             )
