@@ -812,8 +812,15 @@ async fn accounts_heard_by(service: &RunningService, subscription: &str) -> Vec<
 
 #[tokio::test]
 async fn p4_subscriptions_belong_to_an_organization_and_hear_only_its_accounts() {
+    testing::on_each_backend(
+        p4_subscriptions_belong_to_an_organization_and_hear_only_its_accounts_on,
+    )
+    .await;
+}
+
+async fn p4_subscriptions_belong_to_an_organization_and_hear_only_its_accounts_on() {
     const ACCOUNT_B: &str = "17841400000000002";
-    let dir = Dir::new("orgs");
+    let dir = Dir::new("orgs").await;
     let graph = graph().await;
     let receiver = MockServer::start().await;
     Mock::given(method("POST"))
