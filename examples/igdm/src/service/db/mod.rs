@@ -9,9 +9,9 @@ pub mod delivery_log;
 pub mod inbox;
 pub mod outbound;
 pub mod outbox;
+pub mod privacy;
 pub mod rows;
 pub mod teams;
-pub mod privacy;
 
 use std::str::FromStr;
 use std::sync::Arc;
