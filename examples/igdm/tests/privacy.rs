@@ -1546,3 +1546,51 @@ async fn p14_a_member_can_export_their_own_data() {
     assert_eq!(status, 400);
     w.service.shutdown().await;
 }
+
+#[tokio::test]
+async fn p13_a_member_can_delete_their_own_account() {
+    let w = World::start("p13-member").await;
+    w.conversations().await;
+    let t = tenant(&w).await;
+    let path = "/privacy/member";
+    let me = json!({"member": "me", "confirm": true});
+    // the last Owner of an organization hands it over or deletes it first
+    let (status, body) =
+        get_json(bearer(&w, &t.owner, reqwest::Method::DELETE, path).json(&me)).await;
+    assert_eq!(status, 409, "{body}");
+    // nobody deletes another member; the confirmation is required
+    let (status, _) = get_json(
+        bearer(&w, &t.owner, reqwest::Method::DELETE, path)
+            .json(&json!({"member": t.agent_id, "confirm": true})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = get_json(
+        bearer(&w, &t.agent, reqwest::Method::DELETE, path).json(&json!({"member": "me"})),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(mentions(w.db(), &t.agent_id).await.contains_key("users"));
+
+    let (status, receipt) =
+        get_json(bearer(&w, &t.agent, reqwest::Method::DELETE, path).json(&me)).await;
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt["status"], "done", "{receipt}");
+    assert_gone(w.db(), &t.agent_id).await;
+    assert_gone(w.db(), "agent@shop.example").await;
+    let (status, _) = get_json(bearer(&w, &t.agent, reqwest::Method::GET, "/api/me")).await;
+    assert_eq!(status, 401);
+    // the organization and its other members are untouched
+    assert_eq!(
+        w.scalar(&format!(
+            "SELECT COUNT(*) FROM members WHERE org_id = '{}'",
+            t.org
+        ))
+        .await,
+        2
+    );
+    assert!(mentions(w.db(), ALICE).await.contains_key("events"));
+    // the receipt is the organization's business no more than the person's: no ids in it
+    assert!(!receipt.to_string().contains(&t.agent_id));
+    w.service.shutdown().await;
+}

@@ -1575,6 +1575,17 @@ fn cases(a: &Org) -> Vec<Case> {
             )
         },
         Case {
+            // members delete only their own account (p1: the last Owner may not)
+            body: Some(json!({ "member": a.owner_id, "confirm": true })),
+            ..c(
+                "DELETE",
+                "/privacy/member",
+                "/privacy/member".into(),
+                ViewInbox,
+                true,
+            )
+        },
+        Case {
             // without "confirm": true, so that the data's own Owner (p1) deletes nothing
             body: Some(json!({ "organization": a.org_id })),
             ..c(

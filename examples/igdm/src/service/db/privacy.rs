@@ -544,7 +544,16 @@ static TABLES: &[Table] = &[
             ("token_hash", Secret, Null),
             ("invited_by", Pseudonymized, Null),
         ],
-        links: &[TO_ORG, detach("inviter", "users", &["t.invited_by"])],
+        links: &[
+            TO_ORG,
+            detach("inviter", "users", &["t.invited_by"]),
+            // the person invited, once they are a user
+            cascade(
+                "invitee",
+                "users",
+                &["(SELECT u.id FROM users u WHERE u.email = t.email)"],
+            ),
+        ],
     },
     Table {
         entity: "sessions",

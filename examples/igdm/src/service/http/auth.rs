@@ -27,7 +27,8 @@
 //! | `DeleteOrganization`: delete the organization and everything in it | yes | no | no |
 //!
 //! Reading consent (opt-in) records needs `ViewInbox`; any logged-in member may export their
-//! own data (profile, memberships, sessions) without a permission.
+//! own data (profile, memberships, sessions) and delete their own account (unless they are the
+//! last Owner of an organization) without a permission.
 //!
 //! Member rules on top: the last Owner can neither leave, be removed nor be demoted; any member
 //! may leave (remove themselves) unless they are the last Owner.

@@ -25,6 +25,9 @@
 //! - `DELETE /privacy/organization` `{"organization": "<the caller's organization id>",
 //!   "confirm": true}` (`DeleteOrganization`, Owners only): deletes the organization and
 //!   everything in it (see [`delete_organization`]); answers the receipt.
+//! - `DELETE /privacy/member` `{"member": "me", "confirm": true}` (any logged-in member, their
+//!   own account; P13): deletes the user (see [`delete_member`]); 409 for the last Owner of an
+//!   organization.
 //! - `POST /privacy/exports` (P14): `{"account": ..., "contact": ...?}` or `{"organization":
 //!   "<the caller's organization id>"}` (`ManagePrivacy`), or `{"member": "me"}` (any logged-in
 //!   member, their own data): makes the export bundle (privacy-kit's zip of JSON Lines with a
@@ -83,6 +86,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/privacy/accounts/{account}", delete(delete_account_route))
         .route("/privacy/exports", post(create_export))
         .route("/privacy/organization", delete(delete_organization_route))
+        .route("/privacy/member", delete(delete_member_route))
         .route("/privacy/deletions/{code}", get(deletion_receipt))
         .route(
             "/privacy/retention/{account}",
@@ -122,6 +126,7 @@ fn problem(status: StatusCode, message: &str) -> Response {
 fn failure(e: Error) -> Response {
     let status = match e.kind() {
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     tracing::warn!(error = %e, "privacy request failed");
@@ -443,6 +448,47 @@ pub async fn export_of(
         records: made.manifest.records(),
         manifest_sha256: made.manifest_sha256,
     })
+}
+
+/// P13: deletes user `user` (a member ending their own account) and everything reachable from
+/// it: the profile, memberships, sessions, invitations addressed to them and their member export
+/// links; API keys and invitations they made stay, without their id. `Conflict` while they are
+/// the last Owner of an organization (hand it over or delete it first), `NotFound` for an unknown
+/// user.
+pub async fn delete_member(
+    shared: &Shared,
+    user: &str,
+    now: DateTime<Utc>,
+) -> Result<DeletionReceipt> {
+    let sql = sql_store(shared, "api");
+    if sql.get("users", user).await?.is_none() {
+        return Err(Error::new(ErrorKind::NotFound, format!("no user {user}")));
+    }
+    let sole: Vec<String> = sqlx::query_scalar(
+        "SELECT m.org_id FROM members m WHERE m.user_id = $1 AND m.role = 'owner' AND \
+         (SELECT COUNT(*) FROM members o WHERE o.org_id = m.org_id AND o.role = 'owner') = 1",
+    )
+    .bind(user)
+    .fetch_all(shared.db.pool())
+    .await?;
+    if !sole.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "you are the last Owner of {} organization(s); make another member Owner or delete the organization first",
+                sole.len()
+            ),
+        ));
+    }
+    let receipt = cascade::request_deletion(
+        &sql,
+        Some(&sql),
+        Subject::member(user),
+        RequestSource::User,
+        now,
+    )
+    .await?;
+    run_receipt(shared, &sql, receipt, now).await
 }
 
 /// P11: deletes organization `org` and everything reachable from it: its accounts and all their
@@ -792,6 +838,50 @@ async fn delete_organization_route(
         );
     }
     match delete_organization(&state.shared, &caller.org_id, Utc::now()).await {
+        Ok(r) => Json(receipt_json(&r)).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct DeleteMemberRequest {
+    member: Option<String>,
+    #[serde(default)]
+    confirm: bool,
+}
+
+async fn delete_member_route(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: Option<Json<DeleteMemberRequest>>,
+) -> Response {
+    let Some(Json(req)) = body else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "send {\"member\": \"me\", \"confirm\": true}",
+        );
+    };
+    let member = req.member.unwrap_or_default();
+    // A member ends their own account; anybody else's id is answered like an unknown one.
+    if member != "me" && caller.user_id.as_deref() != Some(member.as_str()) {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "no such member: members delete their own account (\"member\": \"me\")",
+        );
+    }
+    let Some(user) = caller.user_id.clone() else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "a member deletes their own account: log in (an API key acts for no member)",
+        );
+    };
+    if !req.confirm {
+        return problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "deleting your account removes you from every organization and cannot be undone; send \"confirm\": true",
+        );
+    }
+    match delete_member(&state.shared, &user, Utc::now()).await {
         Ok(r) => Json(receipt_json(&r)).into_response(),
         Err(e) => failure(e),
     }
