@@ -382,9 +382,32 @@ async fn p11_deleting_a_contact_deletes_its_conversations() {
         .execute(w.db())
         .await
         .unwrap();
+    // an outbound webhook delivery about her message, with an attempt
+    let payload = json!({"type": "message.received", "data": {"account": ACCOUNT, "contact": ALICE,
+        "text": "what is the price? my secret is tulip"}});
+    sqlx::query(
+        "INSERT INTO outbound_deliveries (id, subscription_id, org_id, account, contact, event_type, \
+         payload, status, attempts, next_attempt_at, created_at, updated_at) \
+         VALUES ('msg_alice_1', 'sub_x', 'bootstrap', $1, $2, 'message.received', $3, 'failed', 1, 1, 1, 1)",
+    )
+    .bind(ACCOUNT)
+    .bind(ALICE)
+    .bind(payload.to_string())
+    .execute(w.db())
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO outbound_attempts (delivery_id, subscription_id, org_id, account, attempt, outcome, \
+         status_code, error, duration_ms, at) VALUES ('msg_alice_1', 'sub_x', 'bootstrap', $1, 1, 'failed', 503, 'busy', 5, 1)",
+    )
+    .bind(ACCOUNT)
+    .execute(w.db())
+    .await
+    .unwrap();
     // before: Alice is everywhere a conversation leaves traces
     let before = mentions(w.db(), ALICE).await;
     for table in [
+        "outbound_deliveries",
         "events",
         "outbox",
         "contacts",
@@ -419,6 +442,8 @@ async fn p11_deleting_a_contact_deletes_its_conversations() {
             >= 2
     );
     assert!(receipt["counts"]["inbox"]["deleted"].as_u64().unwrap() >= 3);
+    assert_eq!(receipt["counts"]["outbound_deliveries"]["deleted"], 1);
+    assert_eq!(receipt["counts"]["outbound_attempts"]["deleted"], 1);
     assert!(!receipt.to_string().contains(ALICE));
 
     // after: no row of any table holds Alice's id or her message, Bob's data is untouched
