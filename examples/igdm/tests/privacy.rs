@@ -1181,6 +1181,8 @@ struct Tenant {
     /// The Owner of another organization who is also an Admin here.
     guest_id: String,
     guest_org: String,
+    /// The guest's session in their own organization.
+    guest: String,
     subscription: String,
 }
 
@@ -1193,7 +1195,7 @@ async fn tenant(w: &World) -> Tenant {
         .await
         .unwrap();
     let (agent, agent_id) = join(w, &owner, "agent@shop.example", "agent").await;
-    let (_, guest_org, guest_id) = sign_up(w, "guest@elsewhere.example", "Elsewhere").await;
+    let (guest, guest_org, guest_id) = sign_up(w, "guest@elsewhere.example", "Elsewhere").await;
     let (_, joined) = join(w, &owner, "guest@elsewhere.example", "admin").await;
     assert_eq!(joined, guest_id);
     // an open invitation, an API key, a webhook subscription with a failed delivery
@@ -1268,6 +1270,7 @@ async fn tenant(w: &World) -> Tenant {
         agent_id,
         guest_id,
         guest_org,
+        guest,
         subscription,
     }
 }
@@ -1617,5 +1620,61 @@ async fn p13_a_member_can_delete_their_own_account() {
     assert!(mentions(w.db(), ALICE).await.contains_key("events"));
     // the receipt is the organization's business no more than the person's: no ids in it
     assert!(!receipt.to_string().contains(&t.agent_id));
+    w.service.shutdown().await;
+}
+
+#[tokio::test]
+async fn p4_privacy_registers_are_kept_per_organization() {
+    let w = World::start("p4-registers").await;
+    w.conversations().await;
+    let t = tenant(&w).await;
+    let (status, deleted) = get_json(bearer(
+        &w,
+        &t.owner,
+        reqwest::Method::DELETE,
+        &format!("/privacy/contacts/{ACCOUNT}/{BOB}"),
+    ))
+    .await;
+    assert_eq!(status, 200, "{deleted}");
+    let code = deleted["confirmation_code"].as_str().unwrap();
+    let get = |who: &str, p: &str| get_json(bearer(&w, who, reqwest::Method::GET, p));
+    // the shop sees its register, its legal request and its receipt
+    let (_, audit) = get(&t.owner, "/privacy/audit").await;
+    let text = audit.to_string();
+    assert!(
+        text.contains("legal_request_received") && text.contains("deletion_finished"),
+        "{audit}"
+    );
+    let (_, legal) = get(&t.owner, "/privacy/legal-requests").await;
+    assert_eq!(legal["legal_requests"].as_array().unwrap().len(), 1);
+    let (status, _) = get(&t.owner, &format!("/privacy/deletions/{code}")).await;
+    assert_eq!(status, 200);
+    // the Owner of another organization sees none of it
+    let (status, audit) = get(&t.guest, "/privacy/audit").await;
+    assert_eq!(status, 200);
+    assert!(audit["entries"].as_array().unwrap().is_empty(), "{audit}");
+    let (_, legal) = get(&t.guest, "/privacy/legal-requests").await;
+    assert!(legal["legal_requests"].as_array().unwrap().is_empty());
+    let (status, _) = get(&t.guest, &format!("/privacy/deletions/{code}")).await;
+    assert_eq!(status, 404);
+    for p in [
+        format!("/privacy/consents?account={ACCOUNT}"),
+        format!("/privacy/retention/{ACCOUNT}"),
+        format!("/privacy/audit?account={ACCOUNT}"),
+    ] {
+        let (status, _) = get(&t.guest, &p).await;
+        assert_eq!(status, 404, "{p}");
+    }
+    // nor does the operator's organization, which held the account before
+    let (_, audit) = get_json(w.api(reqwest::Method::GET, "/privacy/audit")).await;
+    assert!(
+        !audit.to_string().contains("legal_request_received"),
+        "{audit}"
+    );
+    // an Agent of the shop reads consents, not the register
+    let (status, _) = get(&t.agent, &format!("/privacy/consents?account={ACCOUNT}")).await;
+    assert_eq!(status, 200);
+    let (status, _) = get(&t.agent, "/privacy/audit").await;
+    assert_eq!(status, 403);
     w.service.shutdown().await;
 }

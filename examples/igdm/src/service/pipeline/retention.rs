@@ -254,6 +254,13 @@ pub async fn resume_deletions(shared: &Shared, now: DateTime<Utc>) -> Result<u64
     );
     let mut resumed = 0;
     for code in store::unfinished_receipts(&shared.db, now.timestamp_millis() - 60_000).await? {
+        // the audit entries of a resumed deletion belong to the organization that asked
+        let org: Option<Option<String>> =
+            sqlx::query_scalar("SELECT org_id FROM deletion_receipts WHERE code = $1")
+                .bind(&code)
+                .fetch_optional(shared.db.pool())
+                .await?;
+        let sql = sql.clone().in_org(org.flatten().as_deref());
         let receipt = cascade::deletion_status(&sql, &code).await?;
         let options = DeletionOptions::new(sql.pseudonymizer()).audit(&sql);
         let clock = ManualClock::new(now);
