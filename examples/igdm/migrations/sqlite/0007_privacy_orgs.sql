@@ -18,3 +18,12 @@ ALTER TABLE export_links ADD COLUMN org_id TEXT;
 ALTER TABLE export_links ADD COLUMN user_id TEXT;
 CREATE INDEX export_links_org ON export_links (org_id);
 CREATE INDEX export_links_user ON export_links (user_id);
+
+-- Rows written before this migration: legal requests and export links belong to their account's
+-- organization; the register and the receipts (which hold pseudonyms only) to the operator's.
+UPDATE legal_requests SET org_id = COALESCE(
+    (SELECT a.org_id FROM accounts a WHERE a.id = legal_requests.account), 'bootstrap');
+UPDATE export_links SET org_id = COALESCE(
+    (SELECT a.org_id FROM accounts a WHERE a.id = export_links.account), 'bootstrap');
+UPDATE deletion_receipts SET org_id = 'bootstrap';
+UPDATE privacy_audit SET org_id = 'bootstrap';
