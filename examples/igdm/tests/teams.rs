@@ -2193,6 +2193,26 @@ async fn p4_on_postgres_the_api_reads_through_row_level_security() {
         .unwrap();
     let (status, _) = b.owner.call(Method::GET, &media_path, None).await;
     assert_eq!(status, StatusCode::OK);
+    // the privacy registers too: B's legal request, read as the application role
+    let legal = b
+        .owner
+        .json(Method::GET, "/privacy/legal-requests", None)
+        .await;
+    assert_eq!(legal["legal_requests"][0]["id"], b.legal_request.as_str());
+    assert_eq!(legal["legal_requests"].as_array().unwrap().len(), 1);
+    run(format!("REVOKE SELECT ON legal_requests FROM {role}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (status, _) = b
+        .owner
+        .call(Method::GET, "/privacy/legal-requests", None)
+        .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    run(format!("GRANT SELECT ON legal_requests TO {role}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
     service.shutdown().await;
     for sql in [
         format!("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"),
