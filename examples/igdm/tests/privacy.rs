@@ -337,9 +337,14 @@ async fn get_json(r: reqwest::RequestBuilder) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-/// Tables that hold no subject data by design: the migrations, and the privacy bookkeeping
-/// whose ids are pseudonyms.
-const BOOKKEEPING: &[&str] = &["_sqlx_migrations", "deletion_receipts", "privacy_audit"];
+/// Tables that hold no subject data by design: the migrations, the privacy bookkeeping whose ids
+/// are pseudonyms, and the service instances' heartbeats.
+const BOOKKEEPING: &[&str] = &[
+    "_sqlx_migrations",
+    "deletion_receipts",
+    "privacy_audit",
+    "service_instances",
+];
 
 #[tokio::test]
 async fn every_table_is_declared_to_privacy_kit() {
@@ -382,9 +387,32 @@ async fn p11_deleting_a_contact_deletes_its_conversations() {
         .execute(w.db())
         .await
         .unwrap();
+    // an outbound webhook delivery about her message, with an attempt
+    let payload = json!({"type": "message.received", "data": {"account": ACCOUNT, "contact": ALICE,
+        "text": "what is the price? my secret is tulip"}});
+    sqlx::query(
+        "INSERT INTO outbound_deliveries (id, subscription_id, org_id, account, contact, event_type, \
+         payload, status, attempts, next_attempt_at, created_at, updated_at) \
+         VALUES ('msg_alice_1', 'sub_x', 'bootstrap', $1, $2, 'message.received', $3, 'failed', 1, 1, 1, 1)",
+    )
+    .bind(ACCOUNT)
+    .bind(ALICE)
+    .bind(payload.to_string())
+    .execute(w.db())
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO outbound_attempts (delivery_id, subscription_id, org_id, account, attempt, outcome, \
+         status_code, error, duration_ms, at) VALUES ('msg_alice_1', 'sub_x', 'bootstrap', $1, 1, 'failed', 503, 'busy', 5, 1)",
+    )
+    .bind(ACCOUNT)
+    .execute(w.db())
+    .await
+    .unwrap();
     // before: Alice is everywhere a conversation leaves traces
     let before = mentions(w.db(), ALICE).await;
     for table in [
+        "outbound_deliveries",
         "events",
         "outbox",
         "contacts",
@@ -419,6 +447,8 @@ async fn p11_deleting_a_contact_deletes_its_conversations() {
             >= 2
     );
     assert!(receipt["counts"]["inbox"]["deleted"].as_u64().unwrap() >= 3);
+    assert_eq!(receipt["counts"]["outbound_deliveries"]["deleted"], 1);
+    assert_eq!(receipt["counts"]["outbound_attempts"]["deleted"], 1);
     assert!(!receipt.to_string().contains(ALICE));
 
     // after: no row of any table holds Alice's id or her message, Bob's data is untouched
@@ -1081,5 +1111,575 @@ async fn p20_an_unsent_message_is_no_longer_shown_or_kept() {
         1,
         "an unsent message triggers nothing"
     );
+    w.service.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Organizations and members
+
+/// A session or an API key as `Authorization: Bearer`.
+fn bearer(w: &World, token: &str, method: reqwest::Method, p: &str) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .request(method, w.url(p))
+        .bearer_auth(token)
+}
+
+fn session_of(r: &reqwest::Response) -> String {
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .strip_prefix("igdm_session=")
+        .unwrap()
+        .to_owned()
+}
+
+const PASSWORD: &str = "correct horse battery";
+
+/// Signs up; (session, organization id, user id).
+async fn sign_up(w: &World, email: &str, org: &str) -> (String, String, String) {
+    let r = reqwest::Client::new()
+        .post(w.url("/api/signup"))
+        .json(&json!({"email": email, "password": PASSWORD, "organization": org}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let session = session_of(&r);
+    let body: Value = r.json().await.unwrap();
+    (
+        session,
+        body["organization"]["id"].as_str().unwrap().to_owned(),
+        body["user"]["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Invites `email` into the inviter's organization and accepts; (session, user id).
+async fn join(w: &World, inviter: &str, email: &str, role: &str) -> (String, String) {
+    let (status, made) = get_json(
+        bearer(w, inviter, reqwest::Method::POST, "/api/invitations")
+            .json(&json!({"email": email, "role": role})),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let r = reqwest::Client::new()
+        .post(w.url("/api/invitations/accept"))
+        .json(&json!({"token": made["token"], "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let session = session_of(&r);
+    let body: Value = r.json().await.unwrap();
+    (session, body["user"]["id"].as_str().unwrap().to_owned())
+}
+
+/// The shop's account in an organization of its own, with everything an organization holds.
+struct Tenant {
+    org: String,
+    owner: String,
+    owner_id: String,
+    /// An agent who belongs to this organization only.
+    agent: String,
+    agent_id: String,
+    /// The Owner of another organization who is also an Admin here.
+    guest_id: String,
+    guest_org: String,
+    /// The guest's session in their own organization.
+    guest: String,
+    subscription: String,
+}
+
+async fn tenant(w: &World) -> Tenant {
+    let (owner, org, owner_id) = sign_up(w, "owner@shop.example", "Shop Ltd").await;
+    sqlx::query("UPDATE accounts SET org_id = $1 WHERE id = $2")
+        .bind(&org)
+        .bind(ACCOUNT)
+        .execute(w.db())
+        .await
+        .unwrap();
+    let (agent, agent_id) = join(w, &owner, "agent@shop.example", "agent").await;
+    let (guest, guest_org, guest_id) = sign_up(w, "guest@elsewhere.example", "Elsewhere").await;
+    let (_, joined) = join(w, &owner, "guest@elsewhere.example", "admin").await;
+    assert_eq!(joined, guest_id);
+    // an open invitation, an API key, a webhook subscription with a failed delivery
+    let (status, _) = get_json(
+        bearer(w, &owner, reqwest::Method::POST, "/api/invitations")
+            .json(&json!({"email": "later@shop.example", "role": "agent"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) = get_json(
+        bearer(w, &owner, reqwest::Method::POST, "/api/api-keys")
+            .json(&json!({"name": "shop-key", "role": "admin"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, hook) = get_json(
+        bearer(
+            w,
+            &owner,
+            reqwest::Method::POST,
+            "/api/webhooks/subscriptions",
+        )
+        .json(
+            &json!({"url": "https://hooks.shop.example/in", "event_types": ["message.received"],
+                "account": ACCOUNT}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{hook}");
+    let subscription = hook["id"].as_str().unwrap().to_owned();
+    let now = Utc::now().timestamp_millis();
+    let payload = json!({"type": "message.received", "data": {"account": ACCOUNT, "contact": ALICE,
+        "text": "what is the price? my secret is tulip"}});
+    sqlx::query(
+        "INSERT INTO outbound_deliveries (id, subscription_id, org_id, account, contact, event_type, \
+         payload, status, attempts, next_attempt_at, created_at, updated_at) \
+         VALUES ('msg_shop_1', $1, $2, $3, $4, 'message.received', $5, 'failed', 1, $6, $6, $6)",
+    )
+    .bind(&subscription)
+    .bind(&org)
+    .bind(ACCOUNT)
+    .bind(ALICE)
+    .bind(payload.to_string())
+    .bind(now)
+    .execute(w.db())
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO outbound_attempts (delivery_id, subscription_id, org_id, account, attempt, outcome, \
+         status_code, error, duration_ms, at) VALUES ('msg_shop_1', $1, $2, $3, 1, 'failed', 503, 'busy', 5, $4)",
+    )
+    .bind(&subscription)
+    .bind(&org)
+    .bind(ACCOUNT)
+    .bind(now)
+    .execute(w.db())
+    .await
+    .unwrap();
+    // a legal request of the organization
+    let (status, _) = get_json(
+        bearer(w, &owner, reqwest::Method::POST, "/privacy/legal-requests").json(&json!({
+            "account": ACCOUNT, "contact": ALICE, "authority": "Court",
+            "request": "messages", "legal_basis": "order 1"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    Tenant {
+        org,
+        owner,
+        owner_id,
+        agent,
+        agent_id,
+        guest_id,
+        guest_org,
+        guest,
+        subscription,
+    }
+}
+
+/// The union of the whole-schema scans for `needles`, without the privacy bookkeeping (whose
+/// ids are pseudonyms or cleared).
+async fn reachable(db: &sqlx::AnyPool, needles: &[&str]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for n in needles {
+        for (table, rows) in mentions(db, n).await {
+            if !BOOKKEEPING.contains(&table.as_str()) {
+                out.entry(table).or_default().extend(rows);
+            }
+        }
+    }
+    out
+}
+
+async fn download(url: &str) -> Vec<u8> {
+    let r = reqwest::get(url).await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.bytes().await.unwrap().to_vec()
+}
+
+/// Every record of a bundle as text.
+fn bundle_text(bytes: &[u8]) -> String {
+    let manifest = privacy_kit::export::verify_bundle(Cursor::new(bytes)).unwrap();
+    manifest
+        .files
+        .iter()
+        .flat_map(|f| privacy_kit::export::read_records(Cursor::new(bytes), &f.entity).unwrap())
+        .map(|r| r.to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn p11_deleting_an_organization_deletes_everything_in_it() {
+    let w = World::start("p11-org").await;
+    // the conversations first: the subscription then holds only the recorded delivery
+    w.conversations().await;
+    let t = tenant(&w).await;
+    let (status, _) = get_json(
+        bearer(&w, &t.owner, reqwest::Method::POST, "/privacy/exports")
+            .json(&json!({"account": ACCOUNT, "contact": ALICE})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let before = mentions(w.db(), &t.org).await;
+    for table in [
+        "organizations",
+        "accounts",
+        "members",
+        "invitations",
+        "sessions",
+        "api_keys",
+        "webhook_subscriptions",
+        "outbound_deliveries",
+        "outbound_attempts",
+        "legal_requests",
+        "export_links",
+    ] {
+        assert!(before.contains_key(table), "{table}: {before:?}");
+    }
+    let path = "/privacy/organization";
+    let body = json!({"organization": t.org, "confirm": true});
+    // only an Owner, only with the confirmation, only its own organization
+    let (status, _) =
+        get_json(bearer(&w, &t.agent, reqwest::Method::DELETE, path).json(&body)).await;
+    assert_eq!(status, 403);
+    let (status, _) = get_json(
+        bearer(&w, &t.owner, reqwest::Method::DELETE, path).json(&json!({"organization": t.org})),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let (status, _) = get_json(
+        bearer(&w, &t.owner, reqwest::Method::DELETE, path)
+            .json(&json!({"organization": t.guest_org, "confirm": true})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let unchanged = mentions(w.db(), &t.org).await;
+    assert_eq!(
+        unchanged.keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(unchanged["members"].len(), 3);
+
+    let (status, receipt) =
+        get_json(bearer(&w, &t.owner, reqwest::Method::DELETE, path).json(&body)).await;
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt["status"], "done", "{receipt}");
+    for table in [
+        "accounts",
+        "events",
+        "members",
+        "users",
+        "outbound_deliveries",
+    ] {
+        assert!(
+            receipt["counts"][table]["deleted"].as_u64().unwrap() >= 1,
+            "{table}: {receipt}"
+        );
+    }
+    // nothing in any table holds the organization, its account, its people or its messages
+    for gone in [
+        t.org.as_str(),
+        ACCOUNT,
+        ALICE,
+        BOB,
+        "tulip",
+        "alice_u",
+        "owner@shop.example",
+        "agent@shop.example",
+        "later@shop.example",
+        t.owner_id.as_str(),
+        t.agent_id.as_str(),
+        t.subscription.as_str(),
+        "msg_shop_1",
+        "hooks.shop.example",
+        "shop-key",
+    ] {
+        assert_gone(w.db(), gone).await;
+    }
+    // the register of legal requests keeps the request, anonymized
+    assert_eq!(w.scalar("SELECT COUNT(*) FROM legal_requests").await, 1);
+    // the guest keeps their profile and their own organization; only the membership went
+    let guest = mentions(w.db(), &t.guest_id).await;
+    assert!(
+        guest.contains_key("users") && guest.contains_key("members"),
+        "{guest:?}"
+    );
+    assert_eq!(
+        w.scalar(&format!(
+            "SELECT COUNT(*) FROM members WHERE user_id = '{}'",
+            t.guest_id
+        ))
+        .await,
+        1
+    );
+    assert!(mentions(w.db(), &t.guest_org)
+        .await
+        .contains_key("organizations"));
+    // the deleted Owner's session is gone with the organization
+    let (status, _) = get_json(bearer(&w, &t.owner, reqwest::Method::GET, "/api/me")).await;
+    assert_eq!(status, 401);
+    w.service.shutdown().await;
+}
+
+#[tokio::test]
+async fn p14_an_organization_export_holds_every_row_reachable_from_it() {
+    let w = World::start("p14-org").await;
+    // the conversations first: the subscription then holds only the recorded delivery
+    w.conversations().await;
+    let t = tenant(&w).await;
+    let expected = reachable(
+        w.db(),
+        &[&t.org, ACCOUNT, &t.owner_id, &t.agent_id, ALICE, BOB],
+    )
+    .await;
+    for table in [
+        "users",
+        "sessions",
+        "api_keys",
+        "outbound_attempts",
+        "events",
+    ] {
+        assert!(expected.contains_key(table), "{table}: {expected:?}");
+    }
+    // Admins and Owners may export the organization; Agents may not; nobody another one
+    let (status, _) = get_json(
+        bearer(&w, &t.agent, reqwest::Method::POST, "/privacy/exports")
+            .json(&json!({"organization": t.org})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = get_json(
+        bearer(&w, &t.owner, reqwest::Method::POST, "/privacy/exports")
+            .json(&json!({"organization": t.guest_org})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, made) = get_json(
+        bearer(&w, &t.owner, reqwest::Method::POST, "/privacy/exports")
+            .json(&json!({"organization": t.org})),
+    )
+    .await;
+    assert_eq!(status, 200, "{made}");
+    let bytes = download(made["url"].as_str().unwrap()).await;
+    let manifest = privacy_kit::export::verify_bundle(Cursor::new(&bytes)).unwrap();
+    assert_eq!(manifest.records(), made["records"].as_u64().unwrap());
+    for (table, rows) in &expected {
+        assert!(
+            !rows.contains("?"),
+            "table `{table}` holds the organization's data but privacy-kit's schema does not declare it"
+        );
+        let ids: BTreeSet<String> = privacy_kit::export::read_records(Cursor::new(&bytes), table)
+            .unwrap_or_default()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect();
+        for row in rows {
+            let found = if table == "inbox" {
+                ids.iter().any(|id| id.starts_with(&format!("{row}#")))
+            } else {
+                ids.contains(row)
+            };
+            assert!(
+                found,
+                "{table} row {row} is missing from the export ({ids:?})"
+            );
+        }
+    }
+    // no secret: tokens, password, key, invitation and session hashes, webhook secrets
+    let all = bundle_text(&bytes);
+    assert!(all.contains("tulip") && all.contains("agent@shop.example"));
+    for secret in ["IGAA-test-token", "$argon2", "whsec_"] {
+        assert!(!all.contains(secret), "the export holds `{secret}`");
+    }
+    let hashes: Vec<String> = sqlx::query_scalar(
+        "SELECT token_hash FROM sessions UNION ALL SELECT key_hash FROM api_keys \
+         UNION ALL SELECT token_hash FROM invitations",
+    )
+    .fetch_all(w.db())
+    .await
+    .unwrap();
+    assert!(hashes.len() >= 4);
+    for h in &hashes {
+        assert!(!all.contains(h.as_str()), "the export holds a hash");
+    }
+    // nothing of the other organization
+    assert!(!all.contains(&t.guest_org));
+    assert!(!all.contains("Elsewhere"));
+    w.service.shutdown().await;
+}
+
+#[tokio::test]
+async fn p14_a_member_can_export_their_own_data() {
+    let w = World::start("p14-member").await;
+    // the conversations first: the subscription then holds only the recorded delivery
+    w.conversations().await;
+    let t = tenant(&w).await;
+    let (status, made) = get_json(
+        bearer(&w, &t.agent, reqwest::Method::POST, "/privacy/exports")
+            .json(&json!({"member": "me"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{made}");
+    let bytes = download(made["url"].as_str().unwrap()).await;
+    let users = privacy_kit::export::read_records(Cursor::new(&bytes), "users").unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0]["id"], t.agent_id.as_str());
+    assert_eq!(users[0]["fields"]["email"], "agent@shop.example");
+    assert_eq!(users[0]["fields"]["password_hash"], "[redacted]");
+    let members = privacy_kit::export::read_records(Cursor::new(&bytes), "members").unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0]["fields"]["role"], "agent");
+    let sessions = privacy_kit::export::read_records(Cursor::new(&bytes), "sessions").unwrap();
+    assert!(!sessions.is_empty());
+    // every row holding the member's id is in the bundle, and no hash of their sessions
+    for (table, rows) in reachable(w.db(), &[&t.agent_id]).await {
+        let ids: BTreeSet<String> = privacy_kit::export::read_records(Cursor::new(&bytes), &table)
+            .unwrap_or_default()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect();
+        for row in rows {
+            assert!(
+                ids.contains(&row),
+                "{table} row {row} is missing from the export"
+            );
+        }
+    }
+    let all = bundle_text(&bytes);
+    let hashes: Vec<String> =
+        sqlx::query_scalar("SELECT token_hash FROM sessions WHERE user_id = $1")
+            .bind(&t.agent_id)
+            .fetch_all(w.db())
+            .await
+            .unwrap();
+    for h in &hashes {
+        assert!(
+            !all.contains(h.as_str()),
+            "the export holds a session's hash"
+        );
+    }
+    assert!(!all.contains("$argon2"));
+    // the member's own data only: no conversation, no other member
+    assert!(!all.contains("tulip") && !all.contains("owner@shop.example"));
+    // nobody exports another member; an API key is no member
+    let (status, _) = get_json(
+        bearer(&w, &t.owner, reqwest::Method::POST, "/privacy/exports")
+            .json(&json!({"member": t.agent_id})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = get_json(
+        w.api(reqwest::Method::POST, "/privacy/exports")
+            .json(&json!({"member": "me"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    w.service.shutdown().await;
+}
+
+#[tokio::test]
+async fn p13_a_member_can_delete_their_own_account() {
+    let w = World::start("p13-member").await;
+    w.conversations().await;
+    let t = tenant(&w).await;
+    let path = "/privacy/member";
+    let me = json!({"member": "me", "confirm": true});
+    // the last Owner of an organization hands it over or deletes it first
+    let (status, body) =
+        get_json(bearer(&w, &t.owner, reqwest::Method::DELETE, path).json(&me)).await;
+    assert_eq!(status, 409, "{body}");
+    // nobody deletes another member; the confirmation is required
+    let (status, _) = get_json(
+        bearer(&w, &t.owner, reqwest::Method::DELETE, path)
+            .json(&json!({"member": t.agent_id, "confirm": true})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = get_json(
+        bearer(&w, &t.agent, reqwest::Method::DELETE, path).json(&json!({"member": "me"})),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(mentions(w.db(), &t.agent_id).await.contains_key("users"));
+
+    let (status, receipt) =
+        get_json(bearer(&w, &t.agent, reqwest::Method::DELETE, path).json(&me)).await;
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt["status"], "done", "{receipt}");
+    assert_gone(w.db(), &t.agent_id).await;
+    assert_gone(w.db(), "agent@shop.example").await;
+    let (status, _) = get_json(bearer(&w, &t.agent, reqwest::Method::GET, "/api/me")).await;
+    assert_eq!(status, 401);
+    // the organization and its other members are untouched
+    assert_eq!(
+        w.scalar(&format!(
+            "SELECT COUNT(*) FROM members WHERE org_id = '{}'",
+            t.org
+        ))
+        .await,
+        2
+    );
+    assert!(mentions(w.db(), ALICE).await.contains_key("events"));
+    // the receipt is the organization's business no more than the person's: no ids in it
+    assert!(!receipt.to_string().contains(&t.agent_id));
+    w.service.shutdown().await;
+}
+
+#[tokio::test]
+async fn p4_privacy_registers_are_kept_per_organization() {
+    let w = World::start("p4-registers").await;
+    w.conversations().await;
+    let t = tenant(&w).await;
+    let (status, deleted) = get_json(bearer(
+        &w,
+        &t.owner,
+        reqwest::Method::DELETE,
+        &format!("/privacy/contacts/{ACCOUNT}/{BOB}"),
+    ))
+    .await;
+    assert_eq!(status, 200, "{deleted}");
+    let code = deleted["confirmation_code"].as_str().unwrap();
+    let get = |who: &str, p: &str| get_json(bearer(&w, who, reqwest::Method::GET, p));
+    // the shop sees its register, its legal request and its receipt
+    let (_, audit) = get(&t.owner, "/privacy/audit").await;
+    let text = audit.to_string();
+    assert!(
+        text.contains("legal_request_received") && text.contains("deletion_finished"),
+        "{audit}"
+    );
+    let (_, legal) = get(&t.owner, "/privacy/legal-requests").await;
+    assert_eq!(legal["legal_requests"].as_array().unwrap().len(), 1);
+    let (status, _) = get(&t.owner, &format!("/privacy/deletions/{code}")).await;
+    assert_eq!(status, 200);
+    // the Owner of another organization sees none of it
+    let (status, audit) = get(&t.guest, "/privacy/audit").await;
+    assert_eq!(status, 200);
+    assert!(audit["entries"].as_array().unwrap().is_empty(), "{audit}");
+    let (_, legal) = get(&t.guest, "/privacy/legal-requests").await;
+    assert!(legal["legal_requests"].as_array().unwrap().is_empty());
+    let (status, _) = get(&t.guest, &format!("/privacy/deletions/{code}")).await;
+    assert_eq!(status, 404);
+    for p in [
+        format!("/privacy/consents?account={ACCOUNT}"),
+        format!("/privacy/retention/{ACCOUNT}"),
+        format!("/privacy/audit?account={ACCOUNT}"),
+    ] {
+        let (status, _) = get(&t.guest, &p).await;
+        assert_eq!(status, 404, "{p}");
+    }
+    // nor does the operator's organization, which held the account before
+    let (_, audit) = get_json(w.api(reqwest::Method::GET, "/privacy/audit")).await;
+    assert!(
+        !audit.to_string().contains("legal_request_received"),
+        "{audit}"
+    );
+    // an Agent of the shop reads consents, not the register
+    let (status, _) = get(&t.agent, &format!("/privacy/consents?account={ACCOUNT}")).await;
+    assert_eq!(status, 200);
+    let (status, _) = get(&t.agent, "/privacy/audit").await;
+    assert_eq!(status, 403);
     w.service.shutdown().await;
 }

@@ -734,6 +734,10 @@ struct Org {
     subscription: String,
     /// An outbound delivery of it (failed after three attempts).
     delivery: String,
+    /// A legal request recorded for the account.
+    legal_request: String,
+    /// The confirmation code of a contact deletion in the organization.
+    receipt: String,
     /// Every id and value of this organization that must never show to another.
     values: Vec<String>,
 }
@@ -884,6 +888,34 @@ async fn organization(service: &RunningService, tag: &str) -> Org {
     .execute(pool)
     .await
     .unwrap();
+    // privacy: a legal request, and a deleted contact (its receipt)
+    let legal = owner
+        .json(
+            Method::POST,
+            "/privacy/legal-requests",
+            Some(&json!({
+                "account": account, "contact": contact, "authority": format!("authority-{tag}"),
+                "request": format!("legal-request-{tag}"), "legal_basis": format!("basis-{tag}"),
+            })),
+        )
+        .await;
+    let legal_request = legal["id"].as_str().unwrap().to_string();
+    let gone = format!("IGSID-{tag}-gone");
+    sqlx::query("INSERT INTO contacts (account, id, username, body, last_interaction) VALUES ($1, $2, NULL, '{}', $3)")
+        .bind(&account)
+        .bind(&gone)
+        .bind(now)
+        .execute(pool)
+        .await
+        .unwrap();
+    let deleted = owner
+        .json(
+            Method::DELETE,
+            &format!("/privacy/contacts/{account}/{gone}"),
+            None,
+        )
+        .await;
+    let receipt = deleted["confirmation_code"].as_str().unwrap().to_string();
     let sealed: String = sqlx::query_scalar("SELECT token_sealed FROM accounts WHERE id = $1")
         .bind(&account)
         .fetch_one(pool)
@@ -920,6 +952,10 @@ async fn organization(service: &RunningService, tag: &str) -> Org {
         delivery.clone(),
         format!("hook-payload-{tag}"),
         format!("hook-error-{tag}"),
+        legal_request.clone(),
+        format!("authority-{tag}"),
+        format!("legal-request-{tag}"),
+        receipt.clone(),
     ];
     Org {
         owner,
@@ -934,6 +970,8 @@ async fn organization(service: &RunningService, tag: &str) -> Org {
         key,
         subscription,
         delivery,
+        legal_request,
+        receipt,
         values,
     }
 }
@@ -1033,6 +1071,27 @@ const PUBLIC: &[(&str, &str, &str)] = &[
         "POST",
         "/api/invitations/accept",
         "the invitation token is the credential",
+    ),
+    (
+        "POST",
+        "/meta/deauthorize",
+        "Meta's callback: the signed_request, verified with the app secret, is the credential",
+    ),
+    (
+        "POST",
+        "/meta/data-deletion",
+        "Meta's callback: the signed_request, verified with the app secret, is the credential",
+    ),
+    (
+        "GET",
+        "/meta/deletion-status/{code}",
+        "the public status page Meta links to: the unguessable confirmation code is the key, and \
+         it shows counts only",
+    ),
+    (
+        "GET",
+        "/privacy/exports/{token}",
+        "the download link: the single-use, expiring token is the credential",
     ),
     (
         "POST",
@@ -1376,6 +1435,179 @@ fn cases(a: &Org) -> Vec<Case> {
             "/api/webhooks/deliveries/{id}/redeliver",
             format!("/api/webhooks/deliveries/{}/redeliver", a.delivery),
             ManageWebhooks,
+            true,
+        ),
+        // privacy operations (last: as the data's own Owner, p1 really runs them)
+        c(
+            "GET",
+            "/privacy/consents",
+            format!("/privacy/consents?account={acc}&contact={}", a.contact),
+            ViewInbox,
+            true,
+        ),
+        c(
+            "GET",
+            "/privacy/audit",
+            "/privacy/audit".into(),
+            ManagePrivacy,
+            false,
+        ),
+        c(
+            "GET",
+            "/privacy/audit",
+            format!("/privacy/audit?account={acc}"),
+            ManagePrivacy,
+            true,
+        ),
+        c(
+            "GET",
+            "/privacy/legal-requests",
+            "/privacy/legal-requests".into(),
+            ManagePrivacy,
+            false,
+        ),
+        c(
+            "GET",
+            "/privacy/legal-requests",
+            format!("/privacy/legal-requests?account={acc}"),
+            ManagePrivacy,
+            true,
+        ),
+        Case {
+            body: Some(json!({
+                "account": acc, "authority": "someone", "request": "everything", "legal_basis": "none",
+            })),
+            ..c(
+                "POST",
+                "/privacy/legal-requests",
+                "/privacy/legal-requests".into(),
+                ManagePrivacy,
+                true,
+            )
+        },
+        Case {
+            body: Some(json!({ "response": "refused", "legal_basis": "hijack" })),
+            ..c(
+                "POST",
+                "/privacy/legal-requests/{id}/answer",
+                format!("/privacy/legal-requests/{}/answer", a.legal_request),
+                ManagePrivacy,
+                true,
+            )
+        },
+        c(
+            "GET",
+            "/privacy/deletions/{code}",
+            format!("/privacy/deletions/{}", a.receipt),
+            ManagePrivacy,
+            true,
+        ),
+        c(
+            "GET",
+            "/privacy/retention/{account}",
+            format!("/privacy/retention/{acc}"),
+            ManagePrivacy,
+            true,
+        ),
+        Case {
+            body: Some(json!({ "presets": ["dm-logs"] })),
+            ..c(
+                "PUT",
+                "/privacy/retention/{account}",
+                format!("/privacy/retention/{acc}"),
+                ManagePrivacy,
+                true,
+            )
+        },
+        c(
+            "GET",
+            "/privacy/retention/{account}/reports",
+            format!("/privacy/retention/{acc}/reports"),
+            ManagePrivacy,
+            true,
+        ),
+        c(
+            "POST",
+            "/privacy/retention/sweep",
+            "/privacy/retention/sweep".into(),
+            ManagePrivacy,
+            false,
+        ),
+        Case {
+            body: Some(json!({ "account": acc, "contact": a.contact })),
+            ..c(
+                "POST",
+                "/privacy/exports",
+                "/privacy/exports".into(),
+                ManagePrivacy,
+                true,
+            )
+        },
+        Case {
+            body: Some(json!({ "account": acc })),
+            ..c(
+                "POST",
+                "/privacy/exports",
+                "/privacy/exports".into(),
+                ManagePrivacy,
+                true,
+            )
+        },
+        Case {
+            body: Some(json!({ "organization": a.org_id })),
+            ..c(
+                "POST",
+                "/privacy/exports",
+                "/privacy/exports".into(),
+                ManagePrivacy,
+                true,
+            )
+        },
+        Case {
+            // members export only their own data
+            body: Some(json!({ "member": a.owner_id })),
+            ..c(
+                "POST",
+                "/privacy/exports",
+                "/privacy/exports".into(),
+                ViewInbox,
+                true,
+            )
+        },
+        Case {
+            // members delete only their own account (p1: the last Owner may not)
+            body: Some(json!({ "member": a.owner_id, "confirm": true })),
+            ..c(
+                "DELETE",
+                "/privacy/member",
+                "/privacy/member".into(),
+                ViewInbox,
+                true,
+            )
+        },
+        Case {
+            // without "confirm": true, so that the data's own Owner (p1) deletes nothing
+            body: Some(json!({ "organization": a.org_id })),
+            ..c(
+                "DELETE",
+                "/privacy/organization",
+                "/privacy/organization".into(),
+                DeleteOrganization,
+                true,
+            )
+        },
+        c(
+            "DELETE",
+            "/privacy/contacts/{account}/{contact}",
+            format!("/privacy/contacts/{acc}/{}", a.contact),
+            ManagePrivacy,
+            true,
+        ),
+        c(
+            "DELETE",
+            "/privacy/accounts/{account}",
+            format!("/privacy/accounts/{acc}"),
+            ManagePrivacy,
             true,
         ),
     ]
@@ -1961,6 +2193,26 @@ async fn p4_on_postgres_the_api_reads_through_row_level_security() {
         .unwrap();
     let (status, _) = b.owner.call(Method::GET, &media_path, None).await;
     assert_eq!(status, StatusCode::OK);
+    // the privacy registers too: B's legal request, read as the application role
+    let legal = b
+        .owner
+        .json(Method::GET, "/privacy/legal-requests", None)
+        .await;
+    assert_eq!(legal["legal_requests"][0]["id"], b.legal_request.as_str());
+    assert_eq!(legal["legal_requests"].as_array().unwrap().len(), 1);
+    run(format!("REVOKE SELECT ON legal_requests FROM {role}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (status, _) = b
+        .owner
+        .call(Method::GET, "/privacy/legal-requests", None)
+        .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    run(format!("GRANT SELECT ON legal_requests TO {role}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
     service.shutdown().await;
     for sql in [
         format!("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"),

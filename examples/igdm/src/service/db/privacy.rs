@@ -23,8 +23,9 @@
 //!
 //! `connection` = an account id; `contact` = `ACCOUNT:IGSID`; `instagram_user` (Meta's
 //! callbacks) = an app-scoped id, matched against `accounts.app_user_id`, `accounts.id` and
-//! contact ids. The organization subject (`SubjectKind::Organization`) plugs in when the
-//! `organizations` table exists: declare it as the parent of `accounts` through `org_id`.
+//! contact ids; `organization` = an `organizations` id (parent of `accounts` through `org_id`,
+//! of members, invitations, sessions, API keys and webhook subscriptions); `member` = a `users`
+//! id. A user is a child of an organization only while it is a member of that one alone.
 //!
 //! # Personal data kept elsewhere
 //!
@@ -67,6 +68,7 @@ enum Class {
     AutomationState,
     Consent,
     Export,
+    WebhookDelivery,
 }
 
 impl Class {
@@ -82,6 +84,7 @@ impl Class {
             Self::AutomationState => DataClass::Other("automation_state".into()),
             Self::Consent => DataClass::Other("consent".into()),
             Self::Export => DataClass::Other("export".into()),
+            Self::WebhookDelivery => DataClass::Other("webhook_delivery".into()),
         }
     }
 }
@@ -97,6 +100,8 @@ enum Blank {
 enum Rule {
     Cascade,
     Anonymize,
+    /// Keep the row, with the link's columns set to NULL.
+    Detach,
 }
 
 #[derive(Debug)]
@@ -148,6 +153,21 @@ const fn cascade(
 
 const TO_ACCOUNT: LinkDef = cascade("account", "accounts", &["t.account"]);
 const TO_CONTACT: LinkDef = cascade("contact", "contacts", &["t.account", "t.contact"]);
+const TO_ORG: LinkDef = cascade("organization", "organizations", &["t.org_id"]);
+const TO_USER: LinkDef = cascade("user", "users", &["t.user_id"]);
+
+const fn detach(
+    name: &'static str,
+    parent: &'static str,
+    exprs: &'static [&'static str],
+) -> LinkDef {
+    LinkDef {
+        name,
+        parent,
+        exprs,
+        rule: Rule::Detach,
+    }
+}
 
 static TABLES: &[Table] = &[
     Table {
@@ -167,7 +187,7 @@ static TABLES: &[Table] = &[
             ("token_sealed", Secret, Null),
             ("app_user_id", Plain, Null),
         ],
-        links: &[],
+        links: &[TO_ORG],
     },
     Table {
         entity: "account_token",
@@ -365,6 +385,22 @@ static TABLES: &[Table] = &[
         links: &[TO_ACCOUNT, TO_CONTACT],
     },
     Table {
+        // which service instance sends for the account (several instances on PostgreSQL)
+        entity: "account_leases",
+        table: "account_leases",
+        class: Class::Configuration,
+        key: &[("account", Text)],
+        account: "t.account",
+        filter: "",
+        columns: "t.*",
+        created: "t.acquired_at",
+        last_activity: "",
+        disconnected: "",
+        anonymizable: false,
+        fields: &[],
+        links: &[TO_ACCOUNT],
+    },
+    Table {
         entity: "media",
         table: "media",
         class: Class::Configuration,
@@ -416,13 +452,13 @@ static TABLES: &[Table] = &[
         key: &[("token_hash", Text)],
         account: "t.account",
         filter: "",
-        columns: "t.token_hash, t.account, t.contact, t.subject_kind, t.records, t.created_at, t.expires_at",
+        columns: "t.token_hash, t.account, t.contact, t.org_id, t.user_id, t.subject_kind, t.records, t.created_at, t.expires_at",
         created: "t.created_at",
         last_activity: "",
         disconnected: "",
         anonymizable: false,
         fields: &[],
-        links: &[TO_ACCOUNT, TO_CONTACT],
+        links: &[TO_ACCOUNT, TO_CONTACT, TO_ORG, TO_USER],
     },
     Table {
         entity: "retention_settings",
@@ -455,6 +491,184 @@ static TABLES: &[Table] = &[
         links: &[TO_ACCOUNT],
     },
     Table {
+        entity: "organizations",
+        table: "organizations",
+        class: Class::Account,
+        key: &[("id", Text)],
+        account: "NULL",
+        filter: "",
+        columns: "t.*",
+        created: "t.created_at",
+        last_activity: "",
+        disconnected: "",
+        anonymizable: false,
+        fields: &[("name", Personal, Null)],
+        links: &[],
+    },
+    Table {
+        entity: "users",
+        table: "users",
+        class: Class::Account,
+        key: &[("id", Text)],
+        account: "NULL",
+        filter: "",
+        columns: "t.*",
+        created: "t.created_at",
+        last_activity: "",
+        disconnected: "",
+        anonymizable: false,
+        fields: &[("email", Personal, Null), ("password_hash", Secret, Null)],
+        // A user belongs to the organization it is the member of when it is a member of only
+        // one: deleting that organization deletes the user; a member of several keeps its
+        // profile (its membership in the deleted organization goes).
+        links: &[cascade(
+            "organization",
+            "organizations",
+            &["(SELECT MIN(m.org_id) FROM members m WHERE m.user_id = t.id \
+               GROUP BY m.user_id HAVING COUNT(*) = 1)"],
+        )],
+    },
+    Table {
+        entity: "members",
+        table: "members",
+        class: Class::Account,
+        key: &[("org_id", Text), ("user_id", Text)],
+        account: "NULL",
+        filter: "",
+        columns: "t.*",
+        created: "t.created_at",
+        last_activity: "",
+        disconnected: "",
+        anonymizable: false,
+        fields: &[],
+        links: &[TO_ORG, TO_USER],
+    },
+    Table {
+        entity: "invitations",
+        table: "invitations",
+        class: Class::Account,
+        key: &[("id", Text)],
+        account: "NULL",
+        filter: "",
+        columns: "t.*",
+        created: "t.created_at",
+        last_activity: "",
+        disconnected: "",
+        anonymizable: false,
+        fields: &[
+            ("email", Personal, Null),
+            ("token_hash", Secret, Null),
+            ("invited_by", Pseudonymized, Null),
+        ],
+        links: &[
+            TO_ORG,
+            detach("inviter", "users", &["t.invited_by"]),
+            // the person invited, once they are a user
+            cascade(
+                "invitee",
+                "users",
+                &["(SELECT u.id FROM users u WHERE u.email = t.email)"],
+            ),
+        ],
+    },
+    Table {
+        entity: "sessions",
+        table: "sessions",
+        class: Class::Credential,
+        // Keyed by who and when, so that neither exports nor ids show the token's hash.
+        key: &[("user_id", Text), ("org_id", Text), ("created_at", Int)],
+        account: "NULL",
+        filter: "",
+        columns: "t.user_id, t.org_id, t.created_at, t.expires_at",
+        created: "t.created_at",
+        last_activity: "",
+        disconnected: "",
+        anonymizable: false,
+        fields: &[],
+        links: &[TO_USER, TO_ORG],
+    },
+    Table {
+        entity: "api_keys",
+        table: "api_keys",
+        class: Class::Credential,
+        key: &[("id", Text)],
+        account: "NULL",
+        filter: "",
+        columns: "t.*",
+        created: "t.created_at",
+        last_activity: "t.last_used_at",
+        disconnected: "",
+        anonymizable: false,
+        fields: &[
+            ("key_hash", Secret, Null),
+            ("created_by", Pseudonymized, Null),
+        ],
+        links: &[TO_ORG, detach("creator", "users", &["t.created_by"])],
+    },
+    Table {
+        entity: "webhook_subscriptions",
+        table: "webhook_subscriptions",
+        class: Class::Configuration,
+        key: &[("id", Text)],
+        account: "t.account",
+        filter: "",
+        columns: "t.*",
+        created: "t.created_at",
+        last_activity: "",
+        disconnected: "",
+        anonymizable: false,
+        fields: &[
+            ("url", Personal, Null),
+            ("description", Personal, Null),
+            ("secret_sealed", Secret, Null),
+        ],
+        links: &[TO_ORG, TO_ACCOUNT],
+    },
+    Table {
+        entity: "outbound_deliveries",
+        table: "outbound_deliveries",
+        class: Class::WebhookDelivery,
+        key: &[("id", Text)],
+        account: "t.account",
+        filter: "",
+        columns: "t.*",
+        created: "t.created_at",
+        last_activity: "",
+        disconnected: "",
+        anonymizable: false,
+        fields: &[
+            ("contact", Personal, Null),
+            ("payload", Personal, EmptyJson),
+            ("last_error", Personal, Null),
+        ],
+        links: &[
+            cascade("subscription", "webhook_subscriptions", &["t.subscription_id"]),
+            TO_ORG,
+            TO_ACCOUNT,
+            TO_CONTACT,
+        ],
+    },
+    Table {
+        entity: "outbound_attempts",
+        table: "outbound_attempts",
+        class: Class::WebhookDelivery,
+        key: &[("id", Int)],
+        account: "t.account",
+        filter: "",
+        columns: "t.*",
+        created: "t.at",
+        last_activity: "",
+        disconnected: "",
+        anonymizable: false,
+        fields: &[("error", Personal, Null)],
+        links: &[
+            cascade("delivery", "outbound_deliveries", &["t.delivery_id"]),
+            cascade("subscription", "webhook_subscriptions", &["t.subscription_id"]),
+            TO_ORG,
+            TO_ACCOUNT,
+        ],
+    },
+    Table {
         entity: "legal_requests",
         table: "legal_requests",
         class: Class::Audit,
@@ -470,14 +684,23 @@ static TABLES: &[Table] = &[
         // contact's deletion, and the contact's own export does not reveal the request.
         fields: &[
             ("account", Pseudonymized, Null),
+            ("org_id", Pseudonymized, Null),
             ("disclosed", Personal, Null),
         ],
-        links: &[LinkDef {
-            name: "account",
-            parent: "accounts",
-            exprs: &["t.account"],
-            rule: Rule::Anonymize,
-        }],
+        links: &[
+            LinkDef {
+                name: "account",
+                parent: "accounts",
+                exprs: &["t.account"],
+                rule: Rule::Anonymize,
+            },
+            LinkDef {
+                name: "organization",
+                parent: "organizations",
+                exprs: &["t.org_id"],
+                rule: Rule::Anonymize,
+            },
+        ],
     },
 ];
 
@@ -521,12 +744,10 @@ pub fn tables() -> Vec<TableKey> {
 
 /// The privacy-kit schema of the service's database.
 ///
-/// Organizations plug in as one more entity and subject: declare `organizations` (class
-/// `Account`) in the table list, relate `accounts` to it through `org_id`
-/// (`cascade("organization", "organizations", &["t.org_id"])` in the `accounts` links), and add
-/// `.subject(SubjectKind::Organization, "organizations", SubjectKey::Id)`; deletion, export and
-/// retention of an organization then work through the same calls with
-/// `Subject::organization(id)`.
+/// Subjects: `organization` (an `organizations` id: everything in it, its accounts and all their
+/// data, members, invitations, sessions, API keys, webhook subscriptions and deliveries, and the
+/// users who belong to no other organization), `member` (a `users` id: the profile, memberships
+/// and sessions), `connection`, `contact` and `instagram_user` (see the module docs).
 pub fn schema() -> Schema {
     let mut b = Schema::builder();
     for t in TABLES {
@@ -542,6 +763,7 @@ pub fn schema() -> Schema {
             let on_delete = match l.rule {
                 Rule::Cascade => OnDelete::Cascade,
                 Rule::Anonymize => OnDelete::Anonymize,
+                Rule::Detach => OnDelete::Detach,
             };
             b = b.relation(l.parent, t.entity, l.name, on_delete);
         }
@@ -549,6 +771,8 @@ pub fn schema() -> Schema {
     b = b
         .relation("accounts", INBOX, "account", OnDelete::Cascade)
         .relation("contacts", INBOX, "contact", OnDelete::Cascade)
+        .subject(SubjectKind::Organization, "organizations", SubjectKey::Id)
+        .subject(SubjectKind::Member, "users", SubjectKey::Id)
         .subject(SubjectKind::Connection, "accounts", SubjectKey::Id)
         .subject(SubjectKind::Contact, "contacts", SubjectKey::Id)
         .subject(
@@ -600,6 +824,8 @@ pub enum Scope {
 pub struct SqlStore {
     db: Db,
     scope: Scope,
+    /// The organization receipts and audit entries written through this store belong to.
+    org: Option<String>,
     pseudonymizer: Pseudonymizer,
     actor: String,
 }
@@ -611,6 +837,7 @@ impl SqlStore {
         Self {
             db,
             scope: Scope::All,
+            org: None,
             pseudonymizer,
             actor: actor.to_owned(),
         }
@@ -621,6 +848,19 @@ impl SqlStore {
     pub fn scoped(mut self, scope: Scope) -> Self {
         self.scope = scope;
         self
+    }
+
+    /// The same store, writing receipts and audit entries as `org`'s (`None`: no
+    /// organization's, as for Meta's callbacks and an organization's own deletion).
+    #[must_use]
+    pub fn in_org(mut self, org: Option<&str>) -> Self {
+        self.org = org.map(str::to_owned);
+        self
+    }
+
+    /// The organization receipts and audit entries are written as.
+    pub fn org(&self) -> Option<&str> {
+        self.org.as_deref()
     }
 
     /// The pseudonymizer (for ids kept in receipts and the audit register).
@@ -1434,6 +1674,30 @@ async fn apply_one(tx: &mut super::Tx, change: &Change) -> KitResult<bool> {
                 binds,
             )
         }
+        Change::Unlink { links, .. } => {
+            // A detached link's columns become NULL (only links over plain columns detach).
+            let mut sets = Vec::new();
+            for name in links {
+                let Some(l) = t.links.iter().find(|l| l.name == name.as_str()) else {
+                    continue;
+                };
+                for e in l.exprs {
+                    match e.strip_prefix("t.") {
+                        Some(c) if c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => {
+                            sets.push(format!("{c} = NULL"));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            if sets.is_empty() {
+                return Ok(false);
+            }
+            (
+                format!("UPDATE {} SET {} WHERE {key_where}", t.table, sets.join(", ")),
+                Vec::new(),
+            )
+        }
         Change::SetAnchor { anchor, at, .. }
             if t.table == "accounts"
                 && matches!(anchor, Anchor::Disconnected | Anchor::AccountDeleted) =>
@@ -1491,8 +1755,8 @@ impl ReceiptStore for SqlStore {
         let pending = (receipt.status != DeletionStatus::Done).then(|| receipt.subject.id.clone());
         let now = Utc::now().timestamp_millis();
         sqlx::query(
-            "INSERT INTO deletion_receipts (code, subject_kind, subject_ref, pending_subject, status, body, requested_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (code) DO UPDATE SET \
+            "INSERT INTO deletion_receipts (code, subject_kind, subject_ref, pending_subject, status, body, requested_at, updated_at, org_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (code) DO UPDATE SET \
              pending_subject = excluded.pending_subject, status = excluded.status, body = excluded.body, \
              updated_at = excluded.updated_at",
         )
@@ -1504,6 +1768,7 @@ impl ReceiptStore for SqlStore {
         .bind(body)
         .bind(receipt.requested_at.timestamp_millis())
         .bind(now)
+        .bind(self.org.as_deref())
         .execute(self.db.pool())
         .await
         .map_err(store_err)?;
@@ -1644,6 +1909,7 @@ impl SqlStore {
         at: DateTime<Utc>,
         event: AuditEvent,
         account_ref: Option<String>,
+        org: Option<&str>,
     ) -> KitResult<AuditEntry> {
         let mut tx = self.db.begin().await.map_err(store_err)?;
         // One writer at a time extends the chain (SQLite: the write transaction already is).
@@ -1664,13 +1930,14 @@ impl SqlStore {
             .map_err(store_err)?;
         let entry = AuditEntry::next(prev.as_ref(), at, event)?;
         sqlx::query(
-            "INSERT INTO privacy_audit (seq, at, account_ref, actor, body) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO privacy_audit (seq, at, account_ref, actor, body, org_id) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(i64::try_from(entry.seq).unwrap_or(i64::MAX))
         .bind(at.timestamp_millis())
         .bind(account_ref)
         .bind(&self.actor)
         .bind(serde_json::to_string(&entry).map_err(store_err)?)
+        .bind(org)
         .execute(&mut *tx)
         .await
         .map_err(store_err)?;
@@ -1687,7 +1954,16 @@ impl SqlStore {
     ) -> KitResult<AuditEntry> {
         let account_ref = self.pseudonym(account);
         let (event, _) = self.pseudonymous_event(event);
-        self.append_entry(at, event, Some(account_ref)).await
+        let org: Option<String> = match &self.org {
+            Some(o) => Some(o.clone()),
+            None => sqlx::query_scalar("SELECT org_id FROM accounts WHERE id = $1")
+                .bind(account)
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(store_err)?,
+        };
+        self.append_entry(at, event, Some(account_ref), org.as_deref())
+            .await
     }
 }
 
@@ -1695,7 +1971,9 @@ impl SqlStore {
 impl AuditLog for SqlStore {
     async fn append(&self, at: DateTime<Utc>, event: AuditEvent) -> KitResult<AuditEntry> {
         let (event, account_ref) = self.pseudonymous_event(event);
-        self.append_entry(at, event, account_ref).await
+        let org = self.org.clone();
+        self.append_entry(at, event, account_ref, org.as_deref())
+            .await
     }
 
     async fn entries(&self, after: Option<u64>, limit: usize) -> KitResult<Vec<AuditEntry>> {
@@ -1725,10 +2003,11 @@ pub struct AuditRow {
     pub counts: Option<BTreeMap<String, privacy_kit::cascade::Counts>>,
 }
 
-/// Audit entries after `after`, with actor and (for deletions) the counts per table; only
-/// those of `account` when given.
+/// Audit entries of organization `org` after `after`, with actor and (for deletions) the
+/// counts per table; only those of `account` when given.
 pub async fn audit_rows(
     store: &SqlStore,
+    org: &str,
     account: Option<&str>,
     after: i64,
     limit: i64,
@@ -1736,11 +2015,12 @@ pub async fn audit_rows(
     let account_ref = account.map(|a| store.pseudonym(a));
     let rows = sqlx::query(
         "SELECT actor, body FROM privacy_audit \
-         WHERE seq > $1 AND ($2 = '' OR account_ref = $2) ORDER BY seq LIMIT $3",
+         WHERE seq > $1 AND ($2 = '' OR account_ref = $2) AND org_id = $4 ORDER BY seq LIMIT $3",
     )
     .bind(after)
     .bind(account_ref.unwrap_or_default())
     .bind(limit.clamp(1, 1000))
+    .bind(org)
     .fetch_all(store.db.pool())
     .await?;
     let mut out = Vec::new();
@@ -1767,6 +2047,16 @@ pub async fn audit_rows(
         });
     }
     Ok(out)
+}
+
+/// The organization an account belongs to (`None` for an unknown account).
+pub async fn org_of_account(db: &Db, account: &str) -> super::Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT org_id FROM accounts WHERE id = $1")
+            .bind(account)
+            .fetch_optional(db.pool())
+            .await?,
+    )
 }
 
 /// Records a (re)connection: the app-scoped id Meta's callbacks use, and the connection is no

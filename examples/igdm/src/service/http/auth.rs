@@ -21,9 +21,14 @@
 //! | `ManageWebhooks`: webhook subscriptions (list, create, change, delete, new secret), redeliveries | yes | yes | no |
 //! | `ManageApiKeys`: create/list/revoke API keys | yes   | yes   | no    |
 //! | `ManageMembers`: invite, change roles, remove (not Owners) | yes | yes | no |
+//! | `ManagePrivacy`: deletions, exports, retention, audit register, legal requests | yes | yes | no |
 //! | `ManageOwners`: make, demote, invite or remove Owners; Owner API keys | yes | no | no |
 //! | `ManageSettings`: organization settings (billing-like) | yes | no | no |
-//! | `DeleteOrganization`                         | yes   | no    | no    |
+//! | `DeleteOrganization`: delete the organization and everything in it | yes | no | no |
+//!
+//! Reading consent (opt-in) records needs `ViewInbox`; any logged-in member may export their
+//! own data (profile, memberships, sessions) and delete their own account (unless they are the
+//! last Owner of an organization) without a permission.
 //!
 //! Member rules on top: the last Owner can neither leave, be removed nor be demoted; any member
 //! may leave (remove themselves) unless they are the last Owner.
@@ -81,6 +86,10 @@ pub enum Permission {
     ManageApiKeys,
     /// Invite members, change their roles and remove them (except Owners).
     ManageMembers,
+    /// Privacy operations: delete contacts and connections, make exports of accounts,
+    /// contacts and the organization, set retention, read the audit register and deletion
+    /// receipts, record legal requests.
+    ManagePrivacy,
     /// Make, demote, invite and remove Owners; create Owner API keys.
     ManageOwners,
     /// Change the organization's settings (billing-like).
@@ -91,7 +100,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission, in the matrix's order.
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 12] = [
         Permission::ViewInbox,
         Permission::Reply,
         Permission::ViewMembers,
@@ -100,6 +109,7 @@ impl Permission {
         Permission::ManageWebhooks,
         Permission::ManageApiKeys,
         Permission::ManageMembers,
+        Permission::ManagePrivacy,
         Permission::ManageOwners,
         Permission::ManageSettings,
         Permission::DeleteOrganization,
@@ -116,6 +126,7 @@ impl Permission {
             Permission::ManageWebhooks => "manage_webhooks",
             Permission::ManageApiKeys => "manage_api_keys",
             Permission::ManageMembers => "manage_members",
+            Permission::ManagePrivacy => "manage_privacy",
             Permission::ManageOwners => "manage_owners",
             Permission::ManageSettings => "manage_settings",
             Permission::DeleteOrganization => "delete_organization",
@@ -138,6 +149,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
                 | ManageWebhooks
                 | ManageApiKeys
                 | ManageMembers
+                | ManagePrivacy
         ),
         Role::Agent => matches!(permission, ViewInbox | Reply | ViewMembers),
     }
@@ -692,6 +704,17 @@ mod tests {
         let names: std::collections::BTreeSet<&str> =
             Permission::ALL.iter().map(|p| p.name()).collect();
         assert_eq!(names.len(), Permission::ALL.len(), "names are unique");
+    }
+
+    #[test]
+    fn privacy_is_managed_by_owners_and_admins_and_only_owners_delete_the_organization() {
+        assert!(allows(Role::Owner, Permission::ManagePrivacy));
+        assert!(allows(Role::Admin, Permission::ManagePrivacy));
+        assert!(!allows(Role::Agent, Permission::ManagePrivacy));
+        assert!(allows(Role::Owner, Permission::DeleteOrganization));
+        assert!(!allows(Role::Admin, Permission::DeleteOrganization));
+        assert!(!allows(Role::Agent, Permission::DeleteOrganization));
+        assert_eq!(Permission::ManagePrivacy.name(), "manage_privacy");
     }
 
     #[test]

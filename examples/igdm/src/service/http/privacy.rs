@@ -14,26 +14,37 @@
 //! - `GET /privacy/exports/{token}`: downloads an export bundle once, before its link expires
 //!   (404 after either).
 //!
-//! Management (`Authorization: Bearer <api key>`, like `/api`):
-//! - `DELETE /privacy/contacts/{account}/{contact}`: deletes a contact and everything reachable
-//!   from it (P11); answers the receipt with counts per table.
-//! - `DELETE /privacy/accounts/{account}[?data=now]`: removes the connection: the token at once;
-//!   the data at once with `data=now`, else by the retention policy `account-data` (30 days).
-//! - `POST /privacy/exports` `{"account": ..., "contact": ...?}`: makes the export bundle of a
-//!   contact or an account (privacy-kit's zip of JSON Lines with a manifest) and answers an
-//!   expiring, single-use download link (P14).
-//! - `GET /privacy/deletions/{code}`: a deletion receipt.
-//! - `GET|PUT /privacy/retention/{account}`: the account's retention policies (`{"presets":
-//!   ["dm-logs", ...]}` or `{"policies": [...]}` in privacy-kit's format);
+//! Management (a [`Caller`], like `/api`; scoped by the caller's organization: another
+//! organization's accounts, contacts, receipts and legal requests answer 404, a role without
+//! the permission 403; see the matrix in [`super::auth`]):
+//! - `DELETE /privacy/contacts/{account}/{contact}` (`ManagePrivacy`): deletes a contact and
+//!   everything reachable from it (P11); answers the receipt with counts per table.
+//! - `DELETE /privacy/accounts/{account}[?data=now]` (`ManagePrivacy`): removes the connection:
+//!   the token at once; the data at once with `data=now`, else by the retention policy
+//!   `account-data` (30 days).
+//! - `DELETE /privacy/organization` `{"organization": "<the caller's organization id>",
+//!   "confirm": true}` (`DeleteOrganization`, Owners only): deletes the organization and
+//!   everything in it (see [`delete_organization`]); answers the receipt.
+//! - `DELETE /privacy/member` `{"member": "me", "confirm": true}` (any logged-in member, their
+//!   own account; P13): deletes the user (see [`delete_member`]); 409 for the last Owner of an
+//!   organization.
+//! - `POST /privacy/exports` (P14): `{"account": ..., "contact": ...?}` or `{"organization":
+//!   "<the caller's organization id>"}` (`ManagePrivacy`), or `{"member": "me"}` (any logged-in
+//!   member, their own data): makes the export bundle (privacy-kit's zip of JSON Lines with a
+//!   manifest) and answers an expiring, single-use download link.
+//! - `GET /privacy/deletions/{code}` (`ManagePrivacy`): a deletion receipt of the organization.
+//! - `GET|PUT /privacy/retention/{account}` (`ManagePrivacy`): the account's retention policies
+//!   (`{"presets": ["dm-logs", ...]}` or `{"policies": [...]}` in privacy-kit's format);
 //!   `GET /privacy/retention/{account}/reports`: what the sweeper did; `POST
-//!   /privacy/retention/sweep`: sweep now.
-//! - `GET /privacy/audit[?account=&after=&limit=]`: the audit register (hash-chained, ids
-//!   pseudonymized).
+//!   /privacy/retention/sweep`: sweep the organization's accounts now.
+//! - `GET /privacy/audit[?account=&after=&limit=]` (`ManagePrivacy`): the organization's audit
+//!   register (hash-chained, ids pseudonymized).
 //! - `POST /privacy/legal-requests`, `POST /privacy/legal-requests/{id}/answer`,
-//!   `GET /privacy/legal-requests[?account=[&contact=]]`: the register of legal requests (P16);
-//!   the contact a request concerns is stored as a pseudonym (the contact's own export does not
-//!   reveal the request, and its deletion leaves the register intact).
-//! - `GET /privacy/consents?account=[&contact=]`: opt-in records (P19).
+//!   `GET /privacy/legal-requests[?account=[&contact=]]` (`ManagePrivacy`): the register of
+//!   legal requests (P16); the contact a request concerns is stored as a pseudonym (the
+//!   contact's own export does not reveal the request, and its deletion leaves the register
+//!   intact).
+//! - `GET /privacy/consents?account=[&contact=]` (`ViewInbox`): opt-in records (P19).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,7 +58,9 @@ use axum::{Form, Json, Router};
 use chrono::{DateTime, Utc};
 use privacy_kit::audit::{AuditEvent, Disclosed, LegalResponse, RequestSource};
 use privacy_kit::callback::{deauthorize_callback, SignedRequestFields};
-use privacy_kit::cascade::{self, DeletionOptions, DeletionReceipt, DeletionStatus, Subject};
+use privacy_kit::cascade::{
+    self, DeletionOptions, DeletionReceipt, DeletionStatus, Subject, SubjectKind,
+};
 use privacy_kit::clock::ManualClock;
 use privacy_kit::export::export_subject;
 use privacy_kit::retention::RetentionPolicy;
@@ -57,6 +70,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
+use super::auth::{Caller, Permission};
 use super::AppState;
 use crate::service::db::privacy::{self as store, contact_id, SqlStore};
 use crate::service::error::{Error, ErrorKind, Result};
@@ -71,6 +85,8 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         )
         .route("/privacy/accounts/{account}", delete(delete_account_route))
         .route("/privacy/exports", post(create_export))
+        .route("/privacy/organization", delete(delete_organization_route))
+        .route("/privacy/member", delete(delete_member_route))
         .route("/privacy/deletions/{code}", get(deletion_receipt))
         .route(
             "/privacy/retention/{account}",
@@ -110,6 +126,7 @@ fn problem(status: StatusCode, message: &str) -> Response {
 fn failure(e: Error) -> Response {
     let status = match e.kind() {
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     tracing::warn!(error = %e, "privacy request failed");
@@ -153,8 +170,17 @@ pub async fn delete_subject(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<DeletionReceipt> {
-    let sql = sql_store(shared, actor);
-    if subject.kind == privacy_kit::cascade::SubjectKind::Connection {
+    let account = match subject.kind {
+        SubjectKind::Connection => Some(subject.id.as_str()),
+        SubjectKind::Contact => subject.id.split_once(':').map(|(a, _)| a),
+        _ => None,
+    };
+    let org = match account {
+        Some(a) => store::org_of_account(&shared.db, a).await?,
+        None => None,
+    };
+    let sql = sql_store(shared, actor).in_org(org.as_deref());
+    if subject.kind == SubjectKind::Connection {
         shared.forget_client(&subject.id);
     }
     let receipt = cascade::request_deletion(&sql, Some(&sql), subject, source, now).await?;
@@ -218,7 +244,8 @@ pub async fn disconnect(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<u64> {
-    let sql = sql_store(shared, actor);
+    let org = store::org_of_account(&shared.db, account).await?;
+    let sql = sql_store(shared, actor).in_org(org.as_deref());
     if sql.get("accounts", account).await?.is_none() {
         return Err(Error::new(
             ErrorKind::NotFound,
@@ -284,6 +311,28 @@ pub struct ExportLink {
     pub manifest_sha256: String,
 }
 
+/// What an export bundle is of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExportSubject {
+    /// A connected account and everything reachable from it.
+    Account(String),
+    /// A contact of an account.
+    Contact {
+        /// The account.
+        account: String,
+        /// The contact's IGSID.
+        contact: String,
+    },
+    /// An organization: every row reachable from it (accounts and all their data, members,
+    /// invitations, sessions and API keys without their hashes, webhook subscriptions without
+    /// their secrets, deliveries).
+    Organization(String),
+    /// A member's own data: profile (without the password hash), memberships, sessions
+    /// (without their token hashes).
+    Member(String),
+}
+
 /// P14: makes the export bundle of a contact (`contact` given) or of an account, stores it for
 /// one download until `now + ttl`, and returns the link's token.
 pub async fn export(
@@ -293,26 +342,73 @@ pub async fn export(
     now: DateTime<Utc>,
     ttl: chrono::Duration,
 ) -> Result<ExportLink> {
-    let sql = sql_store(shared, "api");
-    if let Some(c) = contact {
-        store::ensure_contact_rows(&shared.db, Some(account), c, now).await?;
-    }
-    let (subject, root) = match contact {
-        Some(c) => (
-            Subject::contact(contact_id(account, c)),
-            ("contacts", contact_id(account, c)),
+    let what = match contact {
+        Some(c) => ExportSubject::Contact {
+            account: account.to_owned(),
+            contact: c.to_owned(),
+        },
+        None => ExportSubject::Account(account.to_owned()),
+    };
+    export_of(shared, &what, now, ttl).await
+}
+
+/// P14: makes the export bundle of `what`, stores it for one download until `now + ttl`, and
+/// returns the link's token. `NotFound` when the subject does not exist.
+pub async fn export_of(
+    shared: &Shared,
+    what: &ExportSubject,
+    now: DateTime<Utc>,
+    ttl: chrono::Duration,
+) -> Result<ExportLink> {
+    let (subject, root, account, contact, org, user) = match what {
+        ExportSubject::Account(a) => (
+            Subject::connection(a.clone()),
+            ("accounts", a.clone()),
+            a.as_str(),
+            None,
+            store::org_of_account(&shared.db, a).await?,
+            None,
         ),
-        None => (
-            Subject::connection(account),
-            ("accounts", account.to_owned()),
+        ExportSubject::Contact { account, contact } => {
+            store::ensure_contact_rows(&shared.db, Some(account), contact, now).await?;
+            let id = contact_id(account, contact);
+            (
+                Subject::contact(id.clone()),
+                ("contacts", id),
+                account.as_str(),
+                Some(contact.as_str()),
+                store::org_of_account(&shared.db, account).await?,
+                None,
+            )
+        }
+        ExportSubject::Organization(o) => (
+            Subject::organization(o.clone()),
+            ("organizations", o.clone()),
+            "",
+            None,
+            Some(o.clone()),
+            None,
+        ),
+        ExportSubject::Member(u) => (
+            Subject::member(u.clone()),
+            ("users", u.clone()),
+            "",
+            None,
+            None,
+            Some(u.as_str()),
         ),
     };
+    let sql = sql_store(shared, "api").in_org(org.as_deref());
     if sql.get(root.0, &root.1).await?.is_none() {
         return Err(Error::new(
             ErrorKind::NotFound,
-            match contact {
-                Some(c) => format!("account {account} has no contact {c}"),
-                None => format!("no connected account {account}"),
+            match what {
+                ExportSubject::Contact { account, contact } => {
+                    format!("account {account} has no contact {contact}")
+                }
+                ExportSubject::Account(a) => format!("no connected account {a}"),
+                ExportSubject::Organization(o) => format!("no organization {o}"),
+                ExportSubject::Member(u) => format!("no user {u}"),
             },
         ));
     }
@@ -331,8 +427,8 @@ pub async fn export(
     let token = random_token()?;
     let expires_at = now + ttl;
     sqlx::query(
-        "INSERT INTO export_links (token_hash, account, contact, subject_kind, bundle, records, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO export_links (token_hash, account, contact, subject_kind, bundle, records, created_at, expires_at, org_id, user_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(token_hash(&token))
     .bind(account)
@@ -342,6 +438,8 @@ pub async fn export(
     .bind(i64::try_from(made.manifest.records()).unwrap_or(i64::MAX))
     .bind(now.timestamp_millis())
     .bind(expires_at.timestamp_millis())
+    .bind(org.as_deref())
+    .bind(user)
     .execute(shared.db.pool())
     .await?;
     Ok(ExportLink {
@@ -350,6 +448,92 @@ pub async fn export(
         records: made.manifest.records(),
         manifest_sha256: made.manifest_sha256,
     })
+}
+
+/// P13: deletes user `user` (a member ending their own account) and everything reachable from
+/// it: the profile, memberships, sessions, invitations addressed to them and their member export
+/// links; API keys and invitations they made stay, without their id. `Conflict` while they are
+/// the last Owner of an organization (hand it over or delete it first), `NotFound` for an unknown
+/// user.
+pub async fn delete_member(
+    shared: &Shared,
+    user: &str,
+    now: DateTime<Utc>,
+) -> Result<DeletionReceipt> {
+    let sql = sql_store(shared, "api");
+    if sql.get("users", user).await?.is_none() {
+        return Err(Error::new(ErrorKind::NotFound, format!("no user {user}")));
+    }
+    let sole: Vec<String> = sqlx::query_scalar(
+        "SELECT m.org_id FROM members m WHERE m.user_id = $1 AND m.role = 'owner' AND \
+         (SELECT COUNT(*) FROM members o WHERE o.org_id = m.org_id AND o.role = 'owner') = 1",
+    )
+    .bind(user)
+    .fetch_all(shared.db.pool())
+    .await?;
+    if !sole.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "you are the last Owner of {} organization(s); make another member Owner or delete the organization first",
+                sole.len()
+            ),
+        ));
+    }
+    let receipt = cascade::request_deletion(
+        &sql,
+        Some(&sql),
+        Subject::member(user),
+        RequestSource::User,
+        now,
+    )
+    .await?;
+    run_receipt(shared, &sql, receipt, now).await
+}
+
+/// P11: deletes organization `org` and everything reachable from it: its accounts and all their
+/// data, members, invitations, sessions, API keys, webhook subscriptions and deliveries, export
+/// links, and the users who belong to no other organization (a member of several keeps the
+/// profile and loses this membership). Legal requests stay, anonymized. The audit register and
+/// deletion receipts keep no id of the organization (their `org_id` is cleared).
+pub async fn delete_organization(
+    shared: &Shared,
+    org: &str,
+    now: DateTime<Utc>,
+) -> Result<DeletionReceipt> {
+    // Written as no organization's: nothing kept afterwards names it.
+    let sql = sql_store(shared, "api");
+    if sql.get("organizations", org).await?.is_none() {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!("no organization {org}"),
+        ));
+    }
+    let accounts: Vec<String> = sqlx::query_scalar("SELECT id FROM accounts WHERE org_id = $1")
+        .bind(org)
+        .fetch_all(shared.db.pool())
+        .await?;
+    for a in &accounts {
+        shared.forget_client(a);
+    }
+    let receipt = cascade::request_deletion(
+        &sql,
+        Some(&sql),
+        Subject::organization(org),
+        RequestSource::User,
+        now,
+    )
+    .await?;
+    let done = run_receipt(shared, &sql, receipt, now).await?;
+    for table in ["privacy_audit", "deletion_receipts"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET org_id = NULL WHERE org_id = $1"
+        )))
+        .bind(org)
+        .execute(shared.db.pool())
+        .await?;
+    }
+    Ok(done)
 }
 
 /// Takes the bundle of a download token: once, and only before it expires.
@@ -546,10 +730,34 @@ async fn deletion_status(
 // ---------------------------------------------------------------------------------------------
 // Management handlers
 
+/// `Ok` when `caller` may do `permission` and (when given) `account` belongs to the caller's
+/// organization; else the 403 or 404 answer.
+#[allow(clippy::result_large_err)]
+async fn allowed(
+    state: &AppState,
+    caller: &Caller,
+    permission: Permission,
+    account: Option<&str>,
+) -> std::result::Result<(), Response> {
+    super::api::scope(state, caller, permission, account)
+        .await
+        .map(drop)
+}
+
+macro_rules! check {
+    ($e:expr) => {
+        if let Err(answer) = $e {
+            return answer;
+        }
+    };
+}
+
 async fn delete_contact_route(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path((account, contact)): Path<(String, String)>,
 ) -> Response {
+    check!(allowed(&state, &caller, Permission::ManagePrivacy, Some(&account)).await);
     match delete_contact(&state.shared, &account, &contact, Utc::now()).await {
         Ok(r) => Json(receipt_json(&r)).into_response(),
         Err(e) => failure(e),
@@ -570,9 +778,11 @@ struct DeleteAccountQuery {
 
 async fn delete_account_route(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(account): Path<String>,
     Query(q): Query<DeleteAccountQuery>,
 ) -> Response {
+    check!(allowed(&state, &caller, Permission::ManagePrivacy, Some(&account)).await);
     let now = Utc::now();
     match q.data.as_deref() {
         Some("now") => match delete_account(&state.shared, &account, now).await {
@@ -596,30 +806,149 @@ async fn delete_account_route(
 }
 
 #[derive(Debug, Deserialize)]
+struct DeleteOrganizationRequest {
+    organization: Option<String>,
+    #[serde(default)]
+    confirm: bool,
+}
+
+async fn delete_organization_route(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: Option<Json<DeleteOrganizationRequest>>,
+) -> Response {
+    check!(caller.require(Permission::DeleteOrganization));
+    let Some(Json(req)) = body else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "send {\"organization\": \"<your organization's id>\", \"confirm\": true}",
+        );
+    };
+    // Another organization's id is answered like an unknown one.
+    if req.organization.as_deref() != Some(caller.org_id.as_str()) {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "no such organization among yours; name your organization's id in `organization`",
+        );
+    }
+    if !req.confirm {
+        return problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "deleting the organization deletes everything in it and cannot be undone; send \"confirm\": true",
+        );
+    }
+    match delete_organization(&state.shared, &caller.org_id, Utc::now()).await {
+        Ok(r) => Json(receipt_json(&r)).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct DeleteMemberRequest {
+    member: Option<String>,
+    #[serde(default)]
+    confirm: bool,
+}
+
+async fn delete_member_route(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: Option<Json<DeleteMemberRequest>>,
+) -> Response {
+    let Some(Json(req)) = body else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "send {\"member\": \"me\", \"confirm\": true}",
+        );
+    };
+    let member = req.member.unwrap_or_default();
+    // A member ends their own account; anybody else's id is answered like an unknown one.
+    if member != "me" && caller.user_id.as_deref() != Some(member.as_str()) {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "no such member: members delete their own account (\"member\": \"me\")",
+        );
+    }
+    let Some(user) = caller.user_id.clone() else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "a member deletes their own account: log in (an API key acts for no member)",
+        );
+    };
+    if !req.confirm {
+        return problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "deleting your account removes you from every organization and cannot be undone; send \"confirm\": true",
+        );
+    }
+    match delete_member(&state.shared, &user, Utc::now()).await {
+        Ok(r) => Json(receipt_json(&r)).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
 struct ExportRequest {
-    account: String,
+    account: Option<String>,
     contact: Option<String>,
+    organization: Option<String>,
+    member: Option<String>,
     ttl_secs: Option<u64>,
 }
 
 async fn create_export(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Json(req): Json<ExportRequest>,
 ) -> Response {
+    let what = match (&req.account, &req.organization, &req.member) {
+        (Some(account), None, None) => {
+            check!(allowed(&state, &caller, Permission::ManagePrivacy, Some(account)).await);
+            match &req.contact {
+                Some(c) => ExportSubject::Contact {
+                    account: account.clone(),
+                    contact: c.clone(),
+                },
+                None => ExportSubject::Account(account.clone()),
+            }
+        }
+        (None, Some(org), None) => {
+            check!(allowed(&state, &caller, Permission::ManagePrivacy, None).await);
+            if *org != caller.org_id {
+                return problem(StatusCode::NOT_FOUND, "no such organization");
+            }
+            ExportSubject::Organization(org.clone())
+        }
+        (None, None, Some(member)) => {
+            // A member exports their own data; nobody else's (it names their other
+            // organizations).
+            if member != "me" && caller.user_id.as_deref() != Some(member.as_str()) {
+                return problem(
+                    StatusCode::NOT_FOUND,
+                    "no such member: members export their own data (\"member\": \"me\")",
+                );
+            }
+            let Some(user) = &caller.user_id else {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    "a member export is made by the member: log in (an API key acts for no member)",
+                );
+            };
+            ExportSubject::Member(user.clone())
+        }
+        _ => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "name one subject: {\"account\": ..., \"contact\"?: ...}, {\"organization\": ...} or {\"member\": \"me\"}",
+            )
+        }
+    };
     let ttl = req
         .ttl_secs
         .unwrap_or(state.shared.config.export_link_ttl_secs)
         .clamp(1, 30 * 86_400);
     let ttl = chrono::Duration::seconds(i64::try_from(ttl).unwrap_or(86_400));
-    match export(
-        &state.shared,
-        &req.account,
-        req.contact.as_deref(),
-        Utc::now(),
-        ttl,
-    )
-    .await
-    {
+    match export_of(&state.shared, &what, Utc::now(), ttl).await {
         Ok(link) => Json(json!({
             "url": format!("{}/privacy/exports/{}", state.public_url().trim_end_matches('/'), link.token),
             "expires_at": link.expires_at,
@@ -654,8 +983,26 @@ async fn download_export(
 
 async fn deletion_receipt(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(code): Path<String>,
 ) -> Response {
+    check!(allowed(&state, &caller, Permission::ManagePrivacy, None).await);
+    let mine: std::result::Result<Option<i64>, sqlx::Error> =
+        sqlx::query_scalar("SELECT 1 FROM deletion_receipts WHERE code = $1 AND org_id = $2")
+            .bind(&code)
+            .bind(&caller.org_id)
+            .fetch_optional(state.shared.db.pool())
+            .await;
+    match mine {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return problem(
+                StatusCode::NOT_FOUND,
+                "no deletion request of your organization has this confirmation code",
+            )
+        }
+        Err(e) => return failure(e.into()),
+    }
     let sql = sql_store(&state.shared, "api");
     match cascade::deletion_status(&sql, &code).await {
         Ok(r) => Json(receipt_json(&r)).into_response(),
@@ -665,8 +1012,10 @@ async fn deletion_receipt(
 
 async fn get_retention(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(account): Path<String>,
 ) -> Response {
+    check!(allowed(&state, &caller, Permission::ManagePrivacy, Some(&account)).await);
     match retention::policies_of(&state.shared.db, &account).await {
         Ok(p) => Json(json!({
             "account": account,
@@ -686,9 +1035,11 @@ struct RetentionRequest {
 
 async fn put_retention(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(account): Path<String>,
     Json(req): Json<RetentionRequest>,
 ) -> Response {
+    check!(allowed(&state, &caller, Permission::ManagePrivacy, Some(&account)).await);
     let mut policies = req.policies.unwrap_or_default();
     let available = retention::available_presets();
     for name in req.presets.unwrap_or_default() {
@@ -724,16 +1075,19 @@ async fn put_retention(
 
 async fn retention_reports(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(account): Path<String>,
 ) -> Response {
+    check!(allowed(&state, &caller, Permission::ManagePrivacy, Some(&account)).await);
     match retention::reports(&state.shared.db, &account, 100).await {
         Ok(r) => Json(json!({ "reports": r })).into_response(),
         Err(e) => failure(e),
     }
 }
 
-async fn sweep_now(State(state): State<Arc<AppState>>) -> Response {
-    match retention::sweep(&state.shared, Utc::now()).await {
+async fn sweep_now(State(state): State<Arc<AppState>>, caller: Caller) -> Response {
+    check!(allowed(&state, &caller, Permission::ManagePrivacy, None).await);
+    match retention::sweep_organization(&state.shared, &caller.org_id, Utc::now()).await {
         Ok(r) => Json(r).into_response(),
         Err(e) => failure(e),
     }
@@ -746,10 +1100,24 @@ struct AuditQuery {
     limit: Option<i64>,
 }
 
-async fn audit(State(state): State<Arc<AppState>>, Query(q): Query<AuditQuery>) -> Response {
+async fn audit(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<AuditQuery>,
+) -> Response {
+    check!(
+        allowed(
+            &state,
+            &caller,
+            Permission::ManagePrivacy,
+            q.account.as_deref()
+        )
+        .await
+    );
     let sql = sql_store(&state.shared, "api");
     match store::audit_rows(
         &sql,
+        &caller.org_id,
         q.account.as_deref(),
         q.after.unwrap_or(0),
         q.limit.unwrap_or(100),
@@ -772,8 +1140,18 @@ struct LegalRequest {
 
 async fn record_legal_request(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Json(req): Json<LegalRequest>,
 ) -> Response {
+    check!(
+        allowed(
+            &state,
+            &caller,
+            Permission::ManagePrivacy,
+            Some(&req.account)
+        )
+        .await
+    );
     if req.authority.trim().is_empty() || req.legal_basis.trim().is_empty() {
         return problem(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -785,11 +1163,11 @@ async fn record_legal_request(
         Err(e) => return failure(e),
     };
     let now = Utc::now();
-    let sql = sql_store(&state.shared, "api");
+    let sql = sql_store(&state.shared, "api").in_org(Some(&caller.org_id));
     let result = async {
         sqlx::query(
-            "INSERT INTO legal_requests (id, account, contact, authority, request, legal_basis, received_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO legal_requests (id, account, contact, authority, request, legal_basis, received_at, org_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&id)
         .bind(&req.account)
@@ -798,6 +1176,7 @@ async fn record_legal_request(
         .bind(&req.request)
         .bind(&req.legal_basis)
         .bind(now.timestamp_millis())
+        .bind(&caller.org_id)
         .execute(state.shared.db.pool())
         .await?;
         let subject = match &req.contact {
@@ -833,11 +1212,13 @@ struct LegalAnswer {
 
 async fn answer_legal_request(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Path(id): Path<String>,
     Json(answer): Json<LegalAnswer>,
 ) -> Response {
+    check!(allowed(&state, &caller, Permission::ManagePrivacy, None).await);
     let now = Utc::now();
-    let sql = sql_store(&state.shared, "api");
+    let sql = sql_store(&state.shared, "api").in_org(Some(&caller.org_id));
     // The register names disclosed records by pseudonym, like the audit register.
     let disclosed: Vec<Disclosed> = answer
         .disclosed
@@ -855,16 +1236,17 @@ async fn answer_legal_request(
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
         let done = sqlx::query(
-            "UPDATE legal_requests SET response = $1, disclosed = $2, answered_at = $3 WHERE id = $4",
+            "UPDATE legal_requests SET response = $1, disclosed = $2, answered_at = $3 WHERE id = $4 AND org_id = $5",
         )
         .bind(&response)
         .bind(serde_json::to_string(&disclosed).unwrap_or_default())
         .bind(now.timestamp_millis())
         .bind(&id)
+        .bind(&caller.org_id)
         .execute(state.shared.db.pool())
         .await?;
         if done.rows_affected() == 0 {
-            return Err(Error::new(ErrorKind::NotFound, format!("no legal request {id}")));
+            return Err(Error::new(ErrorKind::NotFound, "no such legal request"));
         }
         sql.append(
                 now,
@@ -893,11 +1275,25 @@ struct AccountQuery {
 
 async fn list_legal_requests(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     Query(q): Query<AccountQuery>,
 ) -> Response {
+    // read as the caller's organization (on PostgreSQL with an application role, row-level
+    // security is the second wall)
+    let mut reader = match super::api::scope(
+        &state,
+        &caller,
+        Permission::ManagePrivacy,
+        q.account.as_deref(),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
     let rows = sqlx::query(
         "SELECT id, account, contact, authority, request, legal_basis, response, disclosed, received_at, answered_at \
-         FROM legal_requests WHERE ($1 = '' OR account = $1) AND ($2 = '' OR contact = $2) \
+         FROM legal_requests WHERE org_id = $3 AND ($1 = '' OR account = $1) AND ($2 = '' OR contact = $2) \
          ORDER BY received_at, id LIMIT 1000",
     )
     .bind(q.account.clone().unwrap_or_default())
@@ -905,7 +1301,8 @@ async fn list_legal_requests(
         (Some(a), Some(c)) => sql_store(&state.shared, "api").pseudonym(&contact_id(a, c)),
         _ => String::new(),
     })
-    .fetch_all(state.shared.db.pool())
+    .bind(&caller.org_id)
+    .fetch_all(&mut *reader)
     .await;
     let rows = match rows {
         Ok(r) => r,
@@ -932,17 +1329,26 @@ async fn list_legal_requests(
     Json(json!({ "legal_requests": list })).into_response()
 }
 
-async fn consents(State(state): State<Arc<AppState>>, Query(q): Query<AccountQuery>) -> Response {
+async fn consents(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<AccountQuery>,
+) -> Response {
     let Some(account) = q.account else {
         return problem(StatusCode::BAD_REQUEST, "give ?account=");
     };
+    let mut reader =
+        match super::api::scope(&state, &caller, Permission::ViewInbox, Some(&account)).await {
+            Ok(r) => r,
+            Err(answer) => return answer,
+        };
     let rows = sqlx::query(
         "SELECT contact, event, kind, payload, at FROM consents WHERE account = $1 \
          AND ($2 = '' OR contact = $2) ORDER BY at, event LIMIT 1000",
     )
     .bind(&account)
     .bind(q.contact.unwrap_or_default())
-    .fetch_all(state.shared.db.pool())
+    .fetch_all(&mut *reader)
     .await;
     match rows {
         Ok(rows) => {

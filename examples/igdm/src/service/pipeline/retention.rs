@@ -137,6 +137,46 @@ fn changed(r: &RetentionReport) -> bool {
 /// Runs retention for every account at `now`, then the global pass over raw notifications, then
 /// resumes deletions requested more than a minute before `now` that are not done.
 pub async fn sweep(shared: &Shared, now: DateTime<Utc>) -> Result<SweepReport> {
+    let mut report = sweep_accounts(shared, None, now).await?;
+    let schema = store::schema();
+    let base = SqlStore::new(
+        shared.db.clone(),
+        shared.vault.pseudonymizer().clone(),
+        "retention",
+    );
+    let global = vec![raw_notifications()];
+    let inbox_only = base.clone().scoped(Scope::InboxOnly);
+    let r = run_retention(
+        &schema,
+        &global,
+        &[],
+        &inbox_only,
+        base.pseudonymizer(),
+        now,
+        BATCH,
+    )
+    .await?;
+    report.notifications_deleted = r.counts.get(store::INBOX).map_or(0, |c| c.deleted);
+    report.deletions_resumed = resume_deletions(shared, now).await?;
+    Ok(report)
+}
+
+/// Runs retention for the accounts of organization `org` only (what `POST
+/// /privacy/retention/sweep` does for its caller); raw notifications and interrupted deletions
+/// are left to the scheduled sweep.
+pub async fn sweep_organization(
+    shared: &Shared,
+    org: &str,
+    now: DateTime<Utc>,
+) -> Result<SweepReport> {
+    sweep_accounts(shared, Some(org), now).await
+}
+
+async fn sweep_accounts(
+    shared: &Shared,
+    org: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<SweepReport> {
     let schema = store::schema();
     let base = SqlStore::new(
         shared.db.clone(),
@@ -144,13 +184,15 @@ pub async fn sweep(shared: &Shared, now: DateTime<Utc>) -> Result<SweepReport> {
         "retention",
     );
     let mut report = SweepReport::default();
-    let accounts: Vec<String> = sqlx::query("SELECT id FROM accounts ORDER BY id")
-        .fetch_all(shared.db.pool())
-        .await?
-        .iter()
-        .map(|r| r.try_get("id"))
-        .collect::<std::result::Result<_, _>>()?;
-    for account in accounts {
+    let accounts: Vec<(String, String)> =
+        sqlx::query("SELECT id, org_id FROM accounts WHERE ($1 = '' OR org_id = $1) ORDER BY id")
+            .bind(org.unwrap_or_default())
+            .fetch_all(shared.db.pool())
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("org_id")?)))
+            .collect::<std::result::Result<_, sqlx::Error>>()?;
+    for (account, account_org) in accounts {
         let policies = policies_of(&shared.db, &account).await?;
         let scoped = base.clone().scoped(Scope::Account(account.clone()));
         let r = run_retention(
@@ -189,26 +231,16 @@ pub async fn sweep(shared: &Shared, now: DateTime<Utc>) -> Result<SweepReport> {
                 .execute(shared.db.pool())
                 .await?;
         }
-        base.append_for_account(now, r.audit_event(), &account)
+        // the register entry belongs to the account's organization, even when retention just
+        // deleted the account
+        base.clone()
+            .in_org(Some(&account_org))
+            .append_for_account(now, r.audit_event(), &account)
             .await?;
         report.accounts.push(account_report);
     }
     // Raw notifications no account claims (or kept by an account's longer policy) are deleted
     // by the default policy.
-    let global = vec![raw_notifications()];
-    let inbox_only = base.clone().scoped(Scope::InboxOnly);
-    let r = run_retention(
-        &schema,
-        &global,
-        &[],
-        &inbox_only,
-        base.pseudonymizer(),
-        now,
-        BATCH,
-    )
-    .await?;
-    report.notifications_deleted = r.counts.get(store::INBOX).map_or(0, |c| c.deleted);
-    report.deletions_resumed = resume_deletions(shared, now).await?;
     Ok(report)
 }
 
@@ -222,6 +254,13 @@ pub async fn resume_deletions(shared: &Shared, now: DateTime<Utc>) -> Result<u64
     );
     let mut resumed = 0;
     for code in store::unfinished_receipts(&shared.db, now.timestamp_millis() - 60_000).await? {
+        // the audit entries of a resumed deletion belong to the organization that asked
+        let org: Option<Option<String>> =
+            sqlx::query_scalar("SELECT org_id FROM deletion_receipts WHERE code = $1")
+                .bind(&code)
+                .fetch_optional(shared.db.pool())
+                .await?;
+        let sql = sql.clone().in_org(org.flatten().as_deref());
         let receipt = cascade::deletion_status(&sql, &code).await?;
         let options = DeletionOptions::new(sql.pseudonymizer()).audit(&sql);
         let clock = ManualClock::new(now);
