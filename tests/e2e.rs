@@ -739,12 +739,15 @@ async fn a_crash_mid_batch_loses_nothing_and_sends_nothing_twice_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bad_signature_is_refused_and_nothing_is_stored() {
-    testing::on_each_backend(a_bad_signature_is_refused_and_nothing_is_stored_on).await;
+async fn p3_a_webhook_with_a_bad_signature_is_refused_and_nothing_is_stored() {
+    testing::on_each_backend(p3_a_webhook_with_a_bad_signature_is_refused_and_nothing_is_stored_on)
+        .await;
 }
 
-async fn a_bad_signature_is_refused_and_nothing_is_stored_on() {
-    // The service is configured with another app secret than the simulator signs with.
+async fn p3_a_webhook_with_a_bad_signature_is_refused_and_nothing_is_stored_on() {
+    // P3: every incoming webhook is verified with HMAC-SHA256 before use. The service is
+    // configured with another app secret than the simulator signs with: every attempt is
+    // refused, nothing is stored, decided or sent.
     let w = World::start_with(
         "signature",
         sim_config(),
