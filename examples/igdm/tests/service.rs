@@ -66,7 +66,8 @@ async fn scalar(service: &RunningService, sql: &'static str) -> i64 {
 }
 
 async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    for _ in 0..300 {
+    // a generous deadline: CI runs every test of the file at once, on both databases
+    for _ in 0..1200 {
         if check().await {
             return;
         }
