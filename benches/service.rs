@@ -20,6 +20,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,7 +32,25 @@ use sqlx::Row;
 
 const SECRET: &str = "bench-app-secret";
 
-type Dir = igdm::service::testing::TempDir;
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let path = std::env::temp_dir().join(format!(
+            "igdm-bench-{name}-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&path).unwrap();
+        Dir(path)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -64,7 +83,7 @@ fn comment_notification(n: u64) -> Vec<u8> {
 
 fn webhook_ingest(c: &mut Criterion) {
     let rt = runtime();
-    let dir = Dir::new("bench-ingest").unwrap();
+    let dir = Dir::new("ingest");
     let mut config = Config::for_tests(&dir.0);
     config.app_secret = SECRET.into();
     config.workers = false;
@@ -163,7 +182,7 @@ const ACCOUNTS: usize = 50;
 
 fn event_to_dm(c: &mut Criterion) {
     let rt = runtime();
-    let dir = Dir::new("bench-pipeline").unwrap();
+    let dir = Dir::new("pipeline");
     let mut sim_config = SimConfig::default();
     sim_config.max_records = 10_000_000;
     // Meta delivers concurrently under load; one event per request (no batching).

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use igdm::service::{testing, Config, RunningService, Service};
@@ -16,7 +17,25 @@ use instagram_sim::{
 /// Deadline of every wait: generous, for a busy 2-core machine.
 const WAIT: Duration = Duration::from_secs(60);
 
-type Dir = igdm::service::testing::TempDir;
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let path = std::env::temp_dir().join(format!(
+            "igdm-e2e-{name}-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&path).unwrap();
+        Dir(path)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 /// A simulator, a service pointed at it, and one connected account with a reel.
 struct World {
@@ -49,7 +68,7 @@ impl World {
         tune: impl FnOnce(&mut Config),
         rules: &str,
     ) -> World {
-        let dir = Dir::new(&format!("e2e-{name}")).unwrap();
+        let dir = Dir::new(name);
         let sim = Simulator::start(sim_config).await.unwrap();
         let mut config = Config::for_tests(&dir.0);
         config.database = testing::fresh_database().await;

@@ -158,27 +158,3 @@ pub async fn drop_database(admin_url: &str, name: &str) -> Result<(), String> {
     let _ = conn.close().await;
     Ok(())
 }
-
-/// A test's data directory under the system's temporary directory (a unique name from `name`,
-/// the process id and the time), removed with its contents when dropped.
-#[derive(Debug)]
-pub struct TempDir(pub std::path::PathBuf);
-
-impl TempDir {
-    /// Creates `igdm-<name>-<pid>-<nanos>` in the temporary directory.
-    pub fn new(name: &str) -> std::io::Result<TempDir> {
-        let path = std::env::temp_dir().join(format!(
-            "igdm-{name}-{}-{}",
-            std::process::id(),
-            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
-        ));
-        std::fs::create_dir_all(&path)?;
-        Ok(TempDir(path))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}

@@ -40,6 +40,27 @@ pub struct NewAction {
     pub action: String,
 }
 
+/// Inserts an action unless its key exists; `true` if new.
+pub async fn insert(tx: &mut Tx, row: &NewAction, now: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO outbox (key, account, event_key, action_index, rule, kind, recipient, action, \
+         status, attempts, next_attempt_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', 0, $9, $9, $9) ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(&row.key)
+    .bind(&row.account)
+    .bind(&row.event_key)
+    .bind(row.action_index)
+    .bind(&row.rule)
+    .bind(&row.kind)
+    .bind(&row.recipient)
+    .bind(&row.action)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Inserts actions in multi-row statements, skipping keys that exist; the keys inserted.
 pub async fn insert_many(tx: &mut Tx, rows: &[NewAction], now: i64) -> Result<Vec<String>> {
     if rows.is_empty() {
@@ -74,35 +95,6 @@ pub async fn insert_many(tx: &mut Tx, rows: &[NewAction], now: i64) -> Result<Ve
         "ON CONFLICT (key) DO NOTHING RETURNING key",
     )
     .await
-}
-
-/// Queues actions: inserts them (skipping keys that exist) and logs each new one as `queued` in
-/// the delivery log; the keys inserted.
-pub async fn queue(
-    tx: &mut Tx,
-    rows: &[NewAction],
-    now: i64,
-) -> Result<std::collections::HashSet<String>> {
-    let inserted: std::collections::HashSet<String> =
-        insert_many(tx, rows, now).await?.into_iter().collect();
-    let log: Vec<Vec<Param>> = rows
-        .iter()
-        .filter(|a| inserted.contains(&a.key))
-        .map(|a| {
-            super::delivery_log::Entry {
-                outbox_key: &a.key,
-                account: &a.account,
-                rule: a.rule.as_deref(),
-                kind: &a.kind,
-                attempt: 0,
-                status: QUEUED,
-                ..Default::default()
-            }
-            .row(now)
-        })
-        .collect();
-    super::delivery_log::append_many(tx, &log).await?;
-    Ok(inserted)
 }
 
 /// A claimed outbox row.
@@ -208,9 +200,30 @@ pub async fn claim(
     rows.iter().map(claimed).collect()
 }
 
-/// Records attempts before their calls: `queued` -> `sending`, attempts + 1, for the rows
-/// `owner` still holds, with the lease extended to `lease_until` (beyond the call's timeout);
-/// the keys marked.
+/// Records the attempt before the call: `queued` -> `sending`, attempts + 1, if `owner` still
+/// holds the lease. Committed before the Graph API is called.
+/// The lease is extended to `lease_until`, beyond the call's timeout.
+pub async fn mark_sending(
+    tx: &mut Tx,
+    key: &str,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = $1, lease_until = $4 \
+         WHERE key = $2 AND lease_owner = $3 AND status = 'queued'",
+    )
+    .bind(now)
+    .bind(key)
+    .bind(owner)
+    .bind(lease_until)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// [`mark_sending`] for many rows in one statement; the keys marked (those `owner` still held).
 pub async fn mark_sending_many(
     tx: &mut Tx,
     keys: &[&str],

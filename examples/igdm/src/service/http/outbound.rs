@@ -63,7 +63,7 @@ use super::api::scope;
 use super::auth::{failure, problem, Caller, Permission};
 use super::AppState;
 use crate::service::db::automation_store::TxStore;
-use crate::service::db::{self, outbound, outbox, teams};
+use crate::service::db::{self, delivery_log, outbound, outbox, teams};
 use crate::service::error::{Error, ErrorKind};
 use crate::service::pipeline;
 
@@ -759,13 +759,15 @@ async fn apply(
         pipeline::outbound::publish_contact(&mut tx, account, id, now).await?;
     }
     let event_key = format!("inbound:{}:{webhook_id}", sub.id);
-    let mut rows = Vec::new();
+    let mut queued = Vec::new();
+    let mut duplicate = false;
     for (i, action) in planned {
         let PlannedAction::SendDm { recipient, .. } = &action else {
             continue;
         };
-        rows.push(outbox::NewAction {
-            key: format!("{event_key}#{i}"),
+        let key = format!("{event_key}#{i}");
+        let row = outbox::NewAction {
+            key: key.clone(),
             account: account.to_string(),
             event_key: event_key.clone(),
             action_index: i64::try_from(i).unwrap_or(i64::MAX),
@@ -773,11 +775,25 @@ async fn apply(
             kind: "send_dm".into(),
             recipient: recipient.clone(),
             action: serde_json::to_string(&action).unwrap_or_default(),
-        });
+        };
+        if outbox::insert(&mut tx, &row, now).await? {
+            delivery_log::append(
+                &mut tx,
+                &delivery_log::Entry {
+                    outbox_key: &key,
+                    account,
+                    kind: "send_dm",
+                    status: "queued",
+                    ..Default::default()
+                },
+                now,
+            )
+            .await?;
+        } else {
+            duplicate = true;
+        }
+        queued.push(key);
     }
-    let inserted = outbox::queue(&mut tx, &rows, now).await?;
-    let duplicate = inserted.len() < rows.len();
-    let queued: Vec<String> = rows.into_iter().map(|r| r.key).collect();
     tx.commit().await?;
     Ok(Ok(json!({
         "contacts": updated,

@@ -173,8 +173,27 @@ impl Writes {
             "ON CONFLICT (account, key) DO NOTHING",
         )
         .await?;
-        outbox::queue(tx, &std::mem::take(&mut self.actions), now).await?;
-        delivery_log::append_many(tx, &std::mem::take(&mut self.log)).await
+        let actions = std::mem::take(&mut self.actions);
+        let inserted: HashSet<String> = outbox::insert_many(tx, &actions, now)
+            .await?
+            .into_iter()
+            .collect();
+        let mut log = std::mem::take(&mut self.log);
+        for action in actions.iter().filter(|a| inserted.contains(&a.key)) {
+            log.push(
+                delivery_log::Entry {
+                    outbox_key: &action.key,
+                    account: &action.account,
+                    rule: action.rule.as_deref(),
+                    kind: &action.kind,
+                    attempt: 0,
+                    status: "queued",
+                    ..Default::default()
+                }
+                .row(now),
+            );
+        }
+        delivery_log::append_many(tx, &log).await
     }
 }
 
@@ -447,8 +466,28 @@ pub(crate) async fn write_actions(
     now: i64,
 ) -> Result<()> {
     write_wakes(tx, decision).await?;
-    outbox::queue(tx, &outbox_rows(event_key, decision), now).await?;
-    Ok(())
+    let actions = outbox_rows(event_key, decision);
+    let inserted: HashSet<String> = outbox::insert_many(tx, &actions, now)
+        .await?
+        .into_iter()
+        .collect();
+    let log: Vec<Vec<Param>> = actions
+        .iter()
+        .filter(|a| inserted.contains(&a.key))
+        .map(|a| {
+            delivery_log::Entry {
+                outbox_key: &a.key,
+                account: &a.account,
+                rule: a.rule.as_deref(),
+                kind: &a.kind,
+                attempt: 0,
+                status: "queued",
+                ..Default::default()
+            }
+            .row(now)
+        })
+        .collect();
+    delivery_log::append_many(tx, &log).await
 }
 
 /// Schedules a decision's flow wake-ups.

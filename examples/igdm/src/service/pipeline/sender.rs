@@ -75,40 +75,46 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
         prepared.push(prepare(shared, &mut clients, row).await);
     }
     let started_ms = db::now_ms();
-    let (mut ready, mut deferred, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+    let mut ready = Vec::new();
+    let mut metrics = Vec::new();
+    let mut log = Vec::new();
+    let mut tx = None;
     for p in prepared {
         match p {
             Prepared::Ready { row, call, client } => ready.push((row, call, client)),
-            Prepared::Deferred { row, next } => deferred.push((row, next)),
-            Prepared::Failed { row, kind, message } => failed.push((row, kind, message)),
+            Prepared::Deferred { row, next } => {
+                let tx = match &mut tx {
+                    Some(tx) => tx,
+                    None => tx.insert(shared.db.begin().await?),
+                };
+                outbox::requeue(tx, &row.key, next, None, false, started_ms).await?;
+                metrics.push((row.kind, "rate_limited_locally"));
+            }
+            Prepared::Failed { row, kind, message } => {
+                let tx = match &mut tx {
+                    Some(tx) => tx,
+                    None => tx.insert(shared.db.begin().await?),
+                };
+                outbox::mark_failed(tx, &row.key, kind, &message, started_ms).await?;
+                log.push(
+                    delivery_log::Entry {
+                        outbox_key: &row.key,
+                        account: &row.account,
+                        rule: row.rule.as_deref(),
+                        kind: &row.kind,
+                        attempt: row.attempts,
+                        status: "failed",
+                        error_kind: Some(kind),
+                        error_message: Some(&message),
+                        ..Default::default()
+                    }
+                    .row(started_ms),
+                );
+                metrics.push((row.kind, "failed"));
+            }
         }
     }
-    let mut metrics = Vec::new();
-    if !deferred.is_empty() || !failed.is_empty() {
-        let mut tx = shared.db.begin().await?;
-        for (row, next) in deferred {
-            outbox::requeue(&mut tx, &row.key, next, None, false, started_ms).await?;
-            metrics.push((row.kind, "rate_limited_locally"));
-        }
-        let mut log = Vec::new();
-        for (row, kind, message) in failed {
-            outbox::mark_failed(&mut tx, &row.key, kind, &message, started_ms).await?;
-            log.push(
-                delivery_log::Entry {
-                    outbox_key: &row.key,
-                    account: &row.account,
-                    rule: row.rule.as_deref(),
-                    kind: &row.kind,
-                    attempt: row.attempts,
-                    status: "failed",
-                    error_kind: Some(kind),
-                    error_message: Some(&message),
-                    ..Default::default()
-                }
-                .row(started_ms),
-            );
-            metrics.push((row.kind, "failed"));
-        }
+    if let Some(mut tx) = tx {
         delivery_log::append_many(&mut tx, &log).await?;
         tx.commit().await?;
     }
