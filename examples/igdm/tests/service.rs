@@ -73,6 +73,7 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    dump().await;
     panic!("timed out waiting for: {what}");
 }
 
@@ -122,8 +123,52 @@ match = { mode = "contains", keywords = ["link"] }
 actions = [{ type = "private_reply", text = "Here it is: https://example.com" }]
 "#;
 
+thread_local! {
+    /// The database of the service this test (its thread) started last, for [`dump`].
+    static LAST_POOL: std::cell::RefCell<Option<sqlx::AnyPool>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Starts a service and remembers its database, so that a timed-out wait shows its state.
+async fn start(c: Config) -> RunningService {
+    let s = Service::start(c).await.unwrap();
+    LAST_POOL.with(|p| *p.borrow_mut() = Some(s.shared().db.pool().clone()));
+    s
+}
+
+/// Prints the pipeline's state (outbox, account leases, instances, accounts, inbox) of the
+/// service started last: what a test that timed out was waiting on.
+async fn dump() {
+    use sqlx::Row;
+    let Some(pool) = LAST_POOL.with(|p| p.borrow().clone()) else {
+        return;
+    };
+    for sql in [
+        "SELECT key || ' ' || status || ' attempts=' || attempts || ' next=' || next_attempt_at \
+         || ' lease=' || COALESCE(lease_owner, '-') || '/' || COALESCE(lease_until, 0) AS s \
+         FROM outbox",
+        "SELECT 'lease ' || account || ' ' || owner || ' until=' || lease_until \
+         || ' sends_from=' || sends_from AS s FROM account_leases",
+        "SELECT 'instance ' || id || ' seen=' || seen_at AS s FROM service_instances",
+        "SELECT 'account ' || id || ' ' || status AS s FROM accounts",
+        "SELECT 'inbox ' || CAST(id AS TEXT) || ' ' || status AS s FROM inbox",
+    ] {
+        match sqlx::query(sql).fetch_all(&pool).await {
+            Ok(rows) => {
+                for row in rows {
+                    eprintln!(
+                        "state: {}",
+                        row.try_get::<String, _>("s").unwrap_or_default()
+                    );
+                }
+            }
+            Err(e) => eprintln!("state: cannot read ({e})"),
+        }
+    }
+    eprintln!("state: now={}", chrono::Utc::now().timestamp_millis());
+}
+
 async fn started(dir: &Dir, graph: &MockServer) -> RunningService {
-    let service = Service::start(config(dir, &graph.uri())).await.unwrap();
+    let service = start(config(dir, &graph.uri())).await;
     service
         .connect_account(ACCOUNT, Some("shop"), "IGAA-test-token", None)
         .await
@@ -207,7 +252,7 @@ async fn the_same_body_is_stored_once_and_oversized_bodies_are_refused_on() {
     let mut c = config(&dir, "http://127.0.0.1:9");
     c.workers = false;
     c.body_limit = 4096;
-    let service = Service::start(c).await.unwrap();
+    let service = start(c).await;
     let body = comment("C1", "P1", "LINK");
     let (a, b) = tokio::join!(post(&service, &body, SECRET), post(&service, &body, SECRET));
     assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
@@ -228,7 +273,7 @@ async fn concurrent_deliveries_are_all_committed_before_their_200_on() {
     let dir = Dir::new("group").await;
     let mut c = config(&dir, "http://127.0.0.1:9");
     c.workers = false;
-    let service = Service::start(c).await.unwrap();
+    let service = start(c).await;
     let bodies: Vec<Vec<u8>> = (0..64)
         .map(|i| comment(&format!("C{i}"), "P1", "hello"))
         .collect();
@@ -522,7 +567,7 @@ async fn a_crash_mid_batch_loses_nothing_and_sends_nothing_twice_on() {
     let mut c = config(&dir, &graph.uri());
     c.lease_secs = 1;
     c.sender_concurrency = 2;
-    let first = Service::start(c.clone()).await.unwrap();
+    let first = start(c.clone()).await;
     first
         .connect_account(ACCOUNT, None, "IGAA-test-token", None)
         .await
@@ -544,7 +589,7 @@ async fn a_crash_mid_batch_loses_nothing_and_sends_nothing_twice_on() {
     .await;
     first.abort().await;
 
-    let second = Service::start(c).await.unwrap();
+    let second = start(c).await;
     eventually("every comment is resolved", async || {
         scalar(
             &second,
@@ -798,7 +843,7 @@ async fn the_connect_flow_stores_a_sealed_long_lived_token_on() {
     let mut c = config(&dir, &graph.uri());
     c.oauth_api_base_url = graph.uri();
     c.oauth_authorize_url = format!("{}/oauth/authorize", graph.uri());
-    let service = Service::start(c).await.unwrap();
+    let service = start(c).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -892,7 +937,7 @@ async fn tokens_close_to_expiry_are_refreshed_and_190_flags_the_account_on() {
     let dir = Dir::new("refresh").await;
     let mut c = config(&dir, &graph.uri());
     c.workers = false;
-    let service = Service::start(c).await.unwrap();
+    let service = start(c).await;
     let soon = chrono::Utc::now() + chrono::Duration::days(3);
     let later = chrono::Utc::now() + chrono::Duration::days(50);
     service
@@ -953,7 +998,7 @@ async fn a_flow_delay_is_resumed_by_the_wake_worker_on() {
         .mount(&graph)
         .await;
     let dir = Dir::new("wake").await;
-    let service = Service::start(config(&dir, &graph.uri())).await.unwrap();
+    let service = start(config(&dir, &graph.uri())).await;
     service
         .connect_account(ACCOUNT, None, "IGAA-test-token", None)
         .await
@@ -1036,7 +1081,7 @@ async fn a_batch_with_a_body_that_is_no_notification_still_processes_the_rest_on
     let dir = Dir::new("batch").await;
     let mut c = config(&dir, &graph.uri());
     c.workers = false;
-    let ingest_only = Service::start(c.clone()).await.unwrap();
+    let ingest_only = start(c.clone()).await;
     ingest_only
         .connect_account(ACCOUNT, None, "IGAA-test-token", None)
         .await
@@ -1053,7 +1098,7 @@ async fn a_batch_with_a_body_that_is_no_notification_still_processes_the_rest_on
     ingest_only.shutdown().await;
     // the workers start with all four waiting: they are claimed in one batch
     c.workers = true;
-    let service = Service::start(c).await.unwrap();
+    let service = start(c).await;
     eventually("processed and sent", async || {
         scalar(
             &service,
@@ -1090,5 +1135,42 @@ async fn a_batch_with_a_body_that_is_no_notification_still_processes_the_rest_on
         (sends_to(&requests, "C1"), sends_to(&requests, "C3")),
         (1, 1)
     );
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn automations_saved_while_the_engine_reloads_are_never_lost() {
+    testing::on_each_backend(automations_saved_while_the_engine_reloads_are_never_lost_on).await;
+}
+
+async fn automations_saved_while_the_engine_reloads_are_never_lost_on() {
+    // The ownership round reloads the engine when another instance changed the automations; a
+    // reload that read the database before a save must not install its older engine after it.
+    let dir = Dir::new("reload").await;
+    let service = start(config(&dir, "http://127.0.0.1:9")).await;
+    service
+        .connect_account(ACCOUNT, None, "IGAA-test-token", None)
+        .await
+        .unwrap();
+    let shared = service.shared().clone();
+    for i in 0..20 {
+        let file = format!(
+            "account = \"{ACCOUNT}\"\n[[rules]]\nid = \"r{i}\"\non = [\"comment\"]\n\
+             match = {{ mode = \"contains\", keywords = [\"k{i}\"] }}\n\
+             actions = [{{ type = \"private_reply\", text = \"hi\" }}]\n"
+        );
+        let reloads = (0..4).map(|_| {
+            let shared = shared.clone();
+            tokio::spawn(async move { shared.reload_engine().await.unwrap() })
+        });
+        let reloads: Vec<_> = reloads.collect();
+        service.put_automations(&file).await.unwrap();
+        for r in reloads {
+            r.await.unwrap();
+        }
+        let engine = shared.engine();
+        assert_eq!(engine.rules().len(), i + 1, "round {i}");
+        assert!(engine.rules().get(&format!("r{i}")).is_some(), "round {i}");
+    }
     service.shutdown().await;
 }

@@ -311,11 +311,8 @@ impl RunningService {
     /// Validates and stores automations (a rules file in JSON or TOML) and makes them live.
     pub async fn put_automations(&self, text: &str) -> Result<()> {
         let file = automation_core::RulesFile::parse(text)?;
-        match db::automations::save(&self.shared.db, file, db::now_ms()).await? {
-            Ok(set) => {
-                self.shared.set_engine(automation_core::Engine::new(set));
-                Ok(())
-            }
+        match self.shared.save_automations(file).await? {
+            Ok(()) => Ok(()),
             Err(problems) => Err(Error::new(
                 ErrorKind::Automation,
                 problems

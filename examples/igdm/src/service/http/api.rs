@@ -187,11 +187,8 @@ async fn save_automations(
         }
     }
     drop(conn);
-    match automations::save(&state.shared.db, file, db::now_ms()).await {
-        Ok(Ok(set)) => {
-            state.shared.set_engine(automation_core::Engine::new(set));
-            (StatusCode::CREATED, Json(json!({ "saved": ids }))).into_response()
-        }
+    match state.shared.save_automations(file).await {
+        Ok(Ok(())) => (StatusCode::CREATED, Json(json!({ "saved": ids }))).into_response(),
         Ok(Err(problems)) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             Json(json!({ "errors": problems })),

@@ -51,6 +51,10 @@ pub struct Shared {
     /// The model answering `ai_reply` actions (`[ai]`); `None`: they send their fallback.
     pub ai: Option<Arc<dyn crate::service::ai::Responder>>,
     engine: RwLock<Arc<Engine>>,
+    /// Engine changes take turns: each reads the stored automations and installs the engine
+    /// built from them before the next one starts, so an engine built from an older read
+    /// never replaces a newer one.
+    engine_turn: tokio::sync::Mutex<()>,
     clients: Mutex<HashMap<String, (String, Client)>>,
 }
 
@@ -81,6 +85,7 @@ impl Shared {
             ownership: ownership::Ownership::new(db.backend()),
             ai: crate::service::ai::from_config(&config),
             engine: RwLock::new(Arc::new(Engine::new(rules))),
+            engine_turn: tokio::sync::Mutex::new(()),
             clients: Mutex::new(HashMap::new()),
             db,
             config,
@@ -97,8 +102,7 @@ impl Shared {
         }
     }
 
-    /// Replaces the engine (after automations changed).
-    pub fn set_engine(&self, engine: Engine) {
+    fn set_engine(&self, engine: Engine) {
         let mut slot = match self.engine.write() {
             Ok(e) => e,
             Err(poisoned) => poisoned.into_inner(),
@@ -108,9 +112,22 @@ impl Shared {
 
     /// Reloads the engine from the stored automations.
     pub async fn reload_engine(&self) -> Result<()> {
+        let _turn = self.engine_turn.lock().await;
         let rules = db::automations::rule_set(&self.db).await?;
         self.set_engine(Engine::new(rules));
         Ok(())
+    }
+
+    /// Validates and stores `file` (see [`db::automations::save`]) and makes the stored
+    /// automations live; on invalid input nothing changes and the problems are returned.
+    pub async fn save_automations(
+        &self,
+        file: automation_core::RulesFile,
+    ) -> Result<std::result::Result<(), Vec<db::automations::Problem>>> {
+        let _turn = self.engine_turn.lock().await;
+        Ok(db::automations::save(&self.db, file, db::now_ms())
+            .await?
+            .map(|set| self.set_engine(Engine::new(set))))
     }
 
     /// A Graph API client with `account`'s token (opened from the vault; cached until the
