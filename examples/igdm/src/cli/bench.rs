@@ -46,8 +46,15 @@ pub struct IngestArgs {
 
 const SECRET: &str = "bench-app-secret";
 
-/// Runs a benchmark.
+/// Runs a benchmark. Logs go to stderr when `RUST_LOG` asks for them (e.g.
+/// `RUST_LOG=sqlx::query=debug` shows every statement).
 pub fn run(command: BenchCommand) -> Result<ExitCode, Failure> {
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -3,7 +3,10 @@
 //!
 //! Contacts and flow states are read once and written back when the transaction is finished
 //! ([`TxStore::finish`]), in multi-row statements: the engine reads and rewrites a contact
-//! several times per event, and a batch often holds several events of one person.
+//! several times per event, and a batch often holds several events of one person. A batch can
+//! read its contacts, flow states and dedup keys up front ([`TxStore::prefetch`]); claims and
+//! firings are then written at the finish too, so deciding an event costs no round trip to the
+//! database.
 
 use async_trait::async_trait;
 use automation_core::flow::{FlowEvent, FlowState};
@@ -39,6 +42,12 @@ struct Cache {
     dirty_contacts: HashSet<Key>,
     flows: HashMap<Key, Option<FlowState>>,
     dirty_flows: HashSet<Key>,
+    /// Dedup keys known to be claimed (`true`) or free (`false`).
+    dedup: HashMap<Key, bool>,
+    /// Claims made through the cache, written at the finish: (account, key, at).
+    claims: Vec<(String, String, i64)>,
+    /// Firings recorded, written at the finish: (account, rule, contact) -> at.
+    firings: HashMap<(String, String, String), i64>,
 }
 
 fn key(account: &str, id: &str) -> Key {
@@ -77,14 +86,145 @@ impl TxStore {
         self.tx.into_inner().rollback().await
     }
 
-    /// Writes the contacts and flow states changed through this store, and gives the
-    /// transaction back, to commit it.
+    /// Reads, in a few statements, the contacts and flow states of `contacts` ((account,
+    /// contact) pairs) and whether each dedup key of `dedup` ((account, key) pairs) is claimed,
+    /// so that the engine's reads of them need no round trip. On PostgreSQL the caller must
+    /// hold the contacts' locks ([`Tx::lock_contacts`]) before, so that no other instance
+    /// changes them until the commit.
+    pub async fn prefetch(
+        &self,
+        contacts: &[(&str, &str)],
+        dedup: &[(&str, &str)],
+    ) -> super::Result<()> {
+        let mut tx = self.tx.lock().await;
+        let (mut found_contacts, mut found_flows, mut found_keys) =
+            (HashMap::new(), HashMap::new(), HashSet::new());
+        if !contacts.is_empty() {
+            for row in super::rows::select_pairs(
+                &mut tx,
+                "SELECT account, id, body FROM contacts WHERE (account, id) IN",
+                contacts,
+            )
+            .await?
+            {
+                let body: String = row.try_get("body")?;
+                let contact: Contact = serde_json::from_str(&body).map_err(|e| {
+                    super::Error::new(
+                        super::ErrorKind::Database,
+                        format!("a stored contact is unreadable: {e}"),
+                    )
+                })?;
+                found_contacts.insert(
+                    key(
+                        &row.try_get::<String, _>("account")?,
+                        &row.try_get::<String, _>("id")?,
+                    ),
+                    contact,
+                );
+            }
+            for row in super::rows::select_pairs(
+                &mut tx,
+                "SELECT account, contact, body FROM flow_states WHERE (account, contact) IN",
+                contacts,
+            )
+            .await?
+            {
+                let body: String = row.try_get("body")?;
+                let state: FlowState = serde_json::from_str(&body).map_err(|e| {
+                    super::Error::new(
+                        super::ErrorKind::Database,
+                        format!("a stored flow state is unreadable: {e}"),
+                    )
+                })?;
+                found_flows.insert(
+                    key(
+                        &row.try_get::<String, _>("account")?,
+                        &row.try_get::<String, _>("contact")?,
+                    ),
+                    state,
+                );
+            }
+        }
+        if !dedup.is_empty() {
+            for row in super::rows::select_pairs(
+                &mut tx,
+                "SELECT account, key FROM dedup_keys WHERE (account, key) IN",
+                dedup,
+            )
+            .await?
+            {
+                found_keys.insert(key(
+                    &row.try_get::<String, _>("account")?,
+                    &row.try_get::<String, _>("key")?,
+                ));
+            }
+        }
+        drop(tx);
+        let mut cache = self.cache();
+        for (account, id) in contacts {
+            let k = key(account, id);
+            let contact = found_contacts.remove(&k);
+            cache.contacts.entry(k.clone()).or_insert(contact);
+            let flow = found_flows.remove(&k);
+            cache.flows.entry(k).or_insert(flow);
+        }
+        for (account, k) in dedup {
+            let k = key(account, k);
+            let claimed = found_keys.contains(&k);
+            cache.dedup.entry(k).or_insert(claimed);
+        }
+        Ok(())
+    }
+
+    /// Writes the contacts and flow states changed through this store (and the claims and
+    /// firings made through its cache), and gives the transaction back, to commit it. Fails
+    /// if a claim made through the cache was taken meanwhile by another transaction (the
+    /// caller then rolls back).
     pub async fn finish(self) -> super::Result<Tx> {
         let cache = match self.cache.into_inner() {
             Ok(c) => c,
             Err(poisoned) => poisoned.into_inner(),
         };
         let mut tx = self.tx.into_inner();
+        let claims: Vec<Vec<Param>> = cache
+            .claims
+            .iter()
+            .map(|(a, k, at)| vec![Param::from(a), Param::from(k), Param::from(*at)])
+            .collect();
+        let claimed = super::rows::insert(
+            &mut tx,
+            "INSERT INTO dedup_keys (account, key, at)",
+            3,
+            &claims,
+            "ON CONFLICT (account, key) DO NOTHING",
+        )
+        .await?;
+        if claimed != claims.len() as u64 {
+            return Err(super::Error::new(
+                super::ErrorKind::Database,
+                "an event was claimed by another worker during the batch; it is decided again",
+            ));
+        }
+        let firings: Vec<Vec<Param>> = cache
+            .firings
+            .iter()
+            .map(|((a, r, c), at)| {
+                vec![
+                    Param::from(a),
+                    Param::from(r),
+                    Param::from(c),
+                    Param::from(*at),
+                ]
+            })
+            .collect();
+        super::rows::insert(
+            &mut tx,
+            "INSERT INTO firings (account, rule, contact, at)",
+            4,
+            &firings,
+            "ON CONFLICT (account, rule, contact) DO UPDATE SET at = excluded.at",
+        )
+        .await?;
         let mut contacts = Vec::new();
         for k in &cache.dirty_contacts {
             if let Some(Some(c)) = cache.contacts.get(k) {
@@ -184,6 +324,21 @@ impl ContactStore for TxStore {
 #[async_trait]
 impl DedupStore for TxStore {
     async fn claim(&self, account: &str, key: &str, at: DateTime<Utc>) -> CoreResult<bool> {
+        {
+            let mut cache = self.cache();
+            let k = self::key(account, key);
+            match cache.dedup.get(&k) {
+                Some(true) => return Ok(false),
+                Some(false) => {
+                    cache.dedup.insert(k, true);
+                    cache
+                        .claims
+                        .push((account.to_owned(), key.to_owned(), at.timestamp_millis()));
+                    return Ok(true);
+                }
+                None => {}
+            }
+        }
         let mut tx = self.tx.lock().await;
         let done = sqlx::query(
             "INSERT INTO dedup_keys (account, key, at) VALUES ($1, $2, $3) ON CONFLICT (account, key) DO NOTHING",
@@ -194,10 +349,14 @@ impl DedupStore for TxStore {
         .execute(&mut **tx)
         .await
         .map_err(store_err)?;
+        self.cache().dedup.insert(self::key(account, key), true);
         Ok(done.rows_affected() == 1)
     }
 
     async fn is_claimed(&self, account: &str, key: &str) -> CoreResult<bool> {
+        if let Some(known) = self.cache().dedup.get(&self::key(account, key)) {
+            return Ok(*known);
+        }
         let mut tx = self.tx.lock().await;
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM dedup_keys WHERE account = $1 AND key = $2")
@@ -218,6 +377,10 @@ impl FiringStore for TxStore {
         rule: &str,
         contact: &str,
     ) -> CoreResult<Option<DateTime<Utc>>> {
+        let recorded = (account.to_owned(), rule.to_owned(), contact.to_owned());
+        if let Some(at) = self.cache().firings.get(&recorded) {
+            return Ok(Some(super::to_time(*at)));
+        }
         let mut tx = self.tx.lock().await;
         let at: Option<i64> = sqlx::query_scalar(
             "SELECT at FROM firings WHERE account = $1 AND rule = $2 AND contact = $3",
@@ -238,18 +401,11 @@ impl FiringStore for TxStore {
         contact: &str,
         at: DateTime<Utc>,
     ) -> CoreResult<()> {
-        let mut tx = self.tx.lock().await;
-        sqlx::query(
-            "INSERT INTO firings (account, rule, contact, at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (account, rule, contact) DO UPDATE SET at = excluded.at",
-        )
-        .bind(account)
-        .bind(rule)
-        .bind(contact)
-        .bind(at.timestamp_millis())
-        .execute(&mut **tx)
-        .await
-        .map_err(store_err)?;
+        // written at the finish, in one statement for the batch
+        self.cache().firings.insert(
+            (account.to_owned(), rule.to_owned(), contact.to_owned()),
+            at.timestamp_millis(),
+        );
         Ok(())
     }
 

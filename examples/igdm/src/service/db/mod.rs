@@ -65,6 +65,32 @@ impl Tx {
         Ok(())
     }
 
+    /// [`lock_contact`](Self::lock_contact) for several contacts ((account, contact) pairs) in
+    /// one statement, in one global order (so that two transactions locking overlapping sets
+    /// cannot deadlock each other).
+    pub async fn lock_contacts(&mut self, contacts: &[(&str, &str)]) -> Result<()> {
+        if self.backend != Backend::Postgres || contacts.is_empty() {
+            return Ok(());
+        }
+        for chunk in contacts.chunks(1000) {
+            let sql = format!(
+                "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock(h) FROM \
+                 (SELECT hashtextextended(k, 0) AS h FROM (VALUES {}) AS v(k) \
+                 ORDER BY h OFFSET 0) AS s) AS l",
+                (1..=chunk.len())
+                    .map(|i| format!("(${i})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (account, contact) in chunk {
+                query = query.bind(format!("{account}/{contact}"));
+            }
+            query.execute(&mut *self.inner).await?;
+        }
+        Ok(())
+    }
+
     /// Commits the transaction.
     pub async fn commit(self) -> Result<()> {
         self.inner.commit().await?;

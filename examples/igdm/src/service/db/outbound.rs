@@ -334,11 +334,62 @@ pub async fn with_secret(
     Ok(Some((sub, secret)))
 }
 
+/// The enabled outbound subscriptions that receive an account's events: those of the account's
+/// organization (`accounts.org_id`) naming the account or no account. Another organization's
+/// subscriptions never receive the account's events, even one naming the account (after the
+/// account moved between organizations).
+#[derive(Debug, Clone, Default)]
+pub struct Subscribers {
+    /// (subscription id, organization, event types).
+    subscriptions: Vec<(String, String, Vec<String>)>,
+}
+
+impl Subscribers {
+    /// Whether any subscription wants `event_type`.
+    pub fn want(&self, event_type: &str) -> bool {
+        self.subscriptions
+            .iter()
+            .any(|(_, _, types)| types.iter().any(|t| t == event_type))
+    }
+}
+
+const SUBSCRIBERS_SQL: &str = "SELECT a.id AS account, s.id, s.org_id, s.event_types \
+     FROM webhook_subscriptions s JOIN accounts a ON a.org_id = s.org_id \
+     WHERE s.direction = 'outbound' AND s.enabled = 1 \
+     AND (s.account IS NULL OR s.account = a.id) AND a.id IN";
+
+/// The subscribers of each of `accounts` (one statement; accounts without any are absent).
+pub async fn subscribers(
+    tx: &mut Tx,
+    accounts: &[&str],
+) -> Result<std::collections::HashMap<String, Subscribers>> {
+    let mut out: std::collections::HashMap<String, Subscribers> = Default::default();
+    for chunk in accounts.chunks(1000) {
+        let sql = format!(
+            "{SUBSCRIBERS_SQL} ({})",
+            super::rows::placeholders(1, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for account in chunk {
+            query = query.bind(*account);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            let types: String = row.try_get("event_types")?;
+            out.entry(row.try_get("account")?)
+                .or_default()
+                .subscriptions
+                .push((
+                    row.try_get("id")?,
+                    row.try_get("org_id")?,
+                    serde_json::from_str(&types).unwrap_or_default(),
+                ));
+        }
+    }
+    Ok(out)
+}
+
 /// Enqueues `event_type` with `data` (about `contact`) for every enabled outbound subscription
-/// that wants it and belongs to `account`'s organization (`accounts.org_id`), naming `account`
-/// or no account, in `tx`; how many deliveries were written. Another organization's
-/// subscriptions never receive the event, even one naming the account (after the account
-/// moved between organizations).
+/// of `account` that wants it (see [`Subscribers`]), in `tx`; how many deliveries were written.
 pub async fn enqueue(
     tx: &mut Tx,
     account: &str,
@@ -347,24 +398,29 @@ pub async fn enqueue(
     data: &serde_json::Value,
     now: i64,
 ) -> Result<usize> {
-    let rows = sqlx::query(
-        "SELECT s.id, s.org_id, s.event_types FROM webhook_subscriptions s \
-         JOIN accounts a ON a.id = $1 AND a.org_id = s.org_id \
-         WHERE s.direction = 'outbound' AND s.enabled = 1 \
-         AND (s.account IS NULL OR s.account = $1)",
-    )
-    .bind(account)
-    .fetch_all(&mut **tx)
-    .await?;
+    let subs = subscribers(tx, &[account])
+        .await?
+        .remove(account)
+        .unwrap_or_default();
+    enqueue_to(tx, &subs, account, contact, event_type, data, now).await
+}
+
+/// Like [`enqueue`], to subscribers already looked up (the inbox worker looks them up once per
+/// batch).
+pub async fn enqueue_to(
+    tx: &mut Tx,
+    subs: &Subscribers,
+    account: &str,
+    contact: &str,
+    event_type: &str,
+    data: &serde_json::Value,
+    now: i64,
+) -> Result<usize> {
     let mut n = 0;
-    for row in &rows {
-        let types: String = row.try_get("event_types")?;
-        let types: Vec<String> = serde_json::from_str(&types).unwrap_or_default();
+    for (sub, org, types) in &subs.subscriptions {
         if !types.iter().any(|t| t == event_type) {
             continue;
         }
-        let sub: String = row.try_get("id")?;
-        let org: String = row.try_get("org_id")?;
         let id = random_id("msg_")?;
         let payload = serde_json::json!({
             "type": event_type,
@@ -377,8 +433,8 @@ pub async fn enqueue(
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8, $8)",
         )
         .bind(&id)
-        .bind(&sub)
-        .bind(&org)
+        .bind(sub)
+        .bind(org)
         .bind(account)
         .bind(contact)
         .bind(event_type)

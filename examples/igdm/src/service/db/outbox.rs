@@ -252,16 +252,27 @@ pub async fn mark_sending_many(
 
 /// `sending` -> `sent`.
 pub async fn mark_sent(tx: &mut Tx, key: &str, mid: Option<&str>, now: i64) -> Result<()> {
-    sqlx::query(
-        "UPDATE outbox SET status = 'sent', mid = $1, sent_at = $2, updated_at = $2, \
-         lease_owner = NULL, lease_until = NULL, error_kind = NULL, error_message = NULL \
-         WHERE key = $3",
-    )
-    .bind(mid)
-    .bind(now)
-    .bind(key)
-    .execute(&mut **tx)
-    .await?;
+    mark_sent_many(tx, &[(key, mid)], now).await
+}
+
+/// [`mark_sent`] for several rows ((key, mid) pairs), a few hundred per statement.
+pub async fn mark_sent_many(tx: &mut Tx, sent: &[(&str, Option<&str>)], now: i64) -> Result<()> {
+    for chunk in sent.chunks(500) {
+        let values = (0..chunk.len())
+            .map(|i| format!("(${}, ${})", 2 * i + 2, 2 * i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE outbox SET status = 'sent', mid = v.column2, sent_at = $1, updated_at = $1, \
+             lease_owner = NULL, lease_until = NULL, error_kind = NULL, error_message = NULL \
+             FROM (VALUES {values}) AS v WHERE outbox.key = v.column1"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+        for (key, mid) in chunk {
+            query = query.bind(*key).bind(*mid);
+        }
+        query.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 

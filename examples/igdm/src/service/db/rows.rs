@@ -149,6 +149,25 @@ pub async fn insert_returning(
     Ok(out)
 }
 
+/// Runs `select` (a query ending in `WHERE (a, b) IN`) for `pairs`, a few hundred pairs per
+/// statement (`... IN (VALUES ($1, $2), ...)`), and returns every row found.
+pub async fn select_pairs(
+    tx: &mut Tx,
+    select: &str,
+    pairs: &[(&str, &str)],
+) -> Result<Vec<sqlx::any::AnyRow>> {
+    let mut out = Vec::new();
+    for chunk in pairs.chunks(500) {
+        let sql = values_sql(&format!("{select} ("), 2, chunk.len(), ")");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (a, b) in chunk {
+            query = query.bind(*a).bind(*b);
+        }
+        out.extend(query.fetch_all(&mut **tx).await?);
+    }
+    Ok(out)
+}
+
 /// `$first, $first+1, ...` for `count` values: the inside of an `IN (...)` list.
 pub fn placeholders(first: usize, count: usize) -> String {
     let mut s = String::with_capacity(count * 5);

@@ -13,7 +13,7 @@ use super::convert::{self, Converted};
 use super::Shared;
 use crate::service::db::automation_store::TxStore;
 use crate::service::db::rows::{self, Param};
-use crate::service::db::{self, delivery_log, inbox, outbox, Tx};
+use crate::service::db::{self, delivery_log, inbox, outbound, outbox, Tx};
 use crate::service::error::Result;
 
 /// A notification whose processing failed this many times is set aside as `failed`.
@@ -72,7 +72,9 @@ async fn process(shared: &Shared, owner: &str, row: &inbox::Claimed) -> Result<b
     let engine = shared.engine();
     let store = TxStore::new(shared.db.begin().await?);
     let mut writes = Writes::default();
-    let outcomes = process_in(&engine, &store, &mut writes, row).await?;
+    let parsed = [parse(row)];
+    let known = Known::look_up(&store, &parsed).await?;
+    let outcomes = process_in(&engine, &store, &mut writes, &known, &parsed[0]).await?;
     let mut tx = store.finish().await?;
     if !writes.flush(&mut tx, owner).await? {
         tx.rollback().await?;
@@ -90,9 +92,11 @@ async fn process_batch(shared: &Shared, owner: &str, rows: &[inbox::Claimed]) ->
     let engine = shared.engine();
     let store = TxStore::new(shared.db.begin().await?);
     let mut writes = Writes::default();
+    let parsed: Vec<Parsed> = rows.iter().map(parse).collect();
+    let known = Known::look_up(&store, &parsed).await?;
     let mut all = Vec::new();
-    for row in rows {
-        all.extend(process_in(&engine, &store, &mut writes, row).await?);
+    for notification in &parsed {
+        all.extend(process_in(&engine, &store, &mut writes, &known, notification).await?);
     }
     let mut tx = store.finish().await?;
     if !writes.flush(&mut tx, owner).await? {
@@ -197,43 +201,161 @@ impl Writes {
     }
 }
 
+/// A claimed notification, parsed and converted (no I/O).
+struct Parsed<'a> {
+    row: &'a inbox::Claimed,
+    /// The converted events and, for an incomplete notification, why; `Err`: the body is no
+    /// notification.
+    events: std::result::Result<(Vec<Converted>, Option<String>), String>,
+}
+
+fn parse(row: &inbox::Claimed) -> Parsed<'_> {
+    let events = match instagram_graph::webhook::parse(&row.body) {
+        Ok(notification) => {
+            let received = db::to_time(row.received_at);
+            let events = notification
+                .events()
+                .iter()
+                .map(|event| convert::inbound(event, received))
+                .collect();
+            let reason = (!notification.is_complete()).then(|| {
+                notification
+                    .errors()
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            });
+            Ok((events, reason))
+        }
+        Err(e) => Err(format!("not a webhook notification: {e}")),
+    };
+    Parsed { row, events }
+}
+
+/// What a batch's decisions need from the database, read up front in a few statements (after
+/// taking the contacts' locks on PostgreSQL): which of its events (and unsends) are already
+/// recorded, and the accounts' outbound subscribers. The engine's contacts, flow states and
+/// dedup keys go into the store's cache ([`TxStore::prefetch`]).
+struct Known {
+    /// Recorded events: (account, key), for the batch's event keys and `deleted:<mid>` keys.
+    events: HashSet<(String, String)>,
+    /// Outbound subscribers by account.
+    subscribers: HashMap<String, outbound::Subscribers>,
+}
+
+impl Known {
+    async fn look_up(store: &TxStore, parsed: &[Parsed<'_>]) -> Result<Known> {
+        let mut contacts: Vec<(&str, &str)> = Vec::new();
+        let mut event_keys: Vec<(&str, String)> = Vec::new();
+        let mut dedup: Vec<(&str, String)> = Vec::new();
+        let mut accounts: Vec<&str> = Vec::new();
+        for p in parsed {
+            let Ok((events, _)) = &p.events else {
+                continue;
+            };
+            for converted in events {
+                let Converted::Decide(event) = converted else {
+                    continue;
+                };
+                let account = event.account.as_str();
+                contacts.push((account, event.sender.id.as_str()));
+                accounts.push(account);
+                event_keys.push((account, event.id.clone()));
+                if let Core::Message { mid, .. }
+                | Core::QuickReply { mid, .. }
+                | Core::StoryReply { mid, .. }
+                | Core::StoryMention { mid, .. } = &event.kind
+                {
+                    event_keys.push((account, format!("deleted:{mid}")));
+                }
+                if !event.id.is_empty() {
+                    dedup.push((account, format!("event:{}", event.id)));
+                }
+                if let Some(comment) = event.comment_id() {
+                    dedup.push((account, format!("private_reply:{comment}")));
+                }
+            }
+        }
+        contacts.sort_unstable();
+        contacts.dedup();
+        accounts.sort_unstable();
+        accounts.dedup();
+        let mut known = Known {
+            events: HashSet::new(),
+            subscribers: HashMap::new(),
+        };
+        if contacts.is_empty() {
+            return Ok(known);
+        }
+        {
+            let mut tx = store.tx().await;
+            // Several instances: one decision at a time per contact (this batch then sees the
+            // others' decisions, and they see this one's).
+            tx.lock_contacts(&contacts).await?;
+            let pairs: Vec<(&str, &str)> =
+                event_keys.iter().map(|(a, k)| (*a, k.as_str())).collect();
+            for row in rows::select_pairs(
+                &mut tx,
+                "SELECT account, key FROM events WHERE (account, key) IN",
+                &pairs,
+            )
+            .await?
+            {
+                use sqlx::Row;
+                known
+                    .events
+                    .insert((row.try_get("account")?, row.try_get("key")?));
+            }
+            known.subscribers = outbound::subscribers(&mut tx, &accounts).await?;
+        }
+        let dedup: Vec<(&str, &str)> = dedup.iter().map(|(a, k)| (*a, k.as_str())).collect();
+        store.prefetch(&contacts, &dedup).await?;
+        Ok(known)
+    }
+
+    fn recorded(&self, account: &str, key: &str) -> bool {
+        self.events.contains(&(account.to_owned(), key.to_owned()))
+    }
+}
+
 /// Does the work of one notification inside `store`'s transaction, collecting its rows in
 /// `writes`: the outcome of each event (`unparseable` for a body that is no notification).
 async fn process_in(
     engine: &automation_core::Engine,
     store: &TxStore,
     writes: &mut Writes,
-    row: &inbox::Claimed,
+    known: &Known,
+    parsed: &Parsed<'_>,
 ) -> Result<Vec<&'static str>> {
+    let row = parsed.row;
     let now = db::now_ms();
     if writes.now == 0 {
         writes.now = now;
     }
-    let notification = match instagram_graph::webhook::parse(&row.body) {
-        Ok(n) => n,
-        Err(e) => {
-            let reason = format!("not a webhook notification: {e}");
+    let (events, incomplete) = match &parsed.events {
+        Ok(parsed) => parsed,
+        Err(reason) => {
             writes
                 .finished
-                .push((row.id.clone(), inbox::REJECTED, Some(reason)));
+                .push((row.id.clone(), inbox::REJECTED, Some(reason.clone())));
             return Ok(vec!["unparseable"]);
         }
     };
-    let received = db::to_time(row.received_at);
     let mut outcomes = Vec::new();
-    for event in notification.events() {
-        match convert::inbound(event, received) {
+    for converted in events {
+        match converted {
             Converted::Skip {
                 account,
                 key,
                 kind,
                 reason,
             } => {
-                let account = account.unwrap_or_default();
+                let account = account.clone().unwrap_or_default();
                 let decision = serde_json::json!({ "outcome": "skipped", "reason": reason });
                 writes.record_event(
                     &account,
-                    &key,
+                    key,
                     &row.id,
                     kind,
                     "",
@@ -254,20 +376,15 @@ async fn process_in(
                 outcomes.push("skipped");
             }
             Converted::Decide(event) => {
-                let outcome = decide(engine, store, writes, &row.id, event, now).await?;
+                let outcome =
+                    decide(engine, store, writes, known, &row.id, event.clone(), now).await?;
                 outcomes.push(outcome);
             }
         }
     }
-    let reason = (!notification.is_complete()).then(|| {
-        notification
-            .errors()
-            .iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("; ")
-    });
-    writes.finished.push((row.id.clone(), inbox::DONE, reason));
+    writes
+        .finished
+        .push((row.id.clone(), inbox::DONE, incomplete.clone()));
     Ok(outcomes)
 }
 
@@ -343,6 +460,7 @@ async fn decide(
     engine: &automation_core::Engine,
     store: &TxStore,
     writes: &mut Writes,
+    known: &Known,
     inbox_id: &str,
     mut event: InboundEvent,
     now: i64,
@@ -353,28 +471,22 @@ async fn decide(
     {
         return Ok("duplicate");
     }
+    if known.recorded(&event.account, &event.id) {
+        return Ok("duplicate");
+    }
     {
         let mut tx = store.tx().await;
-        // Several instances: one decision at a time per contact (this one then sees the other's).
-        tx.lock_contact(&event.account, &event.sender.id).await?;
-        let seen = sqlx::query("SELECT 1 AS one FROM events WHERE account = $1 AND key = $2")
-            .bind(&event.account)
-            .bind(&event.id)
-            .fetch_optional(&mut **tx)
-            .await?;
-        if seen.is_some() {
-            return Ok("duplicate");
-        }
         // P20: a message unsent before it was processed (a late delivery) is not kept.
         if let Core::Message { mid, .. }
         | Core::QuickReply { mid, .. }
         | Core::StoryReply { mid, .. }
         | Core::StoryMention { mid, .. } = &event.kind
         {
+            let deleted = format!("deleted:{mid}");
             let unsent_here = writes
                 .seen
-                .contains(&(event.account.clone(), format!("deleted:{mid}")));
-            if unsent_here || db::privacy::was_unsent(&mut tx, &event.account, mid).await? {
+                .contains(&(event.account.clone(), deleted.clone()));
+            if unsent_here || known.recorded(&event.account, &deleted) {
                 db::privacy::redact_mentions(&mut tx, &event.account, mid, "").await?;
                 return Ok("unsent");
             }
@@ -434,7 +546,9 @@ async fn decide(
     {
         let mut tx = store.tx().await;
         write_wakes(&mut tx, &decision).await?;
-        super::outbound::publish_decision(&mut tx, &event, &decision, contact.as_ref(), now)
+        let none = outbound::Subscribers::default();
+        let subs = known.subscribers.get(&event.account).unwrap_or(&none);
+        super::outbound::publish_decision(&mut tx, subs, &event, &decision, contact.as_ref(), now)
             .await?;
     }
     writes.actions.extend(outbox_rows(&event.id, &decision));

@@ -30,9 +30,11 @@ use crate::service::error::Result;
 
 /// Publishes what an inbox event produced, in the inbox worker's transaction:
 /// `message.received` for a message of the contact, `automation.fired` when a rule fired, and
-/// `contact.updated` when the decision changed the contact.
+/// `contact.updated` when the decision changed the contact; `subs` are the account's
+/// subscribers (nothing is built when none wants the event).
 pub(crate) async fn publish_decision(
     tx: &mut Tx,
+    subs: &outbound::Subscribers,
     event: &InboundEvent,
     decision: &Decision,
     stored: Option<&automation_core::Contact>,
@@ -48,7 +50,7 @@ pub(crate) async fn publish_decision(
         Core::IceBreaker { .. } => Some("ice_breaker"),
         _ => None,
     };
-    if let Some(kind) = kind {
+    if let Some(kind) = kind.filter(|_| subs.want(outbound::MESSAGE_RECEIVED)) {
         let data = json!({
             "account": account,
             "contact": contact,
@@ -57,9 +59,18 @@ pub(crate) async fn publish_decision(
             "text": event.text(),
             "occurred_at": event.occurred_at.timestamp_millis(),
         });
-        outbound::enqueue(tx, account, contact, outbound::MESSAGE_RECEIVED, &data, now).await?;
+        outbound::enqueue_to(
+            tx,
+            subs,
+            account,
+            contact,
+            outbound::MESSAGE_RECEIVED,
+            &data,
+            now,
+        )
+        .await?;
     }
-    if decision.outcome == Outcome::Fired {
+    if decision.outcome == Outcome::Fired && subs.want(outbound::AUTOMATION_FIRED) {
         let actions: Vec<serde_json::Value> = decision
             .actions
             .iter()
@@ -74,7 +85,16 @@ pub(crate) async fn publish_decision(
             "reason": decision.reason,
             "actions": actions,
         });
-        outbound::enqueue(tx, account, contact, outbound::AUTOMATION_FIRED, &data, now).await?;
+        outbound::enqueue_to(
+            tx,
+            subs,
+            account,
+            contact,
+            outbound::AUTOMATION_FIRED,
+            &data,
+            now,
+        )
+        .await?;
     }
     let changed = decision.actions.iter().any(|a| {
         matches!(
@@ -85,7 +105,7 @@ pub(crate) async fn publish_decision(
                 | PlannedAction::HandOff { .. }
         )
     });
-    if let (true, Some(c)) = (changed, stored) {
+    if let (true, Some(c)) = (changed && subs.want(outbound::CONTACT_UPDATED), stored) {
         publish_contact_value(tx, c, now).await?;
     }
     Ok(())

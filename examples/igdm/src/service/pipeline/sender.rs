@@ -177,6 +177,14 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
     for (row, result) in &results {
         effects.push(record(shared, &mut tx, &mut log, row, result, now).await?);
     }
+    let sent: Vec<(&str, Option<&str>)> = results
+        .iter()
+        .filter_map(|(row, result)| match result {
+            Ok(mid) => Some((row.key.as_str(), mid.as_deref())),
+            Err(_) => None,
+        })
+        .collect();
+    outbox::mark_sent_many(&mut tx, &sent, now).await?;
     delivery_log::append_many(&mut tx, &log).await?;
     tx.commit().await?;
     for ((row, _), effect) in results.iter().zip(effects) {
@@ -449,7 +457,8 @@ struct Effect {
     account: Option<AccountEffect>,
 }
 
-/// Records one call's outcome in `tx`: sent, held (190), retry, or failed.
+/// Records one call's outcome in `tx`: held (190), retry, or failed; a sent row only gets its
+/// delivery-log row here (the caller marks the sent rows together).
 async fn record(
     shared: &Shared,
     tx: &mut db::Tx,
@@ -470,7 +479,6 @@ async fn record(
     };
     let failure = match result {
         Ok(mid) => {
-            outbox::mark_sent(tx, &row.key, mid.as_deref(), now).await?;
             log.push(
                 delivery_log::Entry {
                     mid: mid.as_deref(),
