@@ -661,7 +661,15 @@ async fn p14_an_export_is_the_same_whatever_the_page_size() {
         )
         .await
         .unwrap();
-        files.push(made.manifest.files);
+        // the running service renews its account lease (PostgreSQL) every second: that row
+        // may change between two exports
+        files.push(
+            made.manifest
+                .files
+                .into_iter()
+                .filter(|f| f.entity != "account_leases")
+                .collect::<Vec<_>>(),
+        );
     }
     assert!(files[0].iter().map(|f| f.records).sum::<u64>() > 20);
     assert_eq!(files[0], files[2]);

@@ -532,6 +532,94 @@ mod tests {
     use automation_core::{Engine, InboundEvent, Outcome, RuleSet, RulesFile};
 
     #[tokio::test]
+    async fn prefetched_reads_need_no_statement_and_claims_are_written_at_finish() {
+        let t = temp_db().await;
+        let mut tx = t.db.begin().await.unwrap();
+        sqlx::query("INSERT INTO dedup_keys (account, key, at) VALUES ('A', 'event:old', 1)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let contact = Contact::new("A", "P1", Utc::now());
+        sqlx::query(
+            "INSERT INTO contacts (account, id, username, body, last_interaction) \
+             VALUES ('A', 'P1', NULL, $1, 1)",
+        )
+        .bind(serde_json::to_string(&contact).unwrap())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        let store = TxStore::new(tx);
+        store
+            .prefetch(
+                &[("A", "P1"), ("A", "P2")],
+                &[("A", "event:old"), ("A", "event:new")],
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.contact("A", "P1").await.unwrap().unwrap().id, "P1");
+        assert!(store.contact("A", "P2").await.unwrap().is_none());
+        assert!(store.flow_state("A", "P1").await.unwrap().is_none());
+        let now = Utc::now();
+        assert!(!store.claim("A", "event:old", now).await.unwrap());
+        assert!(store.claim("A", "event:new", now).await.unwrap());
+        assert!(!store.claim("A", "event:new", now).await.unwrap());
+        assert!(store.is_claimed("A", "event:new").await.unwrap());
+        // a key that was not prefetched is claimed in the database at once
+        assert!(store.claim("A", "event:other", now).await.unwrap());
+        assert!(!store.claim("A", "event:other", now).await.unwrap());
+        store.record_firing("A", "r1", "P1", now).await.unwrap();
+        assert_eq!(
+            store
+                .last_firing("A", "r1", "P1")
+                .await
+                .unwrap()
+                .map(|t| t.timestamp_millis()),
+            Some(now.timestamp_millis())
+        );
+        {
+            let mut tx = store.tx().await;
+            let keys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dedup_keys")
+                .fetch_one(&mut **tx)
+                .await
+                .unwrap();
+            assert_eq!(keys, 2, "the cached claim waits for the finish");
+        }
+        let mut tx = store.finish().await.unwrap();
+        let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM dedup_keys ORDER BY key")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(keys, ["event:new", "event:old", "event:other"]);
+        let firing: i64 = sqlx::query_scalar("SELECT at FROM firings WHERE rule = 'r1'")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(firing, now.timestamp_millis());
+        tx.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_prefetched_claim_taken_meanwhile_fails_the_finish() {
+        let t = temp_db().await;
+        let store = TxStore::new(t.db.begin().await.unwrap());
+        store.prefetch(&[], &[("A", "event:1")]).await.unwrap();
+        {
+            // another writer took the key after the prefetch
+            let mut tx = store.tx().await;
+            sqlx::query("INSERT INTO dedup_keys (account, key, at) VALUES ('A', 'event:1', 1)")
+                .execute(&mut **tx)
+                .await
+                .unwrap();
+        }
+        assert!(store.claim("A", "event:1", Utc::now()).await.unwrap());
+        let err = store.finish().await.unwrap_err();
+        assert!(
+            err.to_string().contains("claimed by another worker"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
     async fn engine_decides_once_per_event_on_sql() {
         let t = temp_db().await;
         let file = RulesFile::from_toml(

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Result, Tx};
+use super::{Backend, Result, Tx};
 
 /// Most parameters in one statement (SQLite allows 32,766, PostgreSQL 65,535).
 const MAX_PARAMS: usize = 30_000;
@@ -63,7 +63,12 @@ impl From<Option<i64>> for Param {
 }
 
 /// `head VALUES (...), (...) suffix` for `count` rows of `width` columns, numbered from `$1`.
-fn values_sql(head: &str, width: usize, count: usize, suffix: &str) -> String {
+///
+/// On SQLite the values are anonymous `?` parameters instead (bound in order): SQLite looks a
+/// numbered parameter's name up in a list of all of them, when the statement is prepared and
+/// again when each value is bound, so numbered parameters cost quadratic time in a statement
+/// of thousands of values. `head` and `suffix` must hold no parameters of their own.
+fn values_sql(head: &str, width: usize, count: usize, suffix: &str, backend: Backend) -> String {
     let mut sql = String::with_capacity(head.len() + suffix.len() + count * width * 5);
     sql.push_str(head);
     sql.push_str(" VALUES ");
@@ -76,7 +81,11 @@ fn values_sql(head: &str, width: usize, count: usize, suffix: &str) -> String {
             if col > 0 {
                 sql.push_str(", ");
             }
-            let _ = write!(sql, "${}", row * width + col + 1);
+            if backend == Backend::Sqlite {
+                sql.push('?');
+            } else {
+                let _ = write!(sql, "${}", row * width + col + 1);
+            }
         }
         sql.push(')');
     }
@@ -113,7 +122,7 @@ async fn insert_chunked(
 ) -> Result<u64> {
     let mut written = 0;
     for chunk in rows.chunks(chunk_rows(width, max_params)) {
-        let sql = values_sql(head, width, chunk.len(), suffix);
+        let sql = values_sql(head, width, chunk.len(), suffix, tx.backend());
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for value in chunk.iter().flatten() {
             query = match value {
@@ -136,7 +145,7 @@ pub async fn insert_returning(
 ) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for chunk in rows.chunks(chunk_rows(width, MAX_PARAMS)) {
-        let sql = values_sql(head, width, chunk.len(), suffix);
+        let sql = values_sql(head, width, chunk.len(), suffix, tx.backend());
         let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
         for value in chunk.iter().flatten() {
             query = match value {
@@ -158,7 +167,7 @@ pub async fn select_pairs(
 ) -> Result<Vec<sqlx::any::AnyRow>> {
     let mut out = Vec::new();
     for chunk in pairs.chunks(500) {
-        let sql = values_sql(&format!("{select} ("), 2, chunk.len(), ")");
+        let sql = values_sql(&format!("{select} ("), 2, chunk.len(), ")", tx.backend());
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (a, b) in chunk {
             query = query.bind(*a).bind(*b);
@@ -188,8 +197,18 @@ mod tests {
     #[test]
     fn values_are_numbered_row_by_row() {
         assert_eq!(
-            values_sql("INSERT INTO t (a, b)", 2, 2, "ON CONFLICT DO NOTHING"),
+            values_sql(
+                "INSERT INTO t (a, b)",
+                2,
+                2,
+                "ON CONFLICT DO NOTHING",
+                Backend::Postgres
+            ),
             "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) ON CONFLICT DO NOTHING"
+        );
+        assert_eq!(
+            values_sql("INSERT INTO t (a, b)", 2, 2, "", Backend::Sqlite),
+            "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)"
         );
         assert_eq!(placeholders(3, 3), "$3, $4, $5");
         assert_eq!(chunk_rows(11, MAX_PARAMS), 2727);
