@@ -830,6 +830,41 @@ async fn organization(service: &RunningService, tag: &str) -> Org {
     .execute(pool)
     .await
     .unwrap();
+    // the team inbox: a conversation with a message and a note
+    sqlx::query("INSERT INTO conversations (account, contact, status, assignee, last_inbound_at, created_at, updated_at) \
+                 VALUES ($1, $2, 'open', $3, $4, $4, $4)")
+        .bind(&account)
+        .bind(&contact)
+        .bind(&owner_id)
+        .bind(now)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO messages (account, mid, contact, direction, text, sent_at, sent_by) \
+                 VALUES ($1, $2, $3, 'in', $4, $5, 'contact')",
+    )
+    .bind(&account)
+    .bind(format!("inbox-mid-{tag}"))
+    .bind(&contact)
+    .bind(format!("inbox-message-{tag}"))
+    .bind(now)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO conversation_notes (id, account, contact, author, text, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(format!("note-{tag}"))
+    .bind(&account)
+    .bind(&contact)
+    .bind(&owner_id)
+    .bind(format!("inbox-note-{tag}"))
+    .bind(now)
+    .execute(pool)
+    .await
+    .unwrap();
     let created = owner
         .json(
             Method::POST,
@@ -956,6 +991,10 @@ async fn organization(service: &RunningService, tag: &str) -> Org {
         format!("authority-{tag}"),
         format!("legal-request-{tag}"),
         receipt.clone(),
+        format!("inbox-mid-{tag}"),
+        format!("inbox-message-{tag}"),
+        format!("note-{tag}"),
+        format!("inbox-note-{tag}"),
     ];
     Org {
         owner,
@@ -1436,6 +1475,92 @@ fn cases(a: &Org) -> Vec<Case> {
             format!("/api/webhooks/deliveries/{}/redeliver", a.delivery),
             ManageWebhooks,
             true,
+        ),
+        // the team inbox
+        c(
+            "GET",
+            "/api/inbox/conversations",
+            "/api/inbox/conversations".into(),
+            ViewInbox,
+            false,
+        ),
+        c(
+            "GET",
+            "/api/inbox/conversations",
+            format!("/api/inbox/conversations?account={acc}"),
+            ViewInbox,
+            true,
+        ),
+        c(
+            "GET",
+            "/api/inbox/conversations/{account}/{contact}",
+            format!("/api/inbox/conversations/{acc}/{}", a.contact),
+            ViewInbox,
+            true,
+        ),
+        Case {
+            body: Some(json!({ "status": "pending" })),
+            ..c(
+                "PATCH",
+                "/api/inbox/conversations/{account}/{contact}",
+                format!("/api/inbox/conversations/{acc}/{}", a.contact),
+                Reply,
+                true,
+            )
+        },
+        Case {
+            body: Some(json!({ "assignee": a.owner_id })),
+            ..c(
+                "POST",
+                "/api/inbox/conversations/{account}/{contact}/assign",
+                format!("/api/inbox/conversations/{acc}/{}/assign", a.contact),
+                ManageMembers,
+                true,
+            )
+        },
+        Case {
+            body: Some(json!({ "text": "a note from elsewhere" })),
+            ..c(
+                "POST",
+                "/api/inbox/conversations/{account}/{contact}/notes",
+                format!("/api/inbox/conversations/{acc}/{}/notes", a.contact),
+                Reply,
+                true,
+            )
+        },
+        Case {
+            body: Some(json!({ "text": "a reply from elsewhere" })),
+            ..c(
+                "POST",
+                "/api/inbox/conversations/{account}/{contact}/reply",
+                format!("/api/inbox/conversations/{acc}/{}/reply", a.contact),
+                Reply,
+                true,
+            )
+        },
+        c(
+            "GET",
+            "/api/inbox/settings",
+            "/api/inbox/settings".into(),
+            ViewInbox,
+            false,
+        ),
+        Case {
+            body: Some(json!({ "round_robin": false })),
+            ..c(
+                "PUT",
+                "/api/inbox/settings",
+                "/api/inbox/settings".into(),
+                ManageMembers,
+                false,
+            )
+        },
+        c(
+            "GET",
+            "/api/inbox/metrics",
+            "/api/inbox/metrics".into(),
+            ViewInbox,
+            false,
         ),
         // privacy operations (last: as the data's own Owner, p1 really runs them)
         c(
