@@ -1000,3 +1000,79 @@ async fn metrics_on() {
     let _ = &t.org_id;
     t.service.shutdown().await;
 }
+
+#[tokio::test]
+async fn p11_deleting_a_contact_deletes_its_conversation_messages_and_notes() {
+    testing::on_each_backend(contact_deletion_on).await;
+}
+
+async fn contact_deletion_on() {
+    let t = team("p11", |_| {}).await;
+    for (mid, person) in [("m-D1", "D1"), ("m-K1", "K1")] {
+        t.message(mid, person, &format!("secret of {person}")).await;
+        t.until("recorded", person, |c| message(c, mid).is_some())
+            .await;
+        t.agent
+            .json(
+                Method::POST,
+                &format!("/api/inbox/conversations/{ACCOUNT}/{person}/notes"),
+                Some(&json!({"text": format!("note about {person}")})),
+            )
+            .await;
+    }
+    // the contact's export holds its conversation, messages and notes
+    let made = t
+        .owner
+        .json(
+            Method::POST,
+            "/privacy/exports",
+            Some(&json!({"account": ACCOUNT, "contact": "D1"})),
+        )
+        .await;
+    let bytes = reqwest::get(made["url"].as_str().unwrap())
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    for (entity, needle) in [
+        ("conversations", "D1"),
+        ("messages", "secret of D1"),
+        ("conversation_notes", "note about D1"),
+    ] {
+        let records =
+            privacy_kit::export::read_records(std::io::Cursor::new(&bytes), entity).unwrap();
+        let all = serde_json::to_string(&records).unwrap();
+        assert!(all.contains(needle), "{entity}: {all}");
+        assert!(!all.contains("K1"), "{entity}: {all}");
+    }
+    // deleting the contact deletes them; the other contact's stay
+    let (status, body) = t
+        .owner
+        .call(
+            Method::DELETE,
+            &format!("/privacy/contacts/{ACCOUNT}/D1"),
+            None,
+        )
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    for table in ["conversations", "messages", "conversation_notes"] {
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE contact = $1");
+        let count = |who: &'static str| {
+            let sql = sql.clone();
+            let pool = t.service.shared().db.pool().clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                    .bind(who)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(count("D1").await, 0, "{table}");
+        assert_eq!(count("K1").await, 1, "{table}");
+    }
+    assert!(t.conversation("D1").await.is_null());
+    t.service.shutdown().await;
+}
