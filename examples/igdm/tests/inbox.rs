@@ -1076,3 +1076,155 @@ async fn contact_deletion_on() {
     assert!(t.conversation("D1").await.is_null());
     t.service.shutdown().await;
 }
+
+/// A responder that notes when it answered (to check the pace of the calls).
+fn timed(
+    log: &Arc<std::sync::Mutex<Vec<std::time::Instant>>>,
+    answer: ResponseTemplate,
+) -> impl Fn(&Request) -> ResponseTemplate + Send + Sync + 'static {
+    let log = log.clone();
+    move |_: &Request| {
+        log.lock().unwrap().push(std::time::Instant::now());
+        answer.clone()
+    }
+}
+
+#[tokio::test]
+async fn backfill_reads_existing_threads_at_two_calls_per_second_and_resumes() {
+    testing::on_each_backend(backfill_on).await;
+}
+
+async fn backfill_on() {
+    use wiremock::matchers::{query_param, query_param_is_missing};
+    let t = team("backfill", |_| {}).await;
+    let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let ok = |body: Value| ResponseTemplate::new(200).set_body_json(body);
+    let g = &t.graph;
+    Mock::given(method("GET"))
+        .and(path("/v1/me/conversations"))
+        .and(query_param_is_missing("after"))
+        .respond_with(timed(
+            &calls,
+            ok(json!({"data": [{"id": "c1"}, {"id": "c2"}],
+                "paging": {"cursors": {"after": "CUR2"}, "next": "https://graph.example/next"}})),
+        ))
+        .mount(g)
+        .await;
+    // the second page fails once (the backfill stops), then answers
+    Mock::given(method("GET"))
+        .and(path("/v1/me/conversations"))
+        .and(query_param("after", "CUR2"))
+        .respond_with(timed(
+            &calls,
+            ResponseTemplate::new(400).set_body_json(json!({"error": {
+                "message": "Invalid parameter", "type": "OAuthException", "code": 100, "fbtrace_id": "x"}})),
+        ))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(g)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/me/conversations"))
+        .and(query_param("after", "CUR2"))
+        .respond_with(timed(&calls, ok(json!({"data": [{"id": "c3"}]}))))
+        .mount(g)
+        .await;
+    let threads = [
+        (
+            "c1",
+            vec![
+                ("b1", "Q1", "old question", 1_700_000_000),
+                ("b2", ACCOUNT, "old answer", 1_700_000_060),
+            ],
+        ),
+        ("c2", vec![("b3", "Q2", "are you open?", 1_700_000_100)]),
+        (
+            "c3",
+            vec![("b4", "Q3", "hello from long ago", 1_700_000_200)],
+        ),
+    ];
+    for (conversation, list) in &threads {
+        let ids: Vec<Value> = list.iter().map(|(id, ..)| json!({"id": id})).collect();
+        Mock::given(method("GET"))
+            .and(path(format!("/v1/{conversation}")))
+            .respond_with(timed(
+                &calls,
+                ok(json!({"id": conversation, "messages": {"data": ids}})),
+            ))
+            .mount(g)
+            .await;
+        for (id, from, text, at) in list {
+            let to = if *from == ACCOUNT { "Q1" } else { ACCOUNT };
+            Mock::given(method("GET"))
+                .and(path(format!("/v1/{id}")))
+                .respond_with(timed(
+                    &calls,
+                    ok(json!({"id": id, "created_time": at, "from": {"id": from},
+                        "to": {"data": [{"id": to}]}, "message": text})),
+                ))
+                .mount(g)
+                .await;
+        }
+    }
+    // an Agent may not start it; an Admin may
+    let start = json!({"account": ACCOUNT});
+    let (status, _) = t
+        .agent
+        .call(Method::POST, "/api/inbox/backfill", Some(&start))
+        .await;
+    assert_eq!(status, 403);
+    t.admin
+        .json(Method::POST, "/api/inbox/backfill", Some(&start))
+        .await;
+    let progress = format!("/api/inbox/backfill/{ACCOUNT}");
+    let wait = |want: &'static str| {
+        let agent = t.agent.clone();
+        let progress = progress.clone();
+        async move {
+            for _ in 0..400 {
+                let p = agent.json(Method::GET, &progress, None).await;
+                if p["backfill"]["status"] == want {
+                    return p;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("the backfill never became {want}");
+        }
+    };
+    let failed = wait("failed").await;
+    assert!(
+        failed["backfill"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid parameter"),
+        "{failed}"
+    );
+    assert_eq!(failed["backfill"]["conversations"], 2);
+    // started again, it resumes at the second page: nothing is read twice
+    t.admin
+        .json(Method::POST, "/api/inbox/backfill", Some(&start))
+        .await;
+    let done = wait("done").await;
+    assert_eq!(done["backfill"]["conversations"], 3, "{done}");
+    assert_eq!(done["backfill"]["messages"], 4, "{done}");
+    let requests = t.graph.received_requests().await.unwrap();
+    let count = |p: &str| requests.iter().filter(|r| r.url.path() == p).count();
+    assert_eq!(count("/v1/c1"), 1);
+    assert_eq!(count("/v1/b1"), 1);
+    assert_eq!(count("/v1/me/conversations"), 3);
+    // the messages are the inbox's
+    let c = t.conversation("Q1").await;
+    assert_eq!(message(&c, "b1").unwrap()["text"], "old question");
+    assert_eq!(message(&c, "b1").unwrap()["sent_at"], 1_700_000_000_000i64);
+    assert_eq!(message(&c, "b2").unwrap()["direction"], "out");
+    assert_eq!(c["conversation"]["last_inbound_at"], 1_700_000_000_000i64);
+    assert_eq!(t.conversation("Q3").await["conversation"]["status"], "open");
+    // at most 2 calls per second: 500 ms apart
+    let times = calls.lock().unwrap().clone();
+    assert_eq!(times.len(), 10);
+    for pair in times.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(gap >= Duration::from_millis(490), "calls {gap:?} apart");
+    }
+    t.service.shutdown().await;
+}

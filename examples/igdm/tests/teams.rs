@@ -1562,6 +1562,23 @@ fn cases(a: &Org) -> Vec<Case> {
             ViewInbox,
             false,
         ),
+        Case {
+            body: Some(json!({ "account": acc })),
+            ..c(
+                "POST",
+                "/api/inbox/backfill",
+                "/api/inbox/backfill".into(),
+                ManageConnections,
+                true,
+            )
+        },
+        c(
+            "GET",
+            "/api/inbox/backfill/{account}",
+            format!("/api/inbox/backfill/{acc}"),
+            ViewInbox,
+            true,
+        ),
         // privacy operations (last: as the data's own Owner, p1 really runs them)
         c(
             "GET",

@@ -61,11 +61,27 @@ CREATE TABLE inbox_settings (
     updated_at    BIGINT NOT NULL
 );
 
+-- Backfills of existing threads through the Conversations API, resumable: the conversations of
+-- the page being read (`pending`, JSON array of ids) and the cursor of the next page.
+CREATE TABLE inbox_backfills (
+    account       TEXT PRIMARY KEY,
+    status        TEXT NOT NULL,              -- running | done | failed
+    next_cursor   TEXT,
+    pending       TEXT NOT NULL DEFAULT '[]',
+    conversations BIGINT NOT NULL DEFAULT 0,
+    messages      BIGINT NOT NULL DEFAULT 0,
+    error         TEXT,
+    lease_owner   TEXT,
+    lease_until   BIGINT,
+    started_at    BIGINT NOT NULL,
+    updated_at    BIGINT NOT NULL
+);
+
 -- Row-level security, as for the other tenant tables (0003_teams.sql).
 DO $$
 DECLARE t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['conversations', 'messages', 'conversation_notes'] LOOP
+    FOREACH t IN ARRAY ARRAY['conversations', 'messages', 'conversation_notes', 'inbox_backfills'] LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY igdm_tenant ON %I USING (account IN '
                        '(SELECT id FROM accounts WHERE org_id = current_setting(''igdm.org_id'', true)))', t);

@@ -60,3 +60,19 @@ CREATE TABLE inbox_settings (
     last_assignee TEXT,
     updated_at    INTEGER NOT NULL
 );
+
+-- Backfills of existing threads through the Conversations API, resumable: the conversations of
+-- the page being read (`pending`, JSON array of ids) and the cursor of the next page.
+CREATE TABLE inbox_backfills (
+    account       TEXT PRIMARY KEY,
+    status        TEXT NOT NULL,              -- running | done | failed
+    next_cursor   TEXT,
+    pending       TEXT NOT NULL DEFAULT '[]',
+    conversations INTEGER NOT NULL DEFAULT 0,
+    messages      INTEGER NOT NULL DEFAULT 0,
+    error         TEXT,
+    lease_owner   TEXT,
+    lease_until   INTEGER,
+    started_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+);

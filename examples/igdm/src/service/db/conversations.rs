@@ -547,6 +547,126 @@ async fn write_reactions(
     Ok(())
 }
 
+/// A message read from the Conversations API by a backfill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Backfilled {
+    /// The message id.
+    pub mid: String,
+    /// From the contact (else from the account).
+    pub inbound: bool,
+    /// The text.
+    pub text: Option<String>,
+    /// When it was sent (Unix ms).
+    pub at: i64,
+}
+
+impl Backfilled {
+    /// A message read from the Conversations API.
+    pub fn new(mid: String, inbound: bool, text: Option<String>, at: i64) -> Self {
+        Self {
+            mid,
+            inbound,
+            text,
+            at,
+        }
+    }
+}
+
+/// Records the messages a backfill read of the conversation with `contact` (those already
+/// known are kept as they are); the conversation is created when there is none (`open` when
+/// the contact wrote last, else `pending`), else only its last message times move. The number
+/// of messages added.
+pub async fn record_backfilled(
+    tx: &mut Tx,
+    account: &str,
+    contact: &str,
+    list: &[Backfilled],
+    now: i64,
+) -> Result<u64> {
+    if list.is_empty() {
+        return Ok(0);
+    }
+    let messages: Vec<NewMessage> = list
+        .iter()
+        .map(|m| NewMessage {
+            account: account.to_string(),
+            mid: m.mid.clone(),
+            contact: contact.to_string(),
+            inbound: m.inbound,
+            text: m.text.clone(),
+            attachments: "[]".into(),
+            at: m.at,
+        })
+        .collect();
+    let keys = senders(tx, &messages).await?;
+    let rows_out: Vec<Vec<Param>> = messages
+        .iter()
+        .map(|m| {
+            let (sent_by, agent) = if m.inbound {
+                ("contact", None)
+            } else {
+                match keys
+                    .get(&(m.account.clone(), m.mid.clone()))
+                    .and_then(|k| k.as_deref())
+                    .map(agent_of)
+                {
+                    Some(Some(agent)) => ("agent", agent),
+                    Some(None) => ("automation", None),
+                    None => ("app", None),
+                }
+            };
+            vec![
+                Param::from(&m.account),
+                Param::from(&m.mid),
+                Param::from(&m.contact),
+                Param::from(if m.inbound { "in" } else { "out" }),
+                Param::from(m.text.clone()),
+                Param::from(&m.attachments),
+                Param::from(m.at),
+                Param::from(sent_by),
+                Param::from(agent),
+            ]
+        })
+        .collect();
+    let added = rows::insert(
+        tx,
+        "INSERT INTO messages (account, mid, contact, direction, text, attachments, sent_at, sent_by, agent)",
+        9,
+        &rows_out,
+        "ON CONFLICT (account, mid) DO NOTHING",
+    )
+    .await?;
+    let last_in = list.iter().filter(|m| m.inbound).map(|m| m.at).max();
+    let last_out = list.iter().filter(|m| !m.inbound).map(|m| m.at).max();
+    let later = |a: Option<i64>, b: Option<i64>| match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    };
+    let c = match get(tx, account, contact).await? {
+        Some(mut c) => {
+            c.last_inbound_at = later(c.last_inbound_at, last_in);
+            c.last_outbound_at = later(c.last_outbound_at, last_out);
+            c.updated_at = now;
+            c
+        }
+        None => {
+            let status = if last_in.unwrap_or(i64::MIN) >= last_out.unwrap_or(i64::MIN) {
+                OPEN
+            } else {
+                PENDING
+            };
+            let mut c = Conversation::new(account, contact, status, now);
+            c.last_inbound_at = last_in;
+            c.last_outbound_at = last_out;
+            c.first_inbound_at = list.iter().filter(|m| m.inbound).map(|m| m.at).min();
+            c
+        }
+    };
+    upsert(tx, &[&c]).await?;
+    Ok(added)
+}
+
 /// P20: deletes an unsent message; the number of rows deleted.
 pub async fn unsend(tx: &mut Tx, account: &str, mid: &str) -> Result<u64> {
     let done = sqlx::query("DELETE FROM messages WHERE account = $1 AND mid = $2")

@@ -33,6 +33,12 @@
 //! - `GET /api/inbox/metrics[?from=&to=]` (Unix ms; default the last 30 days): first-response
 //!   times of the conversations first answered by an agent in the period: count, median and p90
 //!   in milliseconds.
+//! - `POST /api/inbox/backfill` `{"account"}` ([`Permission::ManageConnections`]): reads the
+//!   account's existing threads through the Conversations API (the 20 most recent messages of
+//!   each conversation, the ones Meta returns), at most 2 calls per second, in the background;
+//!   starting it again after a failure resumes where it stopped. `GET
+//!   /api/inbox/backfill/{account}`: its progress (`running`, `done`, `failed` with the
+//!   reason; conversations and messages read).
 //!
 //! Automation paused while a human handles the conversation: an agent's reply or a manual
 //! assignment pauses the automations for the contact until the conversation is closed or
@@ -58,7 +64,7 @@ use super::auth::{failure, problem, Caller, Permission};
 use super::AppState;
 use crate::service::db::automation_store::TxStore;
 use crate::service::db::conversations::{self, Conversation, Filter, Note};
-use crate::service::db::{self, delivery_log, outbox, teams, Tx};
+use crate::service::db::{self, backfill, delivery_log, outbox, teams, Tx};
 use crate::service::error::Result;
 
 /// The inbox routes (under `/api/inbox`, authenticated).
@@ -83,6 +89,8 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         )
         .route("/api/inbox/settings", get(settings).put(put_settings))
         .route("/api/inbox/metrics", get(metrics))
+        .route("/api/inbox/backfill", post(start_backfill))
+        .route("/api/inbox/backfill/{account}", get(backfill_status))
         .layer(middleware::from_fn_with_state(
             state,
             super::api::authenticate,
@@ -596,6 +604,61 @@ async fn metrics(
             },
         }))
         .into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct BackfillRequest {
+    account: String,
+}
+
+async fn start_backfill(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Json(body): Json<BackfillRequest>,
+) -> Response {
+    if let Err(answer) = check(
+        &state,
+        &caller,
+        Permission::ManageConnections,
+        &body.account,
+    )
+    .await
+    {
+        return answer;
+    }
+    let result: Result<Option<backfill::Backfill>> = async {
+        let mut tx = state.shared.db.begin().await?;
+        backfill::start(&mut tx, &body.account, db::now_ms()).await?;
+        let progress = backfill::get(&mut tx, &body.account).await?;
+        tx.commit().await?;
+        Ok(progress)
+    }
+    .await;
+    match result {
+        Ok(progress) => {
+            (StatusCode::ACCEPTED, Json(json!({ "backfill": progress }))).into_response()
+        }
+        Err(e) => failure(e),
+    }
+}
+
+async fn backfill_status(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(account): Path<String>,
+) -> Response {
+    let mut reader = match scope(&state, &caller, Permission::ViewInbox, Some(&account)).await {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
+    match backfill::get(&mut reader, &account).await {
+        Ok(Some(progress)) => Json(json!({ "backfill": progress })).into_response(),
+        Ok(None) => problem(
+            StatusCode::NOT_FOUND,
+            "no backfill of this account; start one with POST /api/inbox/backfill",
+        ),
         Err(e) => failure(e),
     }
 }
