@@ -390,6 +390,27 @@ async fn recording_on() {
         })
         .await;
     assert_eq!(messages(&c).len(), 1);
+    // an echo that arrives before the sender stored the message id of its send (the one row
+    // being sent to the contact): the agent's reply
+    sqlx::query(
+        "INSERT INTO outbox (key, account, event_key, action_index, kind, recipient, action, \
+         status, next_attempt_at, created_at, updated_at) \
+         VALUES ($1, $2, $1, 0, 'send_dm', 'P1', '{}', 'sending', 0, 0, 0)",
+    )
+    .bind(format!("reply:early:{}", t.agent_id))
+    .bind(ACCOUNT)
+    .execute(t.service.shared().db.pool())
+    .await
+    .unwrap();
+    t.echo_at("m-out-early", "P1", "typed fast", now()).await;
+    let c = t
+        .until("the early echo is recorded", "P1", |c| {
+            message(c, "m-out-early").is_some()
+        })
+        .await;
+    let m = message(&c, "m-out-early").unwrap();
+    assert_eq!(m["sent_by"], "agent");
+    assert_eq!(m["agent"], t.agent_id.as_str());
     assert_eq!(
         t.int(
             "SELECT COUNT(*) FROM messages WHERE account = $1 AND mid = 'm-in-1'",

@@ -325,6 +325,24 @@ async fn senders(
             }
         }
     }
+    // An echo can arrive before the sender stored the message id of its send: the one row
+    // being sent to that contact then is the message's.
+    for m in messages.iter().filter(|m| !m.inbound) {
+        let known = (m.account.clone(), m.mid.clone());
+        if keys.contains_key(&known) {
+            continue;
+        }
+        let sending: Vec<String> = sqlx::query_scalar(
+            "SELECT key FROM outbox WHERE account = $1 AND recipient = $2 AND status = 'sending'",
+        )
+        .bind(&m.account)
+        .bind(&m.contact)
+        .fetch_all(&mut **tx)
+        .await?;
+        if let [key] = sending.as_slice() {
+            keys.insert(known, Some(key.clone()));
+        }
+    }
     Ok(keys)
 }
 
