@@ -43,7 +43,8 @@
 //! Automation paused while a human handles the conversation: an agent's reply or a manual
 //! assignment pauses the automations for the contact until the conversation is closed or
 //! `inbox_human_hours` (config, default 24) pass; the inbox worker records the contact's events
-//! meanwhile as decided `paused`, with no outbox rows.
+//! meanwhile as decided `paused`, with no outbox rows. Round-robin assignment routes a
+//! conversation but does not pause the automations (nobody has taken it up yet).
 
 use std::sync::Arc;
 
