@@ -2322,6 +2322,27 @@ async fn p4_on_postgres_the_api_reads_through_row_level_security() {
     let media_path = format!("/api/media?account={}", b.account);
     let media = b.owner.json(Method::GET, &media_path, None).await;
     assert_eq!(media["media"][0]["id"], "media-b", "{media}");
+    // the team inbox: B's conversation, its message and note, read as the application role
+    let inbox = b
+        .owner
+        .json(Method::GET, "/api/inbox/conversations", None)
+        .await;
+    assert_eq!(
+        inbox["conversations"].as_array().unwrap().len(),
+        1,
+        "{inbox}"
+    );
+    assert_eq!(inbox["conversations"][0]["contact"], b.contact.as_str());
+    let one = b
+        .owner
+        .json(
+            Method::GET,
+            &format!("/api/inbox/conversations/{}/{}", b.account, b.contact),
+            None,
+        )
+        .await;
+    assert_eq!(one["messages"][0]["text"], "inbox-message-b", "{one}");
+    assert_eq!(one["notes"][0]["text"], "inbox-note-b", "{one}");
     // the reads really run as the application role: without its privilege they fail
     run(format!("REVOKE SELECT ON media FROM {role}"))
         .execute(&mut admin)
