@@ -661,15 +661,14 @@ async fn p14_an_export_is_the_same_whatever_the_page_size() {
         )
         .await
         .unwrap();
-        // the running service renews its account lease (PostgreSQL) every second: that row
-        // may change between two exports
-        files.push(
-            made.manifest
-                .files
-                .into_iter()
-                .filter(|f| f.entity != "account_leases")
-                .collect::<Vec<_>>(),
-        );
+        // the account's send lease is renewed every second by the running service: its row
+        // changes between the exports whatever the page size, so it is compared by count only
+        let mut listed = made.manifest.files;
+        for f in listed.iter_mut().filter(|f| f.entity == "account_leases") {
+            f.bytes = 0;
+            f.sha256.clear();
+        }
+        files.push(listed);
     }
     assert!(files[0].iter().map(|f| f.records).sum::<u64>() > 20);
     assert_eq!(files[0], files[2]);

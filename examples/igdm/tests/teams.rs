@@ -830,6 +830,41 @@ async fn organization(service: &RunningService, tag: &str) -> Org {
     .execute(pool)
     .await
     .unwrap();
+    // the team inbox: a conversation with a message and a note
+    sqlx::query("INSERT INTO conversations (account, contact, status, assignee, last_inbound_at, created_at, updated_at) \
+                 VALUES ($1, $2, 'open', $3, $4, $4, $4)")
+        .bind(&account)
+        .bind(&contact)
+        .bind(&owner_id)
+        .bind(now)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO messages (account, mid, contact, direction, text, sent_at, sent_by) \
+                 VALUES ($1, $2, $3, 'in', $4, $5, 'contact')",
+    )
+    .bind(&account)
+    .bind(format!("inbox-mid-{tag}"))
+    .bind(&contact)
+    .bind(format!("inbox-message-{tag}"))
+    .bind(now)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO conversation_notes (id, account, contact, author, text, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(format!("note-{tag}"))
+    .bind(&account)
+    .bind(&contact)
+    .bind(&owner_id)
+    .bind(format!("inbox-note-{tag}"))
+    .bind(now)
+    .execute(pool)
+    .await
+    .unwrap();
     let created = owner
         .json(
             Method::POST,
@@ -956,6 +991,10 @@ async fn organization(service: &RunningService, tag: &str) -> Org {
         format!("authority-{tag}"),
         format!("legal-request-{tag}"),
         receipt.clone(),
+        format!("inbox-mid-{tag}"),
+        format!("inbox-message-{tag}"),
+        format!("note-{tag}"),
+        format!("inbox-note-{tag}"),
     ];
     Org {
         owner,
@@ -1435,6 +1474,109 @@ fn cases(a: &Org) -> Vec<Case> {
             "/api/webhooks/deliveries/{id}/redeliver",
             format!("/api/webhooks/deliveries/{}/redeliver", a.delivery),
             ManageWebhooks,
+            true,
+        ),
+        // the team inbox
+        c(
+            "GET",
+            "/api/inbox/conversations",
+            "/api/inbox/conversations".into(),
+            ViewInbox,
+            false,
+        ),
+        c(
+            "GET",
+            "/api/inbox/conversations",
+            format!("/api/inbox/conversations?account={acc}"),
+            ViewInbox,
+            true,
+        ),
+        c(
+            "GET",
+            "/api/inbox/conversations/{account}/{contact}",
+            format!("/api/inbox/conversations/{acc}/{}", a.contact),
+            ViewInbox,
+            true,
+        ),
+        Case {
+            body: Some(json!({ "status": "pending" })),
+            ..c(
+                "PATCH",
+                "/api/inbox/conversations/{account}/{contact}",
+                format!("/api/inbox/conversations/{acc}/{}", a.contact),
+                Reply,
+                true,
+            )
+        },
+        Case {
+            body: Some(json!({ "assignee": a.owner_id })),
+            ..c(
+                "POST",
+                "/api/inbox/conversations/{account}/{contact}/assign",
+                format!("/api/inbox/conversations/{acc}/{}/assign", a.contact),
+                ManageMembers,
+                true,
+            )
+        },
+        Case {
+            body: Some(json!({ "text": "a note from elsewhere" })),
+            ..c(
+                "POST",
+                "/api/inbox/conversations/{account}/{contact}/notes",
+                format!("/api/inbox/conversations/{acc}/{}/notes", a.contact),
+                Reply,
+                true,
+            )
+        },
+        Case {
+            body: Some(json!({ "text": "a reply from elsewhere" })),
+            ..c(
+                "POST",
+                "/api/inbox/conversations/{account}/{contact}/reply",
+                format!("/api/inbox/conversations/{acc}/{}/reply", a.contact),
+                Reply,
+                true,
+            )
+        },
+        c(
+            "GET",
+            "/api/inbox/settings",
+            "/api/inbox/settings".into(),
+            ViewInbox,
+            false,
+        ),
+        Case {
+            body: Some(json!({ "round_robin": false })),
+            ..c(
+                "PUT",
+                "/api/inbox/settings",
+                "/api/inbox/settings".into(),
+                ManageMembers,
+                false,
+            )
+        },
+        c(
+            "GET",
+            "/api/inbox/metrics",
+            "/api/inbox/metrics".into(),
+            ViewInbox,
+            false,
+        ),
+        Case {
+            body: Some(json!({ "account": acc })),
+            ..c(
+                "POST",
+                "/api/inbox/backfill",
+                "/api/inbox/backfill".into(),
+                ManageConnections,
+                true,
+            )
+        },
+        c(
+            "GET",
+            "/api/inbox/backfill/{account}",
+            format!("/api/inbox/backfill/{acc}"),
+            ViewInbox,
             true,
         ),
         // privacy operations (last: as the data's own Owner, p1 really runs them)
@@ -2180,6 +2322,27 @@ async fn p4_on_postgres_the_api_reads_through_row_level_security() {
     let media_path = format!("/api/media?account={}", b.account);
     let media = b.owner.json(Method::GET, &media_path, None).await;
     assert_eq!(media["media"][0]["id"], "media-b", "{media}");
+    // the team inbox: B's conversation, its message and note, read as the application role
+    let inbox = b
+        .owner
+        .json(Method::GET, "/api/inbox/conversations", None)
+        .await;
+    assert_eq!(
+        inbox["conversations"].as_array().unwrap().len(),
+        1,
+        "{inbox}"
+    );
+    assert_eq!(inbox["conversations"][0]["contact"], b.contact.as_str());
+    let one = b
+        .owner
+        .json(
+            Method::GET,
+            &format!("/api/inbox/conversations/{}/{}", b.account, b.contact),
+            None,
+        )
+        .await;
+    assert_eq!(one["messages"][0]["text"], "inbox-message-b", "{one}");
+    assert_eq!(one["notes"][0]["text"], "inbox-note-b", "{one}");
     // the reads really run as the application role: without its privilege they fail
     run(format!("REVOKE SELECT ON media FROM {role}"))
         .execute(&mut admin)

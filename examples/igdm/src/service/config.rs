@@ -111,6 +111,11 @@ pub struct Config {
     /// Export download links expire after this many seconds (and after one download). Default
     /// 86400.
     pub export_link_ttl_secs: u64,
+    /// Team inbox: when an agent replies to a conversation or it is assigned to a member, the
+    /// automations stop answering that contact until the conversation is closed or this many
+    /// hours pass (events meanwhile are recorded as decided `paused`, with no outbox rows).
+    /// Default 24.
+    pub inbox_human_hours: u64,
     /// Run the pipeline workers (off: only ingest). Default true.
     pub workers: bool,
     /// Log as JSON lines. Default false.
@@ -248,6 +253,7 @@ impl Default for Config {
             refresh_within_days: 10,
             retention_interval_secs: 3600,
             export_link_ttl_secs: 86_400,
+            inbox_human_hours: 24,
             workers: true,
             log_json: false,
             ai: None,

@@ -135,6 +135,7 @@ fn spawn_workers(shared: &Arc<Shared>, stopped: &watch::Receiver<bool>) -> Vec<J
         ("outbound", 4),
         ("retention", 5),
         ("ownership", 6),
+        ("backfill", 7),
     ];
     for (name, job) in jobs {
         let shared = shared.clone();
@@ -151,6 +152,7 @@ fn spawn_workers(shared: &Arc<Shared>, stopped: &watch::Receiver<bool>) -> Vec<J
                     4 => pipeline::outbound::run_once(&shared).await,
                     5 => pipeline::retention::run_once(&shared).await,
                     6 => pipeline::ownership::run_once(&shared).await,
+                    7 => pipeline::backfill::run_once(&shared).await,
                     _ => refresh_tokens(&shared).await,
                 };
                 let idle = match outcome {

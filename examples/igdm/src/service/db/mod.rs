@@ -5,6 +5,8 @@
 pub mod accounts;
 pub mod automation_store;
 pub mod automations;
+pub mod backfill;
+pub mod conversations;
 pub mod delivery_log;
 pub mod inbox;
 pub mod outbound;

@@ -385,6 +385,99 @@ static TABLES: &[Table] = &[
         links: &[TO_ACCOUNT, TO_CONTACT],
     },
     Table {
+        // the team inbox (db/conversations.rs)
+        entity: "conversations",
+        table: "conversations",
+        class: Class::Conversation,
+        key: &[("account", Text), ("contact", Text)],
+        account: "t.account",
+        filter: "",
+        columns: "t.*",
+        created: "t.created_at",
+        last_activity: "t.updated_at",
+        disconnected: "",
+        anonymizable: false,
+        fields: &[("assignee", Pseudonymized, Null)],
+        links: &[
+            TO_ACCOUNT,
+            TO_CONTACT,
+            detach("assignee", "users", &["t.assignee"]),
+        ],
+    },
+    Table {
+        entity: "messages",
+        table: "messages",
+        class: Class::Conversation,
+        key: &[("account", Text), ("mid", Text)],
+        account: "t.account",
+        filter: "",
+        columns: "t.*",
+        created: "t.sent_at",
+        last_activity: "",
+        disconnected: "",
+        anonymizable: false,
+        fields: &[
+            ("text", Personal, Null),
+            ("attachments", Personal, EmptyJson),
+            ("reactions", Personal, EmptyJson),
+            ("agent", Pseudonymized, Null),
+        ],
+        links: &[
+            TO_ACCOUNT,
+            TO_CONTACT,
+            detach("agent", "users", &["t.agent"]),
+        ],
+    },
+    Table {
+        entity: "conversation_notes",
+        table: "conversation_notes",
+        class: Class::Conversation,
+        key: &[("id", Text)],
+        account: "t.account",
+        filter: "",
+        columns: "t.*",
+        created: "t.created_at",
+        last_activity: "",
+        disconnected: "",
+        anonymizable: false,
+        fields: &[("text", Personal, Null), ("author", Pseudonymized, Null)],
+        links: &[
+            TO_ACCOUNT,
+            TO_CONTACT,
+            detach("author", "users", &["t.author"]),
+        ],
+    },
+    Table {
+        entity: "inbox_backfills",
+        table: "inbox_backfills",
+        class: Class::Configuration,
+        key: &[("account", Text)],
+        account: "t.account",
+        filter: "",
+        columns: "t.*",
+        created: "t.started_at",
+        last_activity: "t.updated_at",
+        disconnected: "",
+        anonymizable: false,
+        fields: &[("error", Personal, Null)],
+        links: &[TO_ACCOUNT],
+    },
+    Table {
+        entity: "inbox_settings",
+        table: "inbox_settings",
+        class: Class::Configuration,
+        key: &[("org_id", Text)],
+        account: "NULL",
+        filter: "",
+        columns: "t.*",
+        created: "t.updated_at",
+        last_activity: "",
+        disconnected: "",
+        anonymizable: false,
+        fields: &[("last_assignee", Pseudonymized, Null)],
+        links: &[TO_ORG, detach("last_assignee", "users", &["t.last_assignee"])],
+    },
+    Table {
         // which service instance sends for the account (several instances on PostgreSQL)
         entity: "account_leases",
         table: "account_leases",
@@ -1413,7 +1506,8 @@ pub async fn unsend(
         .await?
         .rows_affected();
     let bodies = redact_mentions(tx, account, mid, inbox_id).await?;
-    Ok(events + bodies)
+    let messages = super::conversations::unsend(tx, account, mid).await?;
+    Ok(events + bodies + messages)
 }
 
 /// Whether the person unsent message `mid` of `account` (its unsend was processed).

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod auth;
 pub mod connect;
+pub mod inbox;
 pub mod ops;
 pub mod orgs;
 pub mod outbound;
@@ -56,6 +57,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/connect/instagram/callback", get(connect::callback))
         .nest("/api", api::router(state.clone()))
         .merge(outbound::router(state.clone()))
+        .merge(inbox::router(state.clone()))
         .merge(auth::public_router())
         .merge(auth::router().merge(orgs::router()).route_layer(
             axum::middleware::from_fn_with_state(state.clone(), auth::authenticate),

@@ -327,6 +327,23 @@ pub fn call(action: &PlannedAction) -> Result<Option<Call>, instagram_graph::Err
     }))
 }
 
+/// The Graph API call of an outbox row's stored action (JSON of a [`PlannedAction`]). A
+/// `"tag": "HUMAN_AGENT"` beside the action (an agent's reply from 24 hours to 7 days after the
+/// contact's last message) tags the message. Errors say why nothing can be sent.
+pub fn call_stored(stored: &str) -> Result<Option<Call>, String> {
+    let value: serde_json::Value = serde_json::from_str(stored)
+        .map_err(|e| format!("the stored action is unreadable: {e}"))?;
+    let human = value.get("tag").and_then(serde_json::Value::as_str) == Some("HUMAN_AGENT");
+    let action: PlannedAction = serde_json::from_value(value)
+        .map_err(|e| format!("the stored action is unreadable: {e}"))?;
+    match call(&action).map_err(|e| e.to_string())? {
+        Some(Call::Send(request)) if human => Ok(Some(Call::Send(
+            request.human_agent().map_err(|e| e.to_string())?,
+        ))),
+        other => Ok(other),
+    }
+}
+
 fn buttons(list: &[RuleButton]) -> Vec<Button> {
     list.iter()
         .filter_map(|b| match b {
@@ -472,5 +489,24 @@ mod tests {
             text: "x".repeat(5000),
         };
         assert!(call(&too_long).is_err());
+    }
+
+    #[test]
+    fn a_stored_human_agent_tag_tags_the_message() {
+        let dm = r#"{"type":"send_dm","recipient":"P","message":{"kind":"text","text":"hi"}}"#;
+        let Some(Call::Send(plain)) = call_stored(dm).unwrap() else {
+            panic!()
+        };
+        assert!(plain.to_json().get("tag").is_none(), "{}", plain.to_json());
+        let tagged = dm.replace(
+            "{\"type\":\"send_dm\"",
+            "{\"tag\":\"HUMAN_AGENT\",\"type\":\"send_dm\"",
+        );
+        let Some(Call::Send(req)) = call_stored(&tagged).unwrap() else {
+            panic!()
+        };
+        assert_eq!(req.to_json()["tag"], "HUMAN_AGENT");
+        assert_eq!(req.to_json()["messaging_type"], "MESSAGE_TAG");
+        assert!(call_stored("not json").is_err());
     }
 }

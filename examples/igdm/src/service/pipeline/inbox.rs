@@ -13,7 +13,7 @@ use super::convert::{self, Converted};
 use super::Shared;
 use crate::service::db::automation_store::TxStore;
 use crate::service::db::rows::{self, Param};
-use crate::service::db::{self, delivery_log, inbox, outbound, outbox, Tx};
+use crate::service::db::{self, conversations, delivery_log, inbox, outbound, outbox, Tx};
 use crate::service::error::Result;
 
 /// A notification whose processing failed this many times is set aside as `failed`.
@@ -137,6 +137,8 @@ struct Writes {
     finished: Vec<(String, &'static str, Option<String>)>,
     /// When the batch started (Unix ms).
     now: i64,
+    /// Messages, reactions and reads for the team inbox.
+    conversations: conversations::Batch,
 }
 
 impl Writes {
@@ -197,7 +199,8 @@ impl Writes {
                 .row(now),
             );
         }
-        delivery_log::append_many(tx, &log).await
+        delivery_log::append_many(tx, &log).await?;
+        self.conversations.write(tx, now).await
     }
 }
 
@@ -534,6 +537,7 @@ async fn decide(
             }
             _ => {}
         }
+        writes.conversations.note(&event);
     }
     let seed = {
         let mut h = std::collections::hash_map::DefaultHasher::new();

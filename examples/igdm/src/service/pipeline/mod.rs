@@ -2,6 +2,7 @@
 //! (rate-limited Graph API calls with retries and a delivery log). Both claim rows with leases,
 //! so a crashed or restarted worker loses nothing and sends nothing twice.
 
+pub mod backfill;
 pub mod convert;
 pub mod inbox;
 pub mod outbound;

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use automation_core::PlannedAction;
 use futures_util::StreamExt;
 use instagram_graph::retry::{Operation, RetryDecision, RetryPolicy};
 use instagram_graph::ErrorKind as GraphKind;
@@ -323,9 +322,7 @@ async fn prepare(
     clients: &mut HashMap<String, instagram_graph::Client>,
     row: outbox::Claimed,
 ) -> Prepared {
-    let call = serde_json::from_str::<PlannedAction>(&row.action)
-        .map_err(|e| format!("the stored action is unreadable: {e}"))
-        .and_then(|a| convert::call(&a).map_err(|e| e.to_string()));
+    let call = convert::call_stored(&row.action);
     let call = match call {
         Ok(Some(call)) => call,
         Ok(None) => {
