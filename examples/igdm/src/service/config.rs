@@ -111,6 +111,9 @@ pub struct Config {
     /// Export download links expire after this many seconds (and after one download). Default
     /// 86400.
     pub export_link_ttl_secs: u64,
+    /// The management API's access log (P17) keeps entries this many days; the retention
+    /// sweeper deletes older ones. Default 365.
+    pub access_log_days: u32,
     /// Run the pipeline workers (off: only ingest). Default true.
     pub workers: bool,
     /// Log as JSON lines. Default false.
@@ -248,6 +251,7 @@ impl Default for Config {
             refresh_within_days: 10,
             retention_interval_secs: 3600,
             export_link_ttl_secs: 86_400,
+            access_log_days: 365,
             workers: true,
             log_json: false,
             ai: None,

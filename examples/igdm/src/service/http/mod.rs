@@ -1,5 +1,6 @@
 //! The HTTP routes: webhook, connect flow, management API, health and metrics.
 
+pub mod access_log;
 pub mod api;
 pub mod auth;
 pub mod connect;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub oauth_states: connect::States,
     /// The public base URL (for the OAuth redirect).
     pub public_url: String,
+    /// Access-log entries not written yet (P17).
+    pub access_log: access_log::AccessLog,
 }
 
 impl AppState {
@@ -61,5 +64,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             axum::middleware::from_fn_with_state(state.clone(), auth::authenticate),
         ))
         .merge(privacy::router(state.clone()))
+        .merge(access_log::router(state.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access_log::record,
+        ))
         .with_state(state)
 }

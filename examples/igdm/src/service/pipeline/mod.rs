@@ -4,6 +4,7 @@
 
 pub mod convert;
 pub mod inbox;
+pub mod org_retention;
 pub mod outbound;
 pub mod ownership;
 pub mod ratelimit;
