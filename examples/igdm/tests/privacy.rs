@@ -661,7 +661,15 @@ async fn p14_an_export_is_the_same_whatever_the_page_size() {
         )
         .await
         .unwrap();
-        files.push(made.manifest.files);
+        // The account's send lease is renewed every second by the ownership worker while the
+        // exports run (a page size of 1 can take longer than that): its row is compared by
+        // count only.
+        let mut manifest = made.manifest.files;
+        for f in manifest.iter_mut().filter(|f| f.entity == "account_leases") {
+            f.bytes = 0;
+            f.sha256.clear();
+        }
+        files.push(manifest);
     }
     assert!(files[0].iter().map(|f| f.records).sum::<u64>() > 20);
     assert_eq!(files[0], files[2]);

@@ -646,3 +646,299 @@ async fn p17_on() {
     drop(conn);
     service.shutdown().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// P5
+
+const SECRET: &str = "promises-secret";
+
+async fn graph() -> wiremock::MockServer {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/me/subscribed_apps"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": true})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/me/media"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": []})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/me"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "26000000000501"})))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// The `subscribed_fields` of each subscription the service made, in order.
+async fn subscriptions(graph: &wiremock::MockServer) -> Vec<String> {
+    graph
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().ends_with("/subscribed_apps"))
+        .map(|r| {
+            r.url
+                .query_pairs()
+                .find(|(k, _)| k == "subscribed_fields")
+                .map(|(_, v)| v.to_string())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+async fn post_webhook(service: &RunningService, body: &Value) {
+    let body = body.to_string().into_bytes();
+    let signature = webhook_verify::meta::sign(SECRET.as_bytes(), &body).unwrap();
+    let r = reqwest::Client::new()
+        .post(service.webhook_url())
+        .header("X-Hub-Signature-256", signature.to_string())
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// Processes every stored notification (the workers are off).
+async fn process(service: &RunningService) {
+    for _ in 0..50 {
+        igdm::service::pipeline::inbox::run_once(service.shared())
+            .await
+            .unwrap();
+        if count(
+            service,
+            "SELECT COUNT(*) FROM inbox WHERE status = 'pending'",
+        )
+        .await
+            == 0
+        {
+            return;
+        }
+    }
+    panic!("the inbox did not drain");
+}
+
+async fn save_rules(owner: &Who, rules: String) {
+    let saved = reqwest::Client::new()
+        .post(format!("{}/api/automations", owner.base))
+        .header(owner.header.0, &owner.header.1)
+        .body(rules)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 201, "{}", saved.text().await.unwrap());
+}
+
+fn dm(account: &str, from: &str, mid: &str, text: &str) -> Value {
+    let now = Utc::now().timestamp();
+    json!({"sender": {"id": from}, "recipient": {"id": account}, "timestamp": now * 1000,
+        "message": {"mid": mid, "text": text}})
+}
+
+/// Every raw notification body, as text.
+async fn bodies(service: &RunningService) -> String {
+    let rows: Vec<Vec<u8>> = sqlx::query_scalar("SELECT body FROM inbox")
+        .fetch_all(service.shared().db.pool())
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|b| String::from_utf8_lossy(b).to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// P5: with `automations` data access, a comment-only configuration asks no messaging
+/// permission, subscribes to no `messages` field, and does not read the private messages Meta
+/// delivers anyway (Meta sends an app every field it subscribes to, whatever the account chose):
+/// no text, sender or decision is kept, and the raw notification loses them at once. Comments
+/// are still read; an organization with `full` access (an inbox) and one whose automations
+/// start to use DMs read them.
+#[tokio::test]
+async fn p5_a_comment_only_configuration_neither_asks_for_nor_reads_private_messages() {
+    testing::on_each_backend(p5_on).await;
+}
+
+async fn p5_on() {
+    const A_ACCOUNT: &str = "17841400000000501";
+    const B_ACCOUNT: &str = "17841400000000502";
+    let dir = Dir::new("p5");
+    let graph = graph().await;
+    let service = start(&dir, Some(graph.uri())).await;
+    let a = sign_up(&service, "owner@a.example", "A").await;
+    let b = sign_up(&service, "owner@b.example", "B").await;
+
+    // the default is full access (inboxes)
+    let full = a
+        .owner
+        .json(Method::GET, "/api/organization/data-access", None)
+        .await;
+    assert_eq!(full["data_access"], "full");
+    assert!(full["scopes"]
+        .to_string()
+        .contains("instagram_business_manage_messages"));
+    // only what the automations need
+    let set = a
+        .owner
+        .json(
+            Method::PUT,
+            "/api/organization/data-access",
+            Some(&json!({"data_access": "automations"})),
+        )
+        .await;
+    assert_eq!(
+        set["scopes"],
+        json!([
+            "instagram_business_basic",
+            "instagram_business_manage_comments"
+        ])
+    );
+    assert_eq!(set["webhook_fields"], json!(["comments"]));
+    // the connect flow asks no messaging permission
+    let (status, location) = a.owner.call(Method::GET, "/connect/instagram", None).await;
+    assert_eq!(status, 302);
+    assert!(
+        location.contains("instagram_business_manage_comments"),
+        "{location}"
+    );
+    assert!(!location.contains("manage_messages"), "{location}");
+    let (_, b_location) = b.owner.call(Method::GET, "/connect/instagram", None).await;
+    assert!(b_location.contains("instagram_business_manage_messages"));
+
+    // connecting subscribes A's account to comments only, B's to messages too
+    service
+        .connect_account_in(&a.id, A_ACCOUNT, Some("shop_a"), "tok-a")
+        .await
+        .unwrap();
+    service
+        .connect_account_in(&b.id, B_ACCOUNT, Some("shop_b"), "tok-b")
+        .await
+        .unwrap();
+    let subscribed = subscriptions(&graph).await;
+    assert_eq!(subscribed.len(), 2, "{subscribed:?}");
+    assert_eq!(subscribed[0], "comments");
+    assert!(subscribed[1].split(',').any(|f| f == "messages"));
+
+    // a comment-only configuration (private replies need no messaging permission)
+    save_rules(
+        &a.owner,
+        format!(
+            "account = \"{A_ACCOUNT}\"\n[[rules]]\nid = \"link\"\non = [\"comment\"]\n\
+             match = {{ mode = \"contains\", keywords = [\"link\"] }}\n\
+             actions = [{{ type = \"private_reply\", text = \"Here: https://example.com\" }}]\n"
+        ),
+    )
+    .await;
+    let still = a
+        .owner
+        .json(Method::GET, "/api/organization/data-access", None)
+        .await;
+    assert_eq!(still["needs"], json!({"comments": true, "messages": false}));
+
+    // Meta delivers A's DMs anyway, in a notification with a comment
+    let now = Utc::now().timestamp();
+    post_webhook(&service, &json!({"object": "instagram", "entry": [
+        {"id": A_ACCOUNT, "time": now, "changes": [{"field": "comments", "value": {
+            "id": "C-P5-1", "text": "link please", "from": {"id": "IGSIDALICE501", "username": "alice"},
+            "media": {"id": "M1", "media_product_type": "REELS"}}}]},
+        {"id": A_ACCOUNT, "time": now, "messaging": [
+            dm(A_ACCOUNT, "IGSIDALICE501", "mid.p5.a1", "my secret is tulip")]}
+    ]}))
+    .await;
+    post_webhook(
+        &service,
+        &json!({"object": "instagram", "entry": [
+            {"id": B_ACCOUNT, "time": now, "messaging": [
+                dm(B_ACCOUNT, "IGSIDBOB502", "mid.p5.b1", "my secret is rose")]}
+        ]}),
+    )
+    .await;
+    process(&service).await;
+
+    // A: the comment is read and answered; the DM is kept only as a key
+    assert_eq!(
+        count(
+            &service,
+            "SELECT COUNT(*) FROM events WHERE text LIKE '%link please%'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &service,
+            "SELECT COUNT(*) FROM outbox WHERE kind = 'private_reply'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &service,
+            "SELECT COUNT(*) FROM events WHERE text LIKE '%tulip%'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &service,
+            "SELECT COUNT(*) FROM events WHERE outcome = 'not_read' AND contact = '' AND text IS NULL"
+        )
+        .await,
+        1
+    );
+    let raw = bodies(&service).await;
+    assert!(!raw.contains("tulip"), "{raw}");
+    assert!(raw.contains("link please"), "{raw}");
+    // B (full access): its DM is read
+    assert_eq!(
+        count(
+            &service,
+            "SELECT COUNT(*) FROM events WHERE text LIKE '%rose%'"
+        )
+        .await,
+        1
+    );
+    assert!(raw.contains("rose"));
+
+    // A's automations start to use DMs: they need messages, and DMs are read from now on
+    save_rules(
+        &a.owner,
+        format!(
+            "account = \"{A_ACCOUNT}\"\n[[rules]]\nid = \"price\"\non = [\"message\"]\n\
+             match = {{ mode = \"contains\", keywords = [\"price\"] }}\n\
+             actions = [{{ type = \"send_dm\", message = {{ kind = \"text\", text = \"Prices\" }} }}]\n"
+        ),
+    )
+    .await;
+    let now_needs = a
+        .owner
+        .json(Method::GET, "/api/organization/data-access", None)
+        .await;
+    assert_eq!(now_needs["needs"]["messages"], true);
+    post_webhook(
+        &service,
+        &json!({"object": "instagram", "entry": [
+            {"id": A_ACCOUNT, "time": now, "messaging": [
+                dm(A_ACCOUNT, "IGSIDALICE501", "mid.p5.a2", "what is the price of a daisy")]}
+        ]}),
+    )
+    .await;
+    process(&service).await;
+    assert_eq!(
+        count(
+            &service,
+            "SELECT COUNT(*) FROM events WHERE text LIKE '%daisy%'"
+        )
+        .await,
+        1
+    );
+    service.shutdown().await;
+}

@@ -1660,6 +1660,24 @@ fn cases(a: &Org) -> Vec<Case> {
             ViewAccessLog,
             false,
         ),
+        // P5: the organization's data access (Owners only)
+        c(
+            "GET",
+            "/api/organization/data-access",
+            "/api/organization/data-access".into(),
+            ManageSettings,
+            false,
+        ),
+        Case {
+            body: Some(json!({ "data_access": "full" })),
+            ..c(
+                "PUT",
+                "/api/organization/data-access",
+                "/api/organization/data-access".into(),
+                ManageSettings,
+                false,
+            )
+        },
     ]
 }
 

@@ -4,6 +4,7 @@ pub mod access_log;
 pub mod api;
 pub mod auth;
 pub mod connect;
+pub mod data_access;
 pub mod ops;
 pub mod orgs;
 pub mod outbound;
@@ -65,6 +66,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
         .merge(privacy::router(state.clone()))
         .merge(access_log::router(state.clone()))
+        .merge(data_access::router(state.clone()))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             access_log::record,
