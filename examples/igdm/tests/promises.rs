@@ -551,6 +551,11 @@ async fn p17_on() {
     .await;
     assert_eq!(status, 401);
 
+    // starting the connect flow is a management request too (refused for the Agent)
+    let (status, _) = agent.call(Method::GET, "/connect/instagram", None).await;
+    assert_eq!(status, 403);
+    let (status, _) = a.owner.call(Method::GET, "/connect/instagram", None).await;
+    assert_eq!(status, 302);
     // roles: Owners only
     for who in [&admin, &agent, &key] {
         let (status, text) = who.call(Method::GET, "/api/access-log", None).await;
@@ -593,6 +598,12 @@ async fn p17_on() {
     assert!(entries
         .iter()
         .any(|e| e["user_id"] == a.owner_id.as_str() && e["route"] == "/api/api-keys"));
+    assert!(entries.iter().any(|e| e["user_id"] == a.owner_id.as_str()
+        && e["route"] == "/connect/instagram"
+        && e["status"] == 302));
+    assert!(entries
+        .iter()
+        .any(|e| e["route"] == "/connect/instagram" && e["status"] == 403));
     // no secret, no raw id from a path, nothing of B
     assert!(!text.contains(&secret), "the key leaked: {text}");
     assert!(!text.contains("17841400009999999"), "{text}");
@@ -619,6 +630,28 @@ async fn p17_on() {
     let theirs = theirs["entries"].as_array().unwrap();
     assert!(!theirs.is_empty());
     assert!(theirs.iter().all(|e| e["org_id"] == b.id.as_str()));
+
+    // a removed member's entries stay, no longer naming them (the log holds pseudonyms only)
+    let (status, text) = a
+        .owner
+        .call(Method::DELETE, &format!("/api/members/{admin_id}"), None)
+        .await;
+    assert!(status.is_success(), "{status} {text}");
+    let after = a
+        .owner
+        .json(Method::GET, "/api/access-log?limit=1000", None)
+        .await;
+    let admins: Vec<&Value> = after["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["route"] == "/api/me" && e["credential"] == "session")
+        .collect();
+    assert!(!admins.is_empty());
+    assert!(admins
+        .iter()
+        .all(|e| e["user_id"].is_null() && e["user_ref"].is_string()));
+    assert!(!after.to_string().contains(&admin_id));
 
     // the retention period: 365 days by default
     let shared = service.shared().clone();

@@ -3,8 +3,9 @@
 //! Every authenticated management request leaves an entry: the organization, who called (the
 //! member, or the API key's id; never a password, session token or key), the method,
 //! the route pattern (`/privacy/contacts/{account}/{contact}`, not the ids in the path), the
-//! answer's status and the time. Requests refused for missing or wrong credentials are not
-//! entries (no organization is known for them).
+//! answer's status and the time; starting the connect flow as a caller
+//! (`/connect/instagram`) is logged too. Requests refused for missing or wrong credentials are
+//! not entries (no organization is known for them).
 //!
 //! The layer ([`record`], wrapped around the whole router) is cheap on every request: it reads
 //! what [`authenticate`](super::auth::authenticate) left on the response ([`mark`]) and pushes

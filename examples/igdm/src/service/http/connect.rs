@@ -89,15 +89,21 @@ fn redirect_uri(state: &AppState) -> String {
 
 /// `GET /connect/instagram`: redirect to the authorize page.
 pub async fn start(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let org = match auth::resolve(&state, &headers).await {
-        Ok(Some(caller)) => {
-            if let Err(denied) = caller.require(Permission::ManageConnections) {
+    // P17: a start by a caller is a management request, logged like the others
+    const ROUTE: &str = "/connect/instagram";
+    let caller = match auth::resolve(&state, &headers).await {
+        Ok(c) => c,
+        Err(answer) => return answer,
+    };
+    let org = match &caller {
+        Some(caller) => {
+            if let Err(mut denied) = caller.require(Permission::ManageConnections) {
+                super::access_log::mark(&mut denied, caller.clone(), Some(ROUTE.into()));
                 return denied;
             }
-            caller.org_id
+            caller.org_id.clone()
         }
-        Ok(None) => teams::BOOTSTRAP_ORG.to_string(),
-        Err(answer) => return answer,
+        None => teams::BOOTSTRAP_ORG.to_string(),
     };
     let shared = &state.shared;
     let oauth_state = state.oauth_states.issue(&shared.config.app_secret, &org);
@@ -115,7 +121,11 @@ pub async fn start(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Re
     // Point the authorize page at the configured OAuth base (the simulator in tests).
     let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
     let location = format!("{}?{query}", shared.config.oauth_authorize_url);
-    (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
+    let mut response = (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
+    if let Some(caller) = caller {
+        super::access_log::mark(&mut response, caller, Some(ROUTE.into()));
+    }
+    response
 }
 
 /// The callback's query.
