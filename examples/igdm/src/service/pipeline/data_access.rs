@@ -309,3 +309,69 @@ pub async fn forget_items(tx: &mut Tx, hash: &str, account: &str, ids: &[String]
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(value: serde_json::Value) -> Rule {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn comment_rules_with_replies_need_comments_only() {
+        let rules = [
+            rule(serde_json::json!({"id": "a", "on": ["comment"],
+                "actions": [{"type": "private_reply", "text": "hi"}]})),
+            rule(serde_json::json!({"id": "b", "on": ["live_comment"],
+                "actions": [{"type": "public_reply", "variants": ["thanks"]}]})),
+        ];
+        let needs = Needs::of(&rules, false);
+        assert_eq!(
+            needs,
+            Needs {
+                comments: true,
+                messages: false
+            }
+        );
+        assert_eq!(needs.webhook_fields(), vec!["comments"]);
+        assert!(!needs.scopes().contains(&Scope::BusinessManageMessages));
+        // nothing configured yet: comment-only
+        assert_eq!(Needs::of(&[], false), needs);
+    }
+
+    #[test]
+    fn message_triggers_dm_actions_flows_and_catch_all_rules_need_messages() {
+        let cases = [
+            serde_json::json!({"id": "m", "on": ["message"], "actions": [{"type": "add_tag", "tag": "x"}]}),
+            serde_json::json!({"id": "p", "on": ["postback"], "actions": []}),
+            serde_json::json!({"id": "all", "actions": [{"type": "add_tag", "tag": "x"}]}),
+            serde_json::json!({"id": "dm", "on": ["comment"],
+                "actions": [{"type": "send_dm", "message": {"kind": "text", "text": "hi"}}]}),
+        ];
+        for case in cases {
+            let needs = Needs::of(&[rule(case.clone())], false);
+            assert!(needs.messages, "{case}");
+            assert!(needs.scopes().contains(&Scope::BusinessManageMessages));
+            assert!(needs.webhook_fields().contains(&"messages"));
+        }
+        assert!(Needs::of(&[], true).messages);
+        // a messages-only configuration needs no comments
+        let dm_only = Needs::of(
+            &[rule(
+                serde_json::json!({"id": "m", "on": ["message"], "actions": []}),
+            )],
+            false,
+        );
+        assert!(!dm_only.comments);
+        assert!(!dm_only.webhook_fields().contains(&"comments"));
+    }
+
+    #[test]
+    fn disabled_rules_need_nothing() {
+        let off = rule(
+            serde_json::json!({"id": "m", "enabled": false, "on": ["message"], "actions": []}),
+        );
+        assert!(!Needs::of(&[off], false).messages);
+    }
+}

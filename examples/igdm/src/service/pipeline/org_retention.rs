@@ -308,3 +308,71 @@ pub fn class(
         promise,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_need_a_name_a_period_and_a_usable_anchor() {
+        let ok = class(
+            "payment",
+            Period::Years(7),
+            Anchor::Created,
+            Disposal::Delete,
+            "",
+        );
+        assert_eq!(class_problem(&ok), None);
+        let bad = [
+            class("", Period::Years(7), Anchor::Created, Disposal::Delete, ""),
+            class(
+                "a b",
+                Period::Years(7),
+                Anchor::Created,
+                Disposal::Delete,
+                "",
+            ),
+            class("x", Period::Days(0), Anchor::Created, Disposal::Delete, ""),
+            class(
+                "x",
+                Period::Years(u32::MAX),
+                Anchor::Created,
+                Disposal::Delete,
+                "",
+            ),
+            class(
+                "x",
+                Period::Years(1),
+                Anchor::Disconnected,
+                Disposal::Delete,
+                "",
+            ),
+        ];
+        for policy in bad {
+            assert!(class_problem(&policy).is_some(), "{policy:?}");
+        }
+    }
+
+    #[test]
+    fn a_record_is_due_when_its_period_from_its_anchor_is_over() {
+        let support = class(
+            "support",
+            Period::Years(2),
+            Anchor::LastActivity,
+            Disposal::Delete,
+            "",
+        );
+        let created = to_time(1_600_000_000_000);
+        let mut record = Record::new("org_records", "r", created);
+        record.anchors.last_activity_at = Some(created + chrono::Duration::days(100));
+        let deadline = support.deadline(&record).unwrap();
+        assert_eq!(
+            deadline,
+            Period::Years(2)
+                .after(created + chrono::Duration::days(100))
+                .unwrap()
+        );
+        assert!(!support.is_due(&record, deadline - chrono::Duration::seconds(1)));
+        assert!(support.is_due(&record, deadline));
+    }
+}
