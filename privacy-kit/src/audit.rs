@@ -35,6 +35,9 @@ pub enum LegalResponse {
     PartiallyDisclosed,
     /// Nothing was disclosed.
     Refused,
+    /// A data subject's request (rectification, restriction, objection, erasure) was carried
+    /// out.
+    Fulfilled,
 }
 
 /// Records disclosed in answer to a legal request: ids only.

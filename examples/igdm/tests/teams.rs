@@ -721,6 +721,8 @@ async fn p2_passwords_are_stored_only_as_one_way_hashes() {
 /// One organization with data in every table the management API reads.
 struct Org {
     owner: Who,
+    /// The tag its ids are made from.
+    tag: String,
     org_id: String,
     owner_id: String,
     account: String,
@@ -935,6 +937,14 @@ async fn organization(service: &RunningService, tag: &str) -> Org {
         )
         .await;
     let legal_request = legal["id"].as_str().unwrap().to_string();
+    // P8: a data class of its own
+    owner
+        .json(
+            Method::PUT,
+            &format!("/privacy/retention-classes/receipts-{tag}"),
+            Some(&json!({ "keep_for": { "years": 7 }, "promise": format!("class-promise-{tag}") })),
+        )
+        .await;
     let gone = format!("IGSID-{tag}-gone");
     sqlx::query("INSERT INTO contacts (account, id, username, body, last_interaction) VALUES ($1, $2, NULL, '{}', $3)")
         .bind(&account)
@@ -995,9 +1005,12 @@ async fn organization(service: &RunningService, tag: &str) -> Org {
         format!("inbox-message-{tag}"),
         format!("note-{tag}"),
         format!("inbox-note-{tag}"),
+        format!("receipts-{tag}"),
+        format!("class-promise-{tag}"),
     ];
     Org {
         owner,
+        tag: tag.to_string(),
         org_id,
         owner_id,
         account,
@@ -1752,6 +1765,61 @@ fn cases(a: &Org) -> Vec<Case> {
             ManagePrivacy,
             true,
         ),
+        // P8: the organization's own data classes and records
+        c(
+            "GET",
+            "/privacy/retention-classes",
+            "/privacy/retention-classes".into(),
+            ManagePrivacy,
+            false,
+        ),
+        Case {
+            body: Some(json!({ "keep_for": { "years": 2 }, "anchor": "last_activity" })),
+            ..c(
+                "PUT",
+                "/privacy/retention-classes/{name}",
+                "/privacy/retention-classes/support".into(),
+                ManagePrivacy,
+                false,
+            )
+        },
+        Case {
+            // a class only the other organization declared
+            body: Some(json!({ "data_class": format!("receipts-{}", a.tag), "body": { "n": 1 } })),
+            ..c(
+                "POST",
+                "/privacy/records",
+                "/privacy/records".into(),
+                ManagePrivacy,
+                true,
+            )
+        },
+        // P17: the access log (Owners only)
+        c(
+            "GET",
+            "/api/access-log",
+            "/api/access-log".into(),
+            ViewAccessLog,
+            false,
+        ),
+        // P5: the organization's data access (Owners only)
+        c(
+            "GET",
+            "/api/organization/data-access",
+            "/api/organization/data-access".into(),
+            ManageSettings,
+            false,
+        ),
+        Case {
+            body: Some(json!({ "data_access": "full" })),
+            ..c(
+                "PUT",
+                "/api/organization/data-access",
+                "/api/organization/data-access".into(),
+                ManageSettings,
+                false,
+            )
+        },
     ]
 }
 

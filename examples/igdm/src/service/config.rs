@@ -116,6 +116,9 @@ pub struct Config {
     /// hours pass (events meanwhile are recorded as decided `paused`, with no outbox rows).
     /// Default 24.
     pub inbox_human_hours: u64,
+    /// The management API's access log (P17) keeps entries this many days; the retention
+    /// sweeper deletes older ones. Default 365.
+    pub access_log_days: u32,
     /// Run the pipeline workers (off: only ingest). Default true.
     pub workers: bool,
     /// Log as JSON lines. Default false.
@@ -254,6 +257,7 @@ impl Default for Config {
             retention_interval_secs: 3600,
             export_link_ttl_secs: 86_400,
             inbox_human_hours: 24,
+            access_log_days: 365,
             workers: true,
             log_json: false,
             ai: None,

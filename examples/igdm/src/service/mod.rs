@@ -92,6 +92,7 @@ impl Service {
             secrets,
             oauth_states: Default::default(),
             public_url,
+            access_log: Default::default(),
         });
         let (stop, stopped) = watch::channel(false);
         let mut server_stop = stopped.clone();

@@ -69,6 +69,8 @@ enum Class {
     Consent,
     Export,
     WebhookDelivery,
+    OrgRecord,
+    AccessLog,
 }
 
 impl Class {
@@ -85,6 +87,8 @@ impl Class {
             Self::Consent => DataClass::Other("consent".into()),
             Self::Export => DataClass::Other("export".into()),
             Self::WebhookDelivery => DataClass::Other("webhook_delivery".into()),
+            Self::OrgRecord => DataClass::Other("organization_record".into()),
+            Self::AccessLog => DataClass::Other("access_log".into()),
         }
     }
 }
@@ -794,6 +798,55 @@ static TABLES: &[Table] = &[
                 rule: Rule::Anonymize,
             },
         ],
+    },
+    Table {
+        // P8: an organization's own data classes and their periods
+        entity: "retention_classes",
+        table: "retention_classes",
+        class: Class::Configuration,
+        key: &[("org_id", Text), ("name", Text)],
+        account: "NULL",
+        filter: "",
+        columns: "t.*",
+        created: "t.updated_at",
+        last_activity: "",
+        disconnected: "",
+        anonymizable: false,
+        fields: &[],
+        links: &[TO_ORG],
+    },
+    Table {
+        // P8: records an organization keeps in its own data classes (payments, support)
+        entity: "org_records",
+        table: "org_records",
+        class: Class::OrgRecord,
+        key: &[("id", Text)],
+        account: "NULL",
+        filter: "",
+        columns: "t.*",
+        created: "t.created_at",
+        last_activity: "t.last_activity_at",
+        disconnected: "",
+        anonymizable: true,
+        fields: &[("reference", Personal, Null), ("body", Personal, EmptyJson)],
+        links: &[TO_ORG],
+    },
+    Table {
+        // P17: the management API's access log; members appear only as pseudonyms (a
+        // deleted member's entries stay without their id), a deleted key's without its id
+        entity: "access_log",
+        table: "access_log",
+        class: Class::AccessLog,
+        key: &[("id", Int)],
+        account: "NULL",
+        filter: "",
+        columns: "t.*",
+        created: "t.at",
+        last_activity: "",
+        disconnected: "",
+        anonymizable: false,
+        fields: &[("user_ref", Pseudonymized, Null)],
+        links: &[TO_ORG, detach("api_key", "api_keys", &["t.api_key_id"])],
     },
 ];
 

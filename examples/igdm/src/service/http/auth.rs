@@ -25,6 +25,7 @@
 //! | `ManageOwners`: make, demote, invite or remove Owners; Owner API keys | yes | no | no |
 //! | `ManageSettings`: organization settings (billing-like) | yes | no | no |
 //! | `DeleteOrganization`: delete the organization and everything in it | yes | no | no |
+//! | `ViewAccessLog`: read the management API's access log (P17) | yes | no | no |
 //!
 //! Reading consent (opt-in) records needs `ViewInbox`; any logged-in member may export their
 //! own data (profile, memberships, sessions) and delete their own account (unless they are the
@@ -96,11 +97,13 @@ pub enum Permission {
     ManageSettings,
     /// Delete the organization and everything in it.
     DeleteOrganization,
+    /// Read the organization's access log of the management API (who called what, when).
+    ViewAccessLog,
 }
 
 impl Permission {
     /// Every permission, in the matrix's order.
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 13] = [
         Permission::ViewInbox,
         Permission::Reply,
         Permission::ViewMembers,
@@ -113,6 +116,7 @@ impl Permission {
         Permission::ManageOwners,
         Permission::ManageSettings,
         Permission::DeleteOrganization,
+        Permission::ViewAccessLog,
     ];
 
     /// A snake_case name, for answers.
@@ -130,6 +134,7 @@ impl Permission {
             Permission::ManageOwners => "manage_owners",
             Permission::ManageSettings => "manage_settings",
             Permission::DeleteOrganization => "delete_organization",
+            Permission::ViewAccessLog => "view_access_log",
         }
     }
 }
@@ -322,8 +327,15 @@ pub async fn authenticate(
 ) -> Response {
     match resolve(&state, request.headers()).await {
         Ok(Some(caller)) => {
-            request.extensions_mut().insert(caller);
-            next.run(request).await
+            // P17: the access-log layer logs the request with its caller and route pattern
+            let route = request
+                .extensions()
+                .get::<axum::extract::MatchedPath>()
+                .map(|m| m.as_str().to_owned());
+            request.extensions_mut().insert(caller.clone());
+            let mut response = next.run(request).await;
+            super::access_log::mark(&mut response, caller, route);
+            response
         }
         Ok(None) => problem(
             StatusCode::UNAUTHORIZED,
@@ -674,7 +686,8 @@ mod tests {
             [
                 Permission::ManageOwners,
                 Permission::ManageSettings,
-                Permission::DeleteOrganization
+                Permission::DeleteOrganization,
+                Permission::ViewAccessLog
             ]
         );
         let agent: Vec<_> = Permission::ALL

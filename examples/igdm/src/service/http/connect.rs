@@ -6,6 +6,10 @@
 //! an API key (it needs `ManageConnections`) connects it to their organization, carried in the
 //! OAuth `state`; a start without credentials (the single-tenant setup, `igdm demo`) or with an
 //! operator key connects it to the bootstrap organization.
+//!
+//! The permissions asked and the webhook fields subscribed follow what the organization's
+//! automations need when it chose `automations` data access (P5, see
+//! [`data_access`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use instagram_graph::oauth::{OAuthClient, OAuthConfig, Scope};
+use instagram_graph::oauth::{OAuthClient, OAuthConfig};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -21,7 +25,7 @@ use super::auth::{self, Permission};
 use super::AppState;
 use crate::service::db::{self, accounts, teams};
 use crate::service::error::{ErrorKind, Result};
-use crate::service::pipeline::Shared;
+use crate::service::pipeline::{data_access, Shared};
 
 /// How long an OAuth state is valid, in milliseconds.
 const STATE_TTL_MS: i64 = 15 * 60 * 1000;
@@ -85,15 +89,21 @@ fn redirect_uri(state: &AppState) -> String {
 
 /// `GET /connect/instagram`: redirect to the authorize page.
 pub async fn start(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let org = match auth::resolve(&state, &headers).await {
-        Ok(Some(caller)) => {
-            if let Err(denied) = caller.require(Permission::ManageConnections) {
+    // P17: a start by a caller is a management request, logged like the others
+    const ROUTE: &str = "/connect/instagram";
+    let caller = match auth::resolve(&state, &headers).await {
+        Ok(c) => c,
+        Err(answer) => return answer,
+    };
+    let org = match &caller {
+        Some(caller) => {
+            if let Err(mut denied) = caller.require(Permission::ManageConnections) {
+                super::access_log::mark(&mut denied, caller.clone(), Some(ROUTE.into()));
                 return denied;
             }
-            caller.org_id
+            caller.org_id.clone()
         }
-        Ok(None) => teams::BOOTSTRAP_ORG.to_string(),
-        Err(answer) => return answer,
+        None => teams::BOOTSTRAP_ORG.to_string(),
     };
     let shared = &state.shared;
     let oauth_state = state.oauth_states.issue(&shared.config.app_secret, &org);
@@ -102,18 +112,20 @@ pub async fn start(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Re
         shared.config.app_secret.clone(),
         redirect_uri(&state),
     );
-    let url = config.authorize_url(
-        &[
-            Scope::BusinessBasic,
-            Scope::BusinessManageMessages,
-            Scope::BusinessManageComments,
-        ],
-        &oauth_state,
-    );
+    // P5: only the permissions the organization's automations need
+    let needs = match data_access::needs_of_org(&shared.db, &org).await {
+        Ok(n) => n,
+        Err(e) => return auth::failure(e),
+    };
+    let url = config.authorize_url(&needs.scopes(), &oauth_state);
     // Point the authorize page at the configured OAuth base (the simulator in tests).
     let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
     let location = format!("{}?{query}", shared.config.oauth_authorize_url);
-    (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
+    let mut response = (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
+    if let Some(caller) = caller {
+        super::access_log::mark(&mut response, caller, Some(ROUTE.into()));
+    }
+    response
 }
 
 /// The callback's query.
@@ -242,17 +254,10 @@ pub async fn connect_with_token_in(
     .await?;
     shared.forget_client(id);
     let client = shared.client_for(id).await?;
-    if let Err(e) = client
-        .subscribe_webhooks(&[
-            "comments",
-            "messages",
-            "messaging_postbacks",
-            "message_reactions",
-            "messaging_seen",
-            "messaging_referral",
-        ])
-        .await
-    {
+    // P5: only the fields the organization's automations need
+    let needs = data_access::needs_of_org(&shared.db, org).await?;
+    shared.data_access.refresh(&shared.db).await?;
+    if let Err(e) = client.subscribe_webhooks(&needs.webhook_fields()).await {
         tracing::warn!(account = id, error = %e, "subscribing to webhooks failed");
     }
     if let Err(e) = sync_media(shared, id, &client).await {

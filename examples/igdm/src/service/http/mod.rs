@@ -1,8 +1,10 @@
 //! The HTTP routes: webhook, connect flow, management API, health and metrics.
 
+pub mod access_log;
 pub mod api;
 pub mod auth;
 pub mod connect;
+pub mod data_access;
 pub mod inbox;
 pub mod ops;
 pub mod orgs;
@@ -31,6 +33,8 @@ pub struct AppState {
     pub oauth_states: connect::States,
     /// The public base URL (for the OAuth redirect).
     pub public_url: String,
+    /// Access-log entries not written yet (P17).
+    pub access_log: access_log::AccessLog,
 }
 
 impl AppState {
@@ -63,5 +67,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             axum::middleware::from_fn_with_state(state.clone(), auth::authenticate),
         ))
         .merge(privacy::router(state.clone()))
+        .merge(access_log::router(state.clone()))
+        .merge(data_access::router(state.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access_log::record,
+        ))
         .with_state(state)
 }

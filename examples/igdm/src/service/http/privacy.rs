@@ -40,11 +40,19 @@
 //! - `GET /privacy/audit[?account=&after=&limit=]` (`ManagePrivacy`): the organization's audit
 //!   register (hash-chained, ids pseudonymized).
 //! - `POST /privacy/legal-requests`, `POST /privacy/legal-requests/{id}/answer`,
-//!   `GET /privacy/legal-requests[?account=[&contact=]]` (`ManagePrivacy`): the register of
-//!   legal requests (P16); the contact a request concerns is stored as a pseudonym (the
-//!   contact's own export does not reveal the request, and its deletion leaves the register
-//!   intact).
+//!   `GET /privacy/legal-requests[?account=[&contact=]][&status=open|overdue|answered]`
+//!   (`ManagePrivacy`): the register of legal requests (P16) and of data subjects' requests
+//!   (P15: `"kind"` one of [`REQUEST_KINDS`]; `access`, `rectification`, `erasure`,
+//!   `restriction`, `objection` and `portability` are due 30 days after they are received,
+//!   listed as `overdue` past that until answered; answers are written to the audit register);
+//!   the contact a request concerns is stored as a pseudonym (the contact's own export does not
+//!   reveal the request, and its deletion leaves the register intact).
 //! - `GET /privacy/consents?account=[&contact=]` (`ViewInbox`): opt-in records (P19).
+//! - `GET /privacy/retention-classes`, `PUT /privacy/retention-classes/{name}` `{"keep_for":
+//!   {"years": 7}, "anchor": "created"|"last_activity", "then": "delete"|"anonymize",
+//!   "promise": "..."}` (`ManagePrivacy`): the organization's own data classes and their
+//!   periods (P8); `POST /privacy/records` `{"data_class": ..., "reference": ..., "body": {...}}`
+//!   keeps a record in one (see [`org_retention`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,7 +61,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Form, Json, Router};
 use chrono::{DateTime, Utc};
 use privacy_kit::audit::{AuditEvent, Disclosed, LegalResponse, RequestSource};
@@ -74,7 +82,7 @@ use super::auth::{Caller, Permission};
 use super::AppState;
 use crate::service::db::privacy::{self as store, contact_id, SqlStore};
 use crate::service::error::{Error, ErrorKind, Result};
-use crate::service::pipeline::{retention, Shared};
+use crate::service::pipeline::{org_retention, retention, Shared};
 
 /// The routes (public and authenticated ones).
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
@@ -107,6 +115,9 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             post(answer_legal_request),
         )
         .route("/privacy/consents", get(consents))
+        .route("/privacy/retention-classes", get(list_classes))
+        .route("/privacy/retention-classes/{name}", put(put_class))
+        .route("/privacy/records", post(keep_record_route))
         .route_layer(middleware::from_fn_with_state(
             state,
             super::api::authenticate,
@@ -1129,19 +1140,334 @@ async fn audit(
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct LegalRequest {
-    account: String,
-    contact: Option<String>,
-    authority: String,
-    request: String,
-    legal_basis: String,
+/// The kinds of request the register holds: `legal` (a government or legal request, P16) and
+/// the requests of data subjects (P15) under the GDPR's articles 15 to 21.
+pub const REQUEST_KINDS: &[&str] = &[
+    "legal",
+    "access",
+    "rectification",
+    "erasure",
+    "restriction",
+    "objection",
+    "portability",
+];
+
+/// How many days a data subject's request may wait for its answer (P15).
+pub const ANSWER_WITHIN_DAYS: i64 = 30;
+
+/// The legal basis a data subject's request of `kind` rests on, when the caller names none.
+fn default_basis(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "access" => "GDPR Art. 15 (right of access)",
+        "rectification" => "GDPR Art. 16 (right to rectification)",
+        "erasure" => "GDPR Art. 17 (right to erasure)",
+        "restriction" => "GDPR Art. 18 (right to restriction of processing)",
+        "portability" => "GDPR Art. 20 (right to data portability)",
+        "objection" => "GDPR Art. 21 (right to object)",
+        _ => return None,
+    })
+}
+
+/// A request to record in the register: a legal request (P16) or a data subject's request
+/// (P15).
+#[derive(Debug, Clone, Deserialize)]
+#[non_exhaustive]
+pub struct NewRequest {
+    /// One of [`REQUEST_KINDS`]; `legal` when absent.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// The account whose data the request concerns.
+    pub account: String,
+    /// The contact it concerns, if one (stored as a pseudonym).
+    #[serde(default)]
+    pub contact: Option<String>,
+    /// Who asks: the authority of a legal request; `data subject` by default for the others.
+    #[serde(default)]
+    pub authority: Option<String>,
+    /// What is asked.
+    #[serde(default)]
+    pub request: String,
+    /// The legal basis cited; for a data subject's request, the GDPR article by default.
+    #[serde(default)]
+    pub legal_basis: Option<String>,
+}
+
+impl NewRequest {
+    /// A data subject's request of `kind` (`access`, `rectification`, `erasure`,
+    /// `restriction`, `objection`, `portability`) about `contact` of `account`.
+    pub fn data_subject(kind: &str, account: &str, contact: &str, request: &str) -> Self {
+        Self {
+            kind: Some(kind.to_owned()),
+            account: account.to_owned(),
+            contact: Some(contact.to_owned()),
+            authority: None,
+            request: request.to_owned(),
+            legal_basis: None,
+        }
+    }
+
+    /// The kind, `legal` when none was given.
+    pub fn kind(&self) -> &str {
+        self.kind.as_deref().unwrap_or("legal")
+    }
+
+    /// Why the request cannot be recorded, if it cannot.
+    pub fn problem(&self) -> Option<String> {
+        let kind = self.kind();
+        if !REQUEST_KINDS.contains(&kind) {
+            return Some(format!(
+                "no request kind is named `{kind}`; known: {}",
+                REQUEST_KINDS.join(", ")
+            ));
+        }
+        let blank = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
+        if kind == "legal" && (blank(&self.authority) || blank(&self.legal_basis)) {
+            return Some(
+                "a legal request needs the requesting authority and the legal basis it cites"
+                    .into(),
+            );
+        }
+        None
+    }
+}
+
+/// A request as the register holds it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[non_exhaustive]
+pub struct RequestRecord {
+    /// Its id (`lr_...`).
+    pub id: String,
+    /// Its kind (see [`REQUEST_KINDS`]).
+    pub kind: String,
+    /// The account it concerns.
+    pub account: String,
+    /// The pseudonym of the contact it concerns.
+    pub contact: Option<String>,
+    /// Who asked.
+    pub authority: String,
+    /// What was asked.
+    pub request: String,
+    /// The legal basis cited.
+    pub legal_basis: String,
+    /// The answer (`disclosed`, `partially_disclosed`, `refused`, `fulfilled`).
+    pub response: Option<String>,
+    /// What was disclosed (ids pseudonymized).
+    pub disclosed: Option<serde_json::Value>,
+    /// When it was received (Unix ms).
+    pub received_at: i64,
+    /// When the answer is due (Unix ms): received + 30 days for a data subject's request.
+    pub due_at: Option<i64>,
+    /// When it was answered (Unix ms).
+    pub answered_at: Option<i64>,
+    /// Whether it is unanswered past its due date at the time of the listing.
+    pub overdue: bool,
+}
+
+/// Records `req` for organization `org` at `now`, with its due date (P15: received + 30 days for
+/// a data subject's request), and writes the audit entry. The new request.
+pub async fn record_request(
+    shared: &Shared,
+    org: &str,
+    req: &NewRequest,
+    now: DateTime<Utc>,
+) -> Result<RequestRecord> {
+    if let Some(why) = req.problem() {
+        return Err(Error::new(ErrorKind::Privacy, why));
+    }
+    let kind = req.kind().to_owned();
+    let authority = req
+        .authority
+        .clone()
+        .filter(|a| !a.trim().is_empty())
+        .unwrap_or_else(|| "data subject".into());
+    let legal_basis = req
+        .legal_basis
+        .clone()
+        .filter(|b| !b.trim().is_empty())
+        .or_else(|| default_basis(&kind).map(str::to_owned))
+        .unwrap_or_default();
+    let due_at = (kind != "legal")
+        .then(|| (now + chrono::Duration::days(ANSWER_WITHIN_DAYS)).timestamp_millis());
+    let id = format!("lr_{}", &random_token()?[..16]);
+    let sql = sql_store(shared, "api").in_org(Some(org));
+    let contact = req
+        .contact
+        .as_deref()
+        .map(|c| sql.pseudonym(&contact_id(&req.account, c)));
+    sqlx::query(
+        "INSERT INTO legal_requests (id, account, contact, authority, request, legal_basis, received_at, org_id, kind, due_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&id)
+    .bind(&req.account)
+    .bind(contact.as_deref())
+    .bind(&authority)
+    .bind(&req.request)
+    .bind(&legal_basis)
+    .bind(now.timestamp_millis())
+    .bind(org)
+    .bind(&kind)
+    .bind(due_at)
+    .execute(shared.db.pool())
+    .await?;
+    let subject = match &req.contact {
+        Some(c) => Subject::contact(contact_id(&req.account, c)),
+        None => Subject::connection(req.account.clone()),
+    };
+    sql.append(
+        now,
+        AuditEvent::LegalRequestReceived {
+            request_id: id.clone(),
+            authority: authority.clone(),
+            legal_basis: legal_basis.clone(),
+            subjects: vec![subject],
+        },
+    )
+    .await?;
+    Ok(RequestRecord {
+        id,
+        kind,
+        account: req.account.clone(),
+        contact,
+        authority,
+        request: req.request.clone(),
+        legal_basis,
+        response: None,
+        disclosed: None,
+        received_at: now.timestamp_millis(),
+        due_at,
+        answered_at: None,
+        overdue: false,
+    })
+}
+
+/// Records the answer to request `id` of organization `org` at `now` (the register names
+/// disclosed records by pseudonym) and writes it to the audit register. `NotFound` for a
+/// request of another organization or none.
+pub async fn answer_request(
+    shared: &Shared,
+    org: &str,
+    id: &str,
+    response: LegalResponse,
+    legal_basis: &str,
+    disclosed: &[Disclosed],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let sql = sql_store(shared, "api").in_org(Some(org));
+    let pseudonymous: Vec<Disclosed> = disclosed
+        .iter()
+        .map(|d| {
+            Disclosed::new(
+                d.entity.clone(),
+                d.record_ids.iter().map(|i| sql.pseudonym(i)).collect(),
+            )
+        })
+        .collect();
+    let name = serde_json::to_value(&response)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let done = sqlx::query(
+        "UPDATE legal_requests SET response = $1, disclosed = $2, answered_at = $3 WHERE id = $4 AND org_id = $5",
+    )
+    .bind(&name)
+    .bind(serde_json::to_string(&pseudonymous).unwrap_or_default())
+    .bind(now.timestamp_millis())
+    .bind(id)
+    .bind(org)
+    .execute(shared.db.pool())
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::new(ErrorKind::NotFound, "no such legal request"));
+    }
+    sql.append(
+        now,
+        AuditEvent::LegalRequestAnswered {
+            request_id: id.to_owned(),
+            response,
+            legal_basis: legal_basis.to_owned(),
+            disclosed: disclosed.to_vec(),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Which requests a listing shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RequestStatus {
+    /// Every request.
+    All,
+    /// Not answered yet.
+    Open,
+    /// Not answered and past the due date (P15).
+    Overdue,
+    /// Answered.
+    Answered,
+}
+
+/// The requests of organization `org` (of `account`, of the contact whose pseudonym is
+/// `contact`, when given) in `status` at `now`, oldest first, read through `conn` (the caller's
+/// scoped reader, or the pool).
+pub async fn list_requests(
+    conn: &mut sqlx::AnyConnection,
+    org: &str,
+    account: Option<&str>,
+    contact: Option<&str>,
+    status: RequestStatus,
+    now: DateTime<Utc>,
+) -> Result<Vec<RequestRecord>> {
+    let now = now.timestamp_millis();
+    let rows = sqlx::query(
+        "SELECT id, kind, account, contact, authority, request, legal_basis, response, disclosed, received_at, due_at, answered_at \
+         FROM legal_requests WHERE org_id = $3 AND ($1 = '' OR account = $1) AND ($2 = '' OR contact = $2) \
+         AND ($4 = 'all' OR ($4 = 'answered' AND answered_at IS NOT NULL) OR ($4 = 'open' AND answered_at IS NULL) \
+              OR ($4 = 'overdue' AND answered_at IS NULL AND due_at IS NOT NULL AND due_at <= $5)) \
+         ORDER BY received_at, id LIMIT 1000",
+    )
+    .bind(account.unwrap_or_default())
+    .bind(contact.unwrap_or_default())
+    .bind(org)
+    .bind(match status {
+        RequestStatus::All => "all",
+        RequestStatus::Open => "open",
+        RequestStatus::Overdue => "overdue",
+        RequestStatus::Answered => "answered",
+    })
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let disclosed: Option<String> = r.try_get("disclosed")?;
+            let due_at: Option<i64> = r.try_get("due_at")?;
+            let answered_at: Option<i64> = r.try_get("answered_at")?;
+            Ok(RequestRecord {
+                id: r.try_get("id")?,
+                kind: r.try_get("kind")?,
+                account: r.try_get("account")?,
+                contact: r.try_get("contact")?,
+                authority: r.try_get("authority")?,
+                request: r.try_get("request")?,
+                legal_basis: r.try_get("legal_basis")?,
+                response: r.try_get("response")?,
+                disclosed: disclosed.and_then(|d| serde_json::from_str(&d).ok()),
+                received_at: r.try_get("received_at")?,
+                due_at,
+                answered_at,
+                overdue: answered_at.is_none() && due_at.is_some_and(|d| d <= now),
+            })
+        })
+        .collect::<std::result::Result<_, sqlx::Error>>()
+        .map_err(Error::from)
 }
 
 async fn record_legal_request(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Json(req): Json<LegalRequest>,
+    Json(req): Json<NewRequest>,
 ) -> Response {
     check!(
         allowed(
@@ -1152,52 +1478,15 @@ async fn record_legal_request(
         )
         .await
     );
-    if req.authority.trim().is_empty() || req.legal_basis.trim().is_empty() {
-        return problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "a legal request needs the requesting authority and the legal basis it cites",
-        );
+    if let Some(why) = req.problem() {
+        return problem(StatusCode::UNPROCESSABLE_ENTITY, &why);
     }
-    let id = match random_token() {
-        Ok(t) => format!("lr_{}", &t[..16]),
-        Err(e) => return failure(e),
-    };
-    let now = Utc::now();
-    let sql = sql_store(&state.shared, "api").in_org(Some(&caller.org_id));
-    let result = async {
-        sqlx::query(
-            "INSERT INTO legal_requests (id, account, contact, authority, request, legal_basis, received_at, org_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    match record_request(&state.shared, &caller.org_id, &req, Utc::now()).await {
+        Ok(r) => (
+            StatusCode::CREATED,
+            Json(json!({ "id": r.id, "kind": r.kind, "due_at": r.due_at })),
         )
-        .bind(&id)
-        .bind(&req.account)
-        .bind(req.contact.as_deref().map(|c| sql.pseudonym(&contact_id(&req.account, c))))
-        .bind(&req.authority)
-        .bind(&req.request)
-        .bind(&req.legal_basis)
-        .bind(now.timestamp_millis())
-        .bind(&caller.org_id)
-        .execute(state.shared.db.pool())
-        .await?;
-        let subject = match &req.contact {
-            Some(c) => Subject::contact(contact_id(&req.account, c)),
-            None => Subject::connection(req.account.clone()),
-        };
-        sql.append(
-                now,
-                AuditEvent::LegalRequestReceived {
-                    request_id: id.clone(),
-                    authority: req.authority.clone(),
-                    legal_basis: req.legal_basis.clone(),
-                    subjects: vec![subject],
-                },
-            )
-            .await?;
-        Ok::<_, Error>(())
-    }
-    .await;
-    match result {
-        Ok(()) => (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
+            .into_response(),
         Err(e) => failure(e),
     }
 }
@@ -1217,51 +1506,17 @@ async fn answer_legal_request(
     Json(answer): Json<LegalAnswer>,
 ) -> Response {
     check!(allowed(&state, &caller, Permission::ManagePrivacy, None).await);
-    let now = Utc::now();
-    let sql = sql_store(&state.shared, "api").in_org(Some(&caller.org_id));
-    // The register names disclosed records by pseudonym, like the audit register.
-    let disclosed: Vec<Disclosed> = answer
-        .disclosed
-        .iter()
-        .map(|d| {
-            Disclosed::new(
-                d.entity.clone(),
-                d.record_ids.iter().map(|i| sql.pseudonym(i)).collect(),
-            )
-        })
-        .collect();
-    let result = async {
-        let response = serde_json::to_value(&answer.response)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        let done = sqlx::query(
-            "UPDATE legal_requests SET response = $1, disclosed = $2, answered_at = $3 WHERE id = $4 AND org_id = $5",
-        )
-        .bind(&response)
-        .bind(serde_json::to_string(&disclosed).unwrap_or_default())
-        .bind(now.timestamp_millis())
-        .bind(&id)
-        .bind(&caller.org_id)
-        .execute(state.shared.db.pool())
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(Error::new(ErrorKind::NotFound, "no such legal request"));
-        }
-        sql.append(
-                now,
-                AuditEvent::LegalRequestAnswered {
-                    request_id: id.clone(),
-                    response: answer.response.clone(),
-                    legal_basis: answer.legal_basis.clone(),
-                    disclosed: answer.disclosed.clone(),
-                },
-            )
-            .await?;
-        Ok(())
-    }
-    .await;
-    match result {
+    match answer_request(
+        &state.shared,
+        &caller.org_id,
+        &id,
+        answer.response,
+        &answer.legal_basis,
+        &answer.disclosed,
+        Utc::now(),
+    )
+    .await
+    {
         Ok(()) => Json(json!({ "id": id, "answered": true })).into_response(),
         Err(e) => failure(e),
     }
@@ -1273,10 +1528,17 @@ struct AccountQuery {
     contact: Option<String>,
 }
 
+#[derive(Debug, Deserialize)]
+struct RequestQuery {
+    account: Option<String>,
+    contact: Option<String>,
+    status: Option<RequestStatus>,
+}
+
 async fn list_legal_requests(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Query(q): Query<AccountQuery>,
+    Query(q): Query<RequestQuery>,
 ) -> Response {
     // read as the caller's organization (on PostgreSQL with an application role, row-level
     // security is the second wall)
@@ -1291,42 +1553,23 @@ async fn list_legal_requests(
         Ok(r) => r,
         Err(answer) => return answer,
     };
-    let rows = sqlx::query(
-        "SELECT id, account, contact, authority, request, legal_basis, response, disclosed, received_at, answered_at \
-         FROM legal_requests WHERE org_id = $3 AND ($1 = '' OR account = $1) AND ($2 = '' OR contact = $2) \
-         ORDER BY received_at, id LIMIT 1000",
-    )
-    .bind(q.account.clone().unwrap_or_default())
-    .bind(match (&q.account, &q.contact) {
-        (Some(a), Some(c)) => sql_store(&state.shared, "api").pseudonym(&contact_id(a, c)),
-        _ => String::new(),
-    })
-    .bind(&caller.org_id)
-    .fetch_all(&mut *reader)
-    .await;
-    let rows = match rows {
-        Ok(r) => r,
-        Err(e) => return failure(e.into()),
+    let contact = match (&q.account, &q.contact) {
+        (Some(a), Some(c)) => Some(sql_store(&state.shared, "api").pseudonym(&contact_id(a, c))),
+        _ => None,
     };
-    let list: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|r| {
-            let disclosed: Option<String> = r.try_get("disclosed").unwrap_or_default();
-            json!({
-                "id": r.try_get::<String, _>("id").unwrap_or_default(),
-                "account": r.try_get::<String, _>("account").unwrap_or_default(),
-                "contact": r.try_get::<Option<String>, _>("contact").unwrap_or_default(),
-                "authority": r.try_get::<String, _>("authority").unwrap_or_default(),
-                "request": r.try_get::<String, _>("request").unwrap_or_default(),
-                "legal_basis": r.try_get::<String, _>("legal_basis").unwrap_or_default(),
-                "response": r.try_get::<Option<String>, _>("response").unwrap_or_default(),
-                "disclosed": disclosed.and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok()),
-                "received_at": r.try_get::<i64, _>("received_at").unwrap_or_default(),
-                "answered_at": r.try_get::<Option<i64>, _>("answered_at").unwrap_or_default(),
-            })
-        })
-        .collect();
-    Json(json!({ "legal_requests": list })).into_response()
+    match list_requests(
+        &mut reader,
+        &caller.org_id,
+        q.account.as_deref(),
+        contact.as_deref(),
+        q.status.unwrap_or(RequestStatus::All),
+        Utc::now(),
+    )
+    .await
+    {
+        Ok(list) => Json(json!({ "legal_requests": list })).into_response(),
+        Err(e) => failure(e),
+    }
 }
 
 async fn consents(
@@ -1367,5 +1610,86 @@ async fn consents(
             Json(json!({ "account": account, "consents": list })).into_response()
         }
         Err(e) => failure(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ClassRequest {
+    keep_for: privacy_kit::retention::Period,
+    #[serde(default = "created")]
+    anchor: privacy_kit::retention::Anchor,
+    #[serde(default = "delete_disposal")]
+    then: privacy_kit::retention::Disposal,
+    #[serde(default)]
+    promise: String,
+}
+
+fn created() -> privacy_kit::retention::Anchor {
+    privacy_kit::retention::Anchor::Created
+}
+
+fn delete_disposal() -> privacy_kit::retention::Disposal {
+    privacy_kit::retention::Disposal::Delete
+}
+
+async fn list_classes(State(state): State<Arc<AppState>>, caller: Caller) -> Response {
+    check!(allowed(&state, &caller, Permission::ManagePrivacy, None).await);
+    match org_retention::classes_of(&state.shared.db, &caller.org_id).await {
+        Ok(classes) => Json(json!({ "classes": classes })).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+async fn put_class(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Json(req): Json<ClassRequest>,
+) -> Response {
+    check!(allowed(&state, &caller, Permission::ManagePrivacy, None).await);
+    let policy = org_retention::class(&name, req.keep_for, req.anchor, req.then, &req.promise);
+    if let Some(why) = org_retention::class_problem(&policy) {
+        return problem(StatusCode::UNPROCESSABLE_ENTITY, &why);
+    }
+    match org_retention::set_class(
+        &state.shared.db,
+        &caller.org_id,
+        &policy,
+        Utc::now().timestamp_millis(),
+    )
+    .await
+    {
+        Ok(()) => Json(json!({ "class": policy })).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RecordRequest {
+    data_class: String,
+    #[serde(default)]
+    reference: Option<String>,
+    #[serde(default)]
+    body: serde_json::Value,
+}
+
+async fn keep_record_route(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Json(req): Json<RecordRequest>,
+) -> Response {
+    check!(allowed(&state, &caller, Permission::ManagePrivacy, None).await);
+    match org_retention::keep_record(
+        &state.shared.db,
+        &caller.org_id,
+        &req.data_class,
+        req.reference.as_deref(),
+        &req.body,
+        Utc::now(),
+    )
+    .await
+    {
+        Ok(id) => (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
+        Err(e) => failure(e),
     }
 }

@@ -71,7 +71,10 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
 async fn process(shared: &Shared, owner: &str, row: &inbox::Claimed) -> Result<bool> {
     let engine = shared.engine();
     let store = TxStore::new(shared.db.begin().await?);
-    let mut writes = Writes::default();
+    let mut writes = Writes {
+        unread: shared.data_access.get(),
+        ..Writes::default()
+    };
     let parsed = [parse(row)];
     let known = Known::look_up(&store, &parsed).await?;
     let outcomes = process_in(&engine, &store, &mut writes, &known, &parsed[0]).await?;
@@ -91,7 +94,10 @@ async fn process(shared: &Shared, owner: &str, row: &inbox::Claimed) -> Result<b
 async fn process_batch(shared: &Shared, owner: &str, rows: &[inbox::Claimed]) -> Result<usize> {
     let engine = shared.engine();
     let store = TxStore::new(shared.db.begin().await?);
-    let mut writes = Writes::default();
+    let mut writes = Writes {
+        unread: shared.data_access.get(),
+        ..Writes::default()
+    };
     let parsed: Vec<Parsed> = rows.iter().map(parse).collect();
     let known = Known::look_up(&store, &parsed).await?;
     let mut all = Vec::new();
@@ -139,6 +145,10 @@ struct Writes {
     now: i64,
     /// Messages, reactions and reads for the team inbox.
     conversations: conversations::Batch,
+    /// P5: accounts whose messages are not read.
+    unread: std::sync::Arc<HashSet<String>>,
+    /// P5: items to remove from raw notifications: (inbox id, account) -> message ids.
+    forget: HashMap<(String, String), Vec<String>>,
 }
 
 impl Writes {
@@ -147,6 +157,9 @@ impl Writes {
     async fn flush(mut self, tx: &mut Tx, owner: &str) -> Result<bool> {
         let now = self.now;
         self.write_rows(tx).await?;
+        for ((hash, account), ids) in &self.forget {
+            super::data_access::forget_items(tx, hash, account, ids).await?;
+        }
         for (account, at) in &self.touched {
             db::accounts::touch_webhook(tx, account, *at).await?;
         }
@@ -378,9 +391,45 @@ async fn process_in(
                 }
                 outcomes.push("skipped");
             }
+            // P5: an account whose automations need no messages does not read them: only the
+            // key is kept (deduplication), and the items leave the raw notification.
+            Converted::Decide(event)
+                if writes.unread.contains(&event.account)
+                    && super::data_access::is_unread(&event.kind) =>
+            {
+                let decision = serde_json::json!({ "outcome": "not_read",
+                    "reason": "the organization's automations need no messages (P5)" });
+                if let Some(mid) = super::data_access::mid_of(&event.kind) {
+                    writes
+                        .forget
+                        .entry((row.id.clone(), event.account.clone()))
+                        .or_default()
+                        .push(mid.to_owned());
+                }
+                writes.record_event(
+                    &event.account,
+                    &event.id,
+                    &row.id,
+                    kind_name(&event.kind),
+                    "",
+                    None,
+                    event.occurred_at.timestamp_millis(),
+                    now,
+                    "not_read",
+                    None,
+                    decision.to_string(),
+                );
+                outcomes.push("not_read");
+            }
             Converted::Decide(event) => {
-                let outcome =
-                    decide(engine, store, writes, known, &row.id, event.clone(), now).await?;
+                let mut event = event.clone();
+                if writes.unread.contains(&event.account) {
+                    // delivery status only: not the text of the echoed message
+                    if let Core::Echo { text, .. } = &mut event.kind {
+                        text.clear();
+                    }
+                }
+                let outcome = decide(engine, store, writes, known, &row.id, event, now).await?;
                 outcomes.push(outcome);
             }
         }

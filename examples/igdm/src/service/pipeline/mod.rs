@@ -4,7 +4,9 @@
 
 pub mod backfill;
 pub mod convert;
+pub mod data_access;
 pub mod inbox;
+pub mod org_retention;
 pub mod outbound;
 pub mod ownership;
 pub mod ratelimit;
@@ -51,6 +53,8 @@ pub struct Shared {
     pub ownership: ownership::Ownership,
     /// The model answering `ai_reply` actions (`[ai]`); `None`: they send their fallback.
     pub ai: Option<Arc<dyn crate::service::ai::Responder>>,
+    /// The accounts whose messages are not read (P5), rebuilt with the engine.
+    pub data_access: data_access::Cache,
     engine: RwLock<Arc<Engine>>,
     /// Engine changes take turns: each reads the stored automations and installs the engine
     /// built from them before the next one starts, so an engine built from an older read
@@ -75,7 +79,7 @@ impl Shared {
             ))
             .build()?;
         let rules = db::automations::rule_set(&db).await?;
-        Ok(Self {
+        let shared = Self {
             limiter: RateLimiter::new(config.send_per_second, config.private_replies_per_hour),
             pacer: RateLimiter::new(config.send_per_second, config.private_replies_per_hour),
             http: reqwest::Client::builder()
@@ -86,13 +90,16 @@ impl Shared {
             ownership: ownership::Ownership::new(db.backend()),
             ai: crate::service::ai::from_config(&config),
             engine: RwLock::new(Arc::new(Engine::new(rules))),
+            data_access: data_access::Cache::default(),
             engine_turn: tokio::sync::Mutex::new(()),
             clients: Mutex::new(HashMap::new()),
             db,
             config,
             metrics,
             vault,
-        })
+        };
+        shared.data_access.refresh(&shared.db).await?;
+        Ok(shared)
     }
 
     /// The current engine.
@@ -116,7 +123,7 @@ impl Shared {
         let _turn = self.engine_turn.lock().await;
         let rules = db::automations::rule_set(&self.db).await?;
         self.set_engine(Engine::new(rules));
-        Ok(())
+        self.data_access.refresh(&self.db).await
     }
 
     /// Validates and stores `file` (see [`db::automations::save`]) and makes the stored
@@ -126,9 +133,11 @@ impl Shared {
         file: automation_core::RulesFile,
     ) -> Result<std::result::Result<(), Vec<db::automations::Problem>>> {
         let _turn = self.engine_turn.lock().await;
-        Ok(db::automations::save(&self.db, file, db::now_ms())
+        let saved = db::automations::save(&self.db, file, db::now_ms())
             .await?
-            .map(|set| self.set_engine(Engine::new(set))))
+            .map(|set| self.set_engine(Engine::new(set)));
+        self.data_access.refresh(&self.db).await?;
+        Ok(saved)
     }
 
     /// A Graph API client with `account`'s token (opened from the vault; cached until the

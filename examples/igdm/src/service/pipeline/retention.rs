@@ -4,6 +4,9 @@
 //! after (P13), raw webhook notifications deleted after 7 days), writes a report per account,
 //! and resumes deletions that did not finish.
 //!
+//! Organizations' own data classes (P8) and the access log (P17) are swept by
+//! [`super::org_retention`] in the same run.
+//!
 //! The time is passed in ([`sweep`]), so tests can move it; the background job passes the
 //! system time every `retention_interval_secs`.
 
@@ -127,6 +130,8 @@ pub struct SweepReport {
     pub notifications_deleted: u64,
     /// Unfinished deletions resumed.
     pub deletions_resumed: u64,
+    /// The organizations' own data classes (P8) and the access log (P17).
+    pub classes: super::org_retention::ClassReport,
 }
 
 fn changed(r: &RetentionReport) -> bool {
@@ -158,6 +163,7 @@ pub async fn sweep(shared: &Shared, now: DateTime<Utc>) -> Result<SweepReport> {
     .await?;
     report.notifications_deleted = r.counts.get(store::INBOX).map_or(0, |c| c.deleted);
     report.deletions_resumed = resume_deletions(shared, now).await?;
+    report.classes = super::org_retention::sweep(shared, None, now).await?;
     Ok(report)
 }
 
@@ -169,7 +175,9 @@ pub async fn sweep_organization(
     org: &str,
     now: DateTime<Utc>,
 ) -> Result<SweepReport> {
-    sweep_accounts(shared, Some(org), now).await
+    let mut report = sweep_accounts(shared, Some(org), now).await?;
+    report.classes = super::org_retention::sweep(shared, Some(org), now).await?;
+    Ok(report)
 }
 
 async fn sweep_accounts(
