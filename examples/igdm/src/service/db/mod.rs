@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod automation_store;
 pub mod automations;
+pub mod crm;
 pub mod delivery_log;
 pub mod inbox;
 pub mod outbound;

@@ -25,6 +25,8 @@
 //! | `ManageOwners`: make, demote, invite or remove Owners; Owner API keys | yes | no | no |
 //! | `ManageSettings`: organization settings (billing-like) | yes | no | no |
 //! | `DeleteOrganization`: delete the organization and everything in it | yes | no | no |
+//! | `EditContacts`: tag contacts, set their field values, move them between pipeline stages, refresh their profiles | yes | yes | yes |
+//! | `ManageContactSchema`: define the organization's custom fields and pipeline stages | yes | yes | no |
 //!
 //! Reading consent (opt-in) records needs `ViewInbox`; any logged-in member may export their
 //! own data (profile, memberships, sessions) and delete their own account (unless they are the
@@ -96,11 +98,18 @@ pub enum Permission {
     ManageSettings,
     /// Delete the organization and everything in it.
     DeleteOrganization,
+    /// Work on contacts in the CRM: add and remove tags, set and clear custom field values,
+    /// move contacts between pipeline stages, refresh their profiles. Reading contacts needs
+    /// only `ViewInbox`.
+    EditContacts,
+    /// Define, change and delete the organization's custom fields and pipeline stages (what
+    /// every contact's data is validated against).
+    ManageContactSchema,
 }
 
 impl Permission {
     /// Every permission, in the matrix's order.
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 14] = [
         Permission::ViewInbox,
         Permission::Reply,
         Permission::ViewMembers,
@@ -113,6 +122,8 @@ impl Permission {
         Permission::ManageOwners,
         Permission::ManageSettings,
         Permission::DeleteOrganization,
+        Permission::EditContacts,
+        Permission::ManageContactSchema,
     ];
 
     /// A snake_case name, for answers.
@@ -130,6 +141,8 @@ impl Permission {
             Permission::ManageOwners => "manage_owners",
             Permission::ManageSettings => "manage_settings",
             Permission::DeleteOrganization => "delete_organization",
+            Permission::EditContacts => "edit_contacts",
+            Permission::ManageContactSchema => "manage_contact_schema",
         }
     }
 }
@@ -150,8 +163,10 @@ pub fn allows(role: Role, permission: Permission) -> bool {
                 | ManageApiKeys
                 | ManageMembers
                 | ManagePrivacy
+                | EditContacts
+                | ManageContactSchema
         ),
-        Role::Agent => matches!(permission, ViewInbox | Reply | ViewMembers),
+        Role::Agent => matches!(permission, ViewInbox | Reply | ViewMembers | EditContacts),
     }
 }
 
@@ -686,9 +701,20 @@ mod tests {
             [
                 Permission::ViewInbox,
                 Permission::Reply,
-                Permission::ViewMembers
+                Permission::ViewMembers,
+                Permission::EditContacts
             ]
         );
+    }
+
+    #[test]
+    fn agents_work_on_contacts_and_only_owners_and_admins_define_fields_and_stages() {
+        for role in [Role::Owner, Role::Admin, Role::Agent] {
+            assert!(allows(role, Permission::EditContacts), "{role:?}");
+        }
+        assert!(allows(Role::Owner, Permission::ManageContactSchema));
+        assert!(allows(Role::Admin, Permission::ManageContactSchema));
+        assert!(!allows(Role::Agent, Permission::ManageContactSchema));
     }
 
     #[test]

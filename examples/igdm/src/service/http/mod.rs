@@ -3,6 +3,7 @@
 pub mod api;
 pub mod auth;
 pub mod connect;
+pub mod crm;
 pub mod ops;
 pub mod orgs;
 pub mod outbound;
@@ -61,5 +62,6 @@ pub fn router(state: Arc<AppState>) -> Router {
             axum::middleware::from_fn_with_state(state.clone(), auth::authenticate),
         ))
         .merge(privacy::router(state.clone()))
+        .merge(crm::router(state.clone()))
         .with_state(state)
 }
