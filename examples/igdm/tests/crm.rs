@@ -559,6 +559,20 @@ async fn tags_fields_and_stages_are_kept_with_their_history() {
             .call(Method::PUT, "/api/crm/stages", Some(json!({"stages": [{"id": "lead"}]})))
             .await;
         assert_eq!(status, 409, "{body}");
+        // stages are renamed and reordered in place; the contact stays where it is
+        let (status, body) = w
+            .call(
+                Method::PUT,
+                "/api/crm/stages",
+                Some(json!({"stages": [{"id": "won"}, {"id": "qualified", "name": "Hot"}, {"id": "lead"}]})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["stages"][0]["id"], "won");
+        assert_eq!(body["stages"][1]["name"], "Hot");
+        assert_eq!(body["stages"][1]["position"], 1);
+        let (_, shown) = w.call(Method::GET, &contact_path(MESSAGER), None).await;
+        assert_eq!(shown["stage"], "qualified");
         // every change was published as contact.updated
         let payloads: Vec<String> = sqlx::query_scalar(
             "SELECT payload FROM outbound_deliveries WHERE event_type = 'contact.updated' ORDER BY created_at",

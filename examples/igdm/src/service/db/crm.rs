@@ -568,13 +568,21 @@ pub async fn put_stages(
             ));
         }
     }
-    sqlx::query("DELETE FROM crm_stages WHERE org_id = $1")
-        .bind(org)
-        .execute(&mut **tx)
-        .await?;
+    for s in old
+        .iter()
+        .filter(|s| !new.iter().any(|(id, _)| *id == s.id))
+    {
+        sqlx::query("DELETE FROM crm_stages WHERE org_id = $1 AND id = $2")
+            .bind(org)
+            .bind(&s.id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    // kept stages keep their creation time; names and order are the new ones
     for (i, (id, name)) in new.iter().enumerate() {
         sqlx::query(
-            "INSERT INTO crm_stages (org_id, id, name, position, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO crm_stages (org_id, id, name, position, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (org_id, id) DO UPDATE SET name = excluded.name, position = excluded.position",
         )
         .bind(org)
         .bind(id)
@@ -882,8 +890,8 @@ pub async fn list(
         let username: Option<String> = r.try_get("username")?;
         let profile_username: Option<String> = r.try_get("p_username")?;
         out.push(ContactSummary {
-            tags: tags(conn, &account, &id).await?,
-            fields: values(conn, &account, &id, &defs).await?,
+            tags: Vec::new(),
+            fields: BTreeMap::new(),
             username: profile_username.or(username),
             name: r.try_get("name")?,
             stage: r.try_get("stage")?,
@@ -891,6 +899,59 @@ pub async fn list(
             account,
             id,
         });
+    }
+    // tags and values of the page: one query each per account, over the page's id range
+    let mut index: std::collections::HashMap<(String, String), usize> = Default::default();
+    let mut ranges: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for (i, c) in out.iter().enumerate() {
+        index.insert((c.account.clone(), c.id.clone()), i);
+        let range = ranges
+            .entry(c.account.clone())
+            .or_insert_with(|| (c.id.clone(), c.id.clone()));
+        if c.id < range.0 {
+            range.0.clone_from(&c.id);
+        }
+        if c.id > range.1 {
+            range.1.clone_from(&c.id);
+        }
+    }
+    for (account, (first, last)) in &ranges {
+        let rows = sqlx::query(
+            "SELECT contact, tag FROM contact_tags WHERE account = $1 AND contact >= $2 \
+             AND contact <= $3 ORDER BY contact, tag",
+        )
+        .bind(account)
+        .bind(first)
+        .bind(last)
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in &rows {
+            let contact: String = r.try_get("contact")?;
+            if let Some(&i) = index.get(&(account.clone(), contact)) {
+                out[i].tags.push(r.try_get("tag")?);
+            }
+        }
+        let rows = sqlx::query(
+            "SELECT contact, field, value FROM contact_field_values WHERE account = $1 \
+             AND contact >= $2 AND contact <= $3",
+        )
+        .bind(account)
+        .bind(first)
+        .bind(last)
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in &rows {
+            let contact: String = r.try_get("contact")?;
+            if let Some(&i) = index.get(&(account.clone(), contact)) {
+                let field: String = r.try_get("field")?;
+                let value: String = r.try_get("value")?;
+                let ty = defs
+                    .iter()
+                    .find(|d| d.key == field)
+                    .map_or(FieldType::Text, |d| d.field_type);
+                out[i].fields.insert(field, ty.to_json(&value));
+            }
+        }
     }
     let next = if out.len() as i64 >= limit {
         out.last().map(|c| format!("{}:{}", c.account, c.id))
