@@ -325,6 +325,10 @@ async fn profiles_are_fetched_only_for_contacts_who_messaged() {
             shown["profile"]["error"]["kind"], "token_invalid",
             "{shown}"
         );
+        let (_, account) = w
+            .call(Method::GET, &format!("/api/accounts/{ACCOUNT}"), None)
+            .await;
+        assert_eq!(account["status"], "needs_reconnect", "{account}");
         // what was fetched before stays (its picture is still fresh)
         assert_eq!(shown["profile"]["name"], "Peter Chang");
         w.service.shutdown().await;

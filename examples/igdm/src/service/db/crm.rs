@@ -1109,6 +1109,73 @@ mod tests {
         assert!(p.picture_stale(10) && !p.picture_stale(9));
     }
 
+    #[tokio::test]
+    async fn only_conversation_starting_events_count_as_consent() {
+        let t = super::super::testing::temp_db().await;
+        let mut conn = t.db.pool().acquire().await.unwrap();
+        let event = |kind: &'static str, who: &'static str| {
+            sqlx::query(
+                "INSERT INTO events (account, key, inbox_id, kind, contact, occurred_at, processed_at, outcome, decision) \
+                 VALUES ('A', $1, 'i', $2, $3, 1, 1, 'ignored', '{}')",
+            )
+            .bind(format!("{kind}:{who}"))
+            .bind(kind)
+            .bind(who)
+        };
+        for (kind, who) in [
+            ("comment", "commenter"),
+            ("live_comment", "commenter"),
+            ("story_mention", "mentioner"),
+            ("reaction", "mentioner"),
+            ("referral", "mentioner"),
+            ("postback", "menu_tapper"),
+            ("ice_breaker", "ice_breaker"),
+            ("story_reply", "story_replier"),
+            ("message", "messager"),
+        ] {
+            event(kind, who).execute(&mut *conn).await.unwrap();
+        }
+        for (who, consented) in [
+            ("commenter", false),
+            ("mentioner", false),
+            ("nobody", false),
+            ("menu_tapper", true),
+            ("ice_breaker", true),
+            ("story_replier", true),
+            ("messager", true),
+        ] {
+            assert_eq!(
+                has_messaged(&mut conn, "A", who).await.unwrap(),
+                consented,
+                "{who}"
+            );
+            // another account's events say nothing about this one
+            assert!(!has_messaged(&mut conn, "B", who).await.unwrap());
+        }
+        // every kind listed as consenting counts (the query and the list agree)
+        for kind in CONSENTING_KINDS {
+            let who = format!("by_{kind}");
+            sqlx::query(
+                "INSERT INTO events (account, key, inbox_id, kind, contact, occurred_at, processed_at, outcome, decision) \
+                 VALUES ('A', $1, 'i', $2, $1, 1, 1, 'ignored', '{}')",
+            )
+            .bind(&who)
+            .bind(kind)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+            assert!(has_messaged(&mut conn, "A", &who).await.unwrap(), "{kind}");
+        }
+        // a profile the platform gave counts too (events may be gone by retention)
+        sqlx::query(
+            "INSERT INTO contact_profiles (account, contact, fetched_at, attempted_at) VALUES ('A', 'commenter', 5, 5)",
+        )
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        assert!(has_messaged(&mut conn, "A", "commenter").await.unwrap());
+    }
+
     #[test]
     fn slugs_and_tags_are_checked() {
         assert!(is_slug("lead_source") && is_slug("won-2"));

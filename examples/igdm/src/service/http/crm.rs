@@ -25,7 +25,8 @@
 //! [`db::crm`] for how that is known): for anyone else the refresh
 //! answers 409 with `"reason": "consent_required"` and Instagram is not called. A refusal or
 //! error of the platform is recorded on the profile (`error`) and answered (409 for consent,
-//! 502 otherwise, with the platform's error kind as `reason`). The picture URL is served only
+//! 502 otherwise, with the platform's error kind as `reason`); a refused token (190) marks the
+//! account as needing a reconnect, as a refused send does. The picture URL is served only
 //! while fresh (`profile_pic_expires_at`); reading a contact whose picture expired fetches the
 //! profile again first (not within a minute of a failed attempt), and when that fails the
 //! picture is left out (`"profile_pic_status": "expired"`), never served stale.
@@ -48,7 +49,7 @@ use serde_json::{json, Value};
 use super::api::{authenticate, scope};
 use super::auth::{failure, problem, Caller, Credential, Permission};
 use super::AppState;
-use crate::service::db::{self, crm, outbound, Tx};
+use crate::service::db::{self, accounts, crm, outbound, Tx};
 use crate::service::error::Result;
 
 /// How long after a failed profile fetch reading the contact does not try again.
@@ -280,6 +281,21 @@ async fn fetch_profile(
     }
     .await;
     record.map_err(Refused::Service)?;
+    if let Err(e) = &fetched {
+        if matches!(e.kind(), instagram_graph::ErrorKind::TokenInvalid { .. }) {
+            // as for sends: the account needs reconnecting, and its cached client goes
+            accounts::set_status(
+                &state.shared.db,
+                account,
+                accounts::NEEDS_RECONNECT,
+                Some("the access token was refused (error 190); reconnect the account"),
+                now,
+            )
+            .await
+            .map_err(Refused::Service)?;
+            state.shared.forget_client(account);
+        }
+    }
     fetched.map(|_| ()).map_err(Refused::Platform)
 }
 
