@@ -836,3 +836,122 @@ async fn p11_deleting_a_contact_deletes_its_profile_tags_fields_and_stage_histor
     })
     .await;
 }
+
+#[tokio::test]
+async fn p11_deleting_an_organization_deletes_its_fields_stages_and_contacts_crm_data() {
+    testing::on_each_backend(|| async {
+        let w = World::start("org-delete").await;
+        // a second organization, with its own account and a contact who messaged it
+        let signed = reqwest::Client::new()
+            .post(format!("{}/api/signup", w.service.base_url()))
+            .json(
+                &json!({"email": "owner@crm-org.example", "password": "a long password 1",
+                "organization": "CRM Org"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed.status(), 201);
+        let session = signed
+            .headers()
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .trim_start_matches("igdm_session=")
+            .to_owned();
+        let body: Value = signed.json().await.unwrap();
+        let org = body["organization"]["id"].as_str().unwrap().to_owned();
+        let other = "17841400000000077";
+        w.service
+            .connect_account_in(&org, other, Some("other_shop"), "IGAA-other-token")
+            .await
+            .unwrap();
+        w.webhook(
+            json!({"object": "instagram", "entry": [{"id": other, "time": 1,
+            "messaging": [{"sender": {"id": "IGSID-their-fan"}, "recipient": {"id": other},
+                "timestamp": chrono::Utc::now().timestamp_millis(),
+                "message": {"mid": "mid-other", "text": "hi"}}]}]}),
+        )
+        .await;
+        w.eventually("the other organization's contact is recorded", || async {
+            w.scalar(&format!(
+                "SELECT COUNT(*) FROM contacts WHERE account = '{other}'"
+            ))
+            .await
+                > 0
+        })
+        .await;
+        let theirs = format!("/api/crm/contacts/{other}/IGSID-their-fan");
+        for (m, p, body) in [
+            (
+                Method::PUT,
+                "/api/crm/fields/size".to_owned(),
+                Some(json!({"type": "text"})),
+            ),
+            (
+                Method::PUT,
+                "/api/crm/stages".to_owned(),
+                Some(json!({"stages": [{"id": "new"}]})),
+            ),
+            (Method::PUT, format!("{theirs}/tags/fan"), None),
+            (
+                Method::PUT,
+                format!("{theirs}/fields/size"),
+                Some(json!({"value": "XL"})),
+            ),
+            (
+                Method::PUT,
+                format!("{theirs}/stage"),
+                Some(json!({"stage": "new"})),
+            ),
+        ] {
+            let (status, answer) = w.call_as(&session, m, &p, body).await;
+            assert_eq!(status, 200, "{p}: {answer}");
+        }
+        // and the operator's organization has CRM data of its own
+        w.call(
+            Method::PUT,
+            "/api/crm/fields/size",
+            Some(json!({"type": "number"})),
+        )
+        .await;
+        w.call(
+            Method::PUT,
+            &format!("{}/tags/mine", contact_path(MESSAGER)),
+            None,
+        )
+        .await;
+
+        let (status, answer) = w
+            .call_as(
+                &session,
+                Method::DELETE,
+                "/privacy/organization",
+                Some(json!({"organization": org, "confirm": true})),
+            )
+            .await;
+        assert!(status == 200 || status == 202, "{status} {answer}");
+        let org_rows = format!(
+            "SELECT (SELECT COUNT(*) FROM crm_fields WHERE org_id = '{org}') \
+             + (SELECT COUNT(*) FROM crm_stages WHERE org_id = '{org}') \
+             + (SELECT COUNT(*) FROM contact_tags WHERE account = '{other}') \
+             + (SELECT COUNT(*) FROM contact_field_values WHERE account = '{other}') \
+             + (SELECT COUNT(*) FROM contact_stages WHERE account = '{other}') \
+             + (SELECT COUNT(*) FROM contact_stage_history WHERE account = '{other}')"
+        );
+        w.eventually("the organization's CRM rows are deleted", || async {
+            w.scalar(&org_rows).await == 0
+        })
+        .await;
+        // the operator's organization keeps its own
+        let (_, fields) = w.call(Method::GET, "/api/crm/fields", None).await;
+        assert_eq!(fields["fields"][0]["type"], "number", "{fields}");
+        assert_eq!(w.count("contact_tags", MESSAGER).await, 1);
+        w.service.shutdown().await;
+    })
+    .await;
+}
