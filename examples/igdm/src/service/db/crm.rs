@@ -457,6 +457,8 @@ pub async fn put_field(
     ty: FieldType,
     now: i64,
 ) -> Result<FieldDef> {
+    // definitions of one organization change one at a time, and not while a value is set
+    super::teams::lock_org(tx, org).await?;
     if let Some(old) = field(tx, org, key).await? {
         if old.field_type != ty {
             let n: i64 = sqlx::query_scalar(
@@ -499,9 +501,45 @@ pub async fn put_field(
     })
 }
 
+/// Inside a change of a contact: takes the organization's lock (so that definitions cannot
+/// change until the transaction ends) and checks that field `key` still exists with type `ty`
+/// (the value was validated against it before the transaction).
+pub async fn check_field(tx: &mut Tx, org: &str, key: &str, ty: FieldType) -> Result<()> {
+    super::teams::lock_org(tx, org).await?;
+    match field(tx, org, key).await? {
+        Some(def) if def.field_type == ty => Ok(()),
+        Some(def) => Err(Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "field `{key}` became of type {} meanwhile; send a value of that type",
+                def.field_type.as_str()
+            ),
+        )),
+        None => Err(Error::new(
+            ErrorKind::NotFound,
+            format!("no custom field `{key}` (it was deleted meanwhile)"),
+        )),
+    }
+}
+
+/// Inside a change of a contact: takes the organization's lock and checks that stage `id`
+/// still exists.
+pub async fn check_stage(tx: &mut Tx, org: &str, id: &str) -> Result<()> {
+    super::teams::lock_org(tx, org).await?;
+    if stages(tx, org).await?.iter().any(|s| s.id == id) {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::Conflict,
+            format!("pipeline stage `{id}` was removed meanwhile; see GET /api/crm/stages"),
+        ))
+    }
+}
+
 /// Deletes the custom field `key` and its values in the organization's accounts; whether it
 /// existed.
 pub async fn delete_field(tx: &mut Tx, org: &str, key: &str) -> Result<bool> {
+    super::teams::lock_org(tx, org).await?;
     sqlx::query(
         "DELETE FROM contact_field_values WHERE field = $1 AND account IN \
          (SELECT id FROM accounts WHERE org_id = $2)",
@@ -545,6 +583,8 @@ pub async fn put_stages(
     new: &[(String, String)],
     now: i64,
 ) -> Result<Vec<Stage>> {
+    // the pipeline of one organization changes one at a time, and not while a contact moves
+    super::teams::lock_org(tx, org).await?;
     let old = stages(tx, org).await?;
     for s in old
         .iter()

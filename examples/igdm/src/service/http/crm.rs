@@ -602,10 +602,11 @@ async fn set_value(
                 .into_response()
         }
     };
-    let (a, c) = (account.clone(), contact.clone());
+    let (a, c, org) = (account.clone(), contact.clone(), caller.org_id.clone());
     let ty = def.field_type;
     change_contact(&state, &caller, &account, &contact, move |tx, now| {
         Box::pin(async move {
+            crm::check_field(tx, &org, &key, ty).await?;
             crm::set_value(tx, &a, &c, &key, &canonical, now).await?;
             Ok(Some(
                 json!({ "field_set": key, "value": ty.to_json(&canonical) }),
@@ -666,9 +667,12 @@ async fn move_stage(
         Credential::ApiKey(_) => (None, "api_key"),
         _ => (None, "operator"),
     };
-    let (a, c) = (account.clone(), contact.clone());
+    let (a, c, org) = (account.clone(), contact.clone(), caller.org_id.clone());
     change_contact(&state, &caller, &account, &contact, move |tx, now| {
         Box::pin(async move {
+            if let Some(to) = &to {
+                crm::check_stage(tx, &org, to).await?;
+            }
             let by = crm::Mover {
                 user: user.as_deref(),
                 via,
