@@ -1216,6 +1216,47 @@ mod tests {
         assert!(has_messaged(&mut conn, "A", "commenter").await.unwrap());
     }
 
+    #[tokio::test]
+    async fn values_and_moves_are_checked_again_against_the_definitions_in_their_transaction() {
+        let t = super::super::testing::temp_db().await;
+        let org = "bootstrap";
+        let mut tx = t.db.begin().await.unwrap();
+        put_field(&mut tx, org, "size", "Size", FieldType::Number, 1)
+            .await
+            .unwrap();
+        put_stages(&mut tx, org, &[("lead".into(), "Lead".into())], 1)
+            .await
+            .unwrap();
+        check_field(&mut tx, org, "size", FieldType::Number)
+            .await
+            .unwrap();
+        check_stage(&mut tx, org, "lead").await.unwrap();
+        tx.commit().await.unwrap();
+        // a value validated as a number before the field became text is refused
+        let mut tx = t.db.begin().await.unwrap();
+        put_field(&mut tx, org, "size", "Size", FieldType::Text, 2)
+            .await
+            .unwrap();
+        let e = check_field(&mut tx, org, "size", FieldType::Number)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conflict);
+        assert!(e.message().contains("text"), "{e:?}");
+        assert!(delete_field(&mut tx, org, "size").await.unwrap());
+        let e = check_field(&mut tx, org, "size", FieldType::Text)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        // a move to a stage removed meanwhile is refused
+        put_stages(&mut tx, org, &[("won".into(), "Won".into())], 2)
+            .await
+            .unwrap();
+        let e = check_stage(&mut tx, org, "lead").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conflict);
+        check_stage(&mut tx, org, "won").await.unwrap();
+        tx.commit().await.unwrap();
+    }
+
     #[test]
     fn slugs_and_tags_are_checked() {
         assert!(is_slug("lead_source") && is_slug("won-2"));
