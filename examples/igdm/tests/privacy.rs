@@ -671,8 +671,19 @@ async fn p14_an_export_is_the_same_whatever_the_page_size() {
         files.push(listed);
     }
     assert!(files[0].iter().map(|f| f.records).sum::<u64>() > 20);
-    assert_eq!(files[0], files[2]);
-    assert_eq!(files[1], files[2]);
+    // the account's sending lease is renewed every second while the exports run: its row
+    // (not its presence) may differ between them
+    let stable = |files: &[privacy_kit::export::ManifestFile]| -> Vec<String> {
+        files
+            .iter()
+            .map(|f| match f.entity.as_str() {
+                "account_leases" => format!("{} {}", f.entity, f.records),
+                _ => format!("{} {} {} {}", f.entity, f.records, f.bytes, f.sha256),
+            })
+            .collect()
+    };
+    assert_eq!(stable(&files[0]), stable(&files[2]));
+    assert_eq!(stable(&files[1]), stable(&files[2]));
     w.service.shutdown().await;
 }
 

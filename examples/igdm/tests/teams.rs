@@ -402,7 +402,7 @@ async fn invitations_add_members_with_their_role() {
     assert_eq!(me["role"], "agent");
     assert_eq!(
         me["permissions"],
-        json!(["view_inbox", "reply", "view_members"])
+        json!(["view_inbox", "reply", "view_members", "edit_contacts"])
     );
     // an invitation is used once
     let twice = post(
@@ -867,6 +867,35 @@ async fn organization(service: &RunningService, tag: &str) -> Org {
     .execute(pool)
     .await
     .unwrap();
+    // CRM: a custom field, a pipeline stage, and a tag and a field value on the contact
+    owner
+        .json(
+            Method::PUT,
+            &format!("/api/crm/fields/field_{tag}"),
+            Some(&json!({ "type": "text", "label": format!("field-label-{tag}") })),
+        )
+        .await;
+    owner
+        .json(
+            Method::PUT,
+            "/api/crm/stages",
+            Some(&json!({ "stages": [{ "id": format!("stage_{tag}"), "name": format!("stage-name-{tag}") }] })),
+        )
+        .await;
+    owner
+        .json(
+            Method::PUT,
+            &format!("/api/crm/contacts/{account}/{contact}/tags/crm-tag-{tag}"),
+            None,
+        )
+        .await;
+    owner
+        .json(
+            Method::PUT,
+            &format!("/api/crm/contacts/{account}/{contact}/fields/field_{tag}"),
+            Some(&json!({ "value": format!("crm-value-{tag}") })),
+        )
+        .await;
     let created = owner
         .json(
             Method::POST,
@@ -1007,6 +1036,10 @@ async fn organization(service: &RunningService, tag: &str) -> Org {
         format!("inbox-note-{tag}"),
         format!("receipts-{tag}"),
         format!("class-promise-{tag}"),
+        format!("field-label-{tag}"),
+        format!("stage-name-{tag}"),
+        format!("crm-tag-{tag}"),
+        format!("crm-value-{tag}"),
     ];
     Org {
         owner,
@@ -1250,6 +1283,118 @@ fn cases(a: &Org) -> Vec<Case> {
             ViewInbox,
             true,
         ),
+        // CRM (http/crm.rs)
+        c(
+            "GET",
+            "/api/crm/contacts",
+            "/api/crm/contacts".into(),
+            ViewInbox,
+            false,
+        ),
+        c(
+            "GET",
+            "/api/crm/contacts",
+            format!("/api/crm/contacts?account={acc}"),
+            ViewInbox,
+            true,
+        ),
+        c(
+            "GET",
+            "/api/crm/contacts/{account}/{contact}",
+            format!("/api/crm/contacts/{acc}/{}", a.contact),
+            ViewInbox,
+            true,
+        ),
+        c(
+            "POST",
+            "/api/crm/contacts/{account}/{contact}/profile",
+            format!("/api/crm/contacts/{acc}/{}/profile", a.contact),
+            EditContacts,
+            true,
+        ),
+        c(
+            "PUT",
+            "/api/crm/contacts/{account}/{contact}/tags/{tag}",
+            format!("/api/crm/contacts/{acc}/{}/tags/hijacked", a.contact),
+            EditContacts,
+            true,
+        ),
+        c(
+            "DELETE",
+            "/api/crm/contacts/{account}/{contact}/tags/{tag}",
+            format!("/api/crm/contacts/{acc}/{}/tags/crm-tag-a", a.contact),
+            EditContacts,
+            true,
+        ),
+        Case {
+            body: Some(json!({ "value": "hijacked" })),
+            ..c(
+                "PUT",
+                "/api/crm/contacts/{account}/{contact}/fields/{key}",
+                format!("/api/crm/contacts/{acc}/{}/fields/field_a", a.contact),
+                EditContacts,
+                true,
+            )
+        },
+        c(
+            "DELETE",
+            "/api/crm/contacts/{account}/{contact}/fields/{key}",
+            format!("/api/crm/contacts/{acc}/{}/fields/field_a", a.contact),
+            EditContacts,
+            true,
+        ),
+        Case {
+            body: Some(json!({ "stage": "stage_a" })),
+            ..c(
+                "PUT",
+                "/api/crm/contacts/{account}/{contact}/stage",
+                format!("/api/crm/contacts/{acc}/{}/stage", a.contact),
+                EditContacts,
+                true,
+            )
+        },
+        c(
+            "GET",
+            "/api/crm/fields",
+            "/api/crm/fields".into(),
+            ViewInbox,
+            false,
+        ),
+        Case {
+            // field keys are per organization: this defines one in the caller's own
+            body: Some(json!({ "type": "text" })),
+            ..c(
+                "PUT",
+                "/api/crm/fields/{key}",
+                "/api/crm/fields/case_field".into(),
+                ManageContactSchema,
+                false,
+            )
+        },
+        c(
+            "DELETE",
+            "/api/crm/fields/{key}",
+            "/api/crm/fields/field_a".into(),
+            ManageContactSchema,
+            true,
+        ),
+        c(
+            "GET",
+            "/api/crm/stages",
+            "/api/crm/stages".into(),
+            ViewInbox,
+            false,
+        ),
+        Case {
+            body: Some(json!({ "stages": [{ "id": "case_stage" }] })),
+            ..c(
+                "PUT",
+                "/api/crm/stages",
+                "/api/crm/stages".into(),
+                ManageContactSchema,
+                false,
+            )
+        },
         c(
             "GET",
             "/api/deliveries",
@@ -1964,6 +2109,20 @@ async fn p4_each_organization_only_sees_its_own_data() {
         a.rule.as_str()
     );
     assert!(!automations.to_string().contains("hijacked"));
+    // its contact's CRM data and its definitions
+    let crm = a
+        .owner
+        .json(
+            Method::GET,
+            &format!("/api/crm/contacts/{}/{}", a.account, a.contact),
+            None,
+        )
+        .await;
+    assert_eq!(crm["tags"], json!(["crm-tag-a"]), "{crm}");
+    assert_eq!(crm["fields"]["field_a"], "crm-value-a", "{crm}");
+    assert_eq!(crm["stage"], Value::Null, "{crm}");
+    let stages = a.owner.json(Method::GET, "/api/crm/stages", None).await;
+    assert_eq!(stages["stages"][0]["id"], "stage_a", "{stages}");
     let members = a.owner.json(Method::GET, "/api/members", None).await;
     assert_eq!(members["members"][0]["role"], "owner");
     let invitations = a.owner.json(Method::GET, "/api/invitations", None).await;

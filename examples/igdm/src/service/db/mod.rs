@@ -7,6 +7,7 @@ pub mod automation_store;
 pub mod automations;
 pub mod backfill;
 pub mod conversations;
+pub mod crm;
 pub mod delivery_log;
 pub mod inbox;
 pub mod outbound;

@@ -26,6 +26,8 @@
 //! | `ManageSettings`: organization settings (billing-like) | yes | no | no |
 //! | `DeleteOrganization`: delete the organization and everything in it | yes | no | no |
 //! | `ViewAccessLog`: read the management API's access log (P17) | yes | no | no |
+//! | `EditContacts`: tag contacts, set their field values, move them between pipeline stages, refresh their profiles | yes | yes | yes |
+//! | `ManageContactSchema`: define the organization's custom fields and pipeline stages | yes | yes | no |
 //!
 //! Reading consent (opt-in) records needs `ViewInbox`; any logged-in member may export their
 //! own data (profile, memberships, sessions) and delete their own account (unless they are the
@@ -99,11 +101,18 @@ pub enum Permission {
     DeleteOrganization,
     /// Read the organization's access log of the management API (who called what, when).
     ViewAccessLog,
+    /// Work on contacts in the CRM: add and remove tags, set and clear custom field values,
+    /// move contacts between pipeline stages, refresh their profiles. Reading contacts needs
+    /// only `ViewInbox`.
+    EditContacts,
+    /// Define, change and delete the organization's custom fields and pipeline stages (what
+    /// every contact's data is validated against).
+    ManageContactSchema,
 }
 
 impl Permission {
     /// Every permission, in the matrix's order.
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 15] = [
         Permission::ViewInbox,
         Permission::Reply,
         Permission::ViewMembers,
@@ -117,6 +126,8 @@ impl Permission {
         Permission::ManageSettings,
         Permission::DeleteOrganization,
         Permission::ViewAccessLog,
+        Permission::EditContacts,
+        Permission::ManageContactSchema,
     ];
 
     /// A snake_case name, for answers.
@@ -135,6 +146,8 @@ impl Permission {
             Permission::ManageSettings => "manage_settings",
             Permission::DeleteOrganization => "delete_organization",
             Permission::ViewAccessLog => "view_access_log",
+            Permission::EditContacts => "edit_contacts",
+            Permission::ManageContactSchema => "manage_contact_schema",
         }
     }
 }
@@ -155,8 +168,10 @@ pub fn allows(role: Role, permission: Permission) -> bool {
                 | ManageApiKeys
                 | ManageMembers
                 | ManagePrivacy
+                | EditContacts
+                | ManageContactSchema
         ),
-        Role::Agent => matches!(permission, ViewInbox | Reply | ViewMembers),
+        Role::Agent => matches!(permission, ViewInbox | Reply | ViewMembers | EditContacts),
     }
 }
 
@@ -699,9 +714,20 @@ mod tests {
             [
                 Permission::ViewInbox,
                 Permission::Reply,
-                Permission::ViewMembers
+                Permission::ViewMembers,
+                Permission::EditContacts
             ]
         );
+    }
+
+    #[test]
+    fn agents_work_on_contacts_and_only_owners_and_admins_define_fields_and_stages() {
+        for role in [Role::Owner, Role::Admin, Role::Agent] {
+            assert!(allows(role, Permission::EditContacts), "{role:?}");
+        }
+        assert!(allows(Role::Owner, Permission::ManageContactSchema));
+        assert!(allows(Role::Admin, Permission::ManageContactSchema));
+        assert!(!allows(Role::Agent, Permission::ManageContactSchema));
     }
 
     #[test]

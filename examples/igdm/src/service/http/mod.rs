@@ -4,6 +4,7 @@ pub mod access_log;
 pub mod api;
 pub mod auth;
 pub mod connect;
+pub mod crm;
 pub mod data_access;
 pub mod inbox;
 pub mod ops;
@@ -67,6 +68,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             axum::middleware::from_fn_with_state(state.clone(), auth::authenticate),
         ))
         .merge(privacy::router(state.clone()))
+        .merge(crm::router(state.clone()))
         .merge(access_log::router(state.clone()))
         .merge(data_access::router(state.clone()))
         .layer(axum::middleware::from_fn_with_state(

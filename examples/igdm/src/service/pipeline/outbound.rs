@@ -14,6 +14,7 @@
 //! | `message.received` | a DM, story reply, quick reply, button tap or ice breaker is recorded | `account`, `contact`, `event` (key), `kind`, `text`, `occurred_at` |
 //! | `automation.fired` | a rule fired for an event | `account`, `contact`, `event`, `rule`, `reason`, `actions` (types) |
 //! | `contact.updated` | tags, fields or hand-off changed (by a rule or an inbound webhook) | `account`, `contact`, `tags`, `fields`, `paused_until` |
+//! | `contact.updated` | CRM tags, field values or pipeline stage changed through `/api/crm` (see [`crate::service::http::crm`]) | `account`, `contact`, `source` (`"crm"`), `change`, `tags`, `fields`, `stage` |
 
 use std::time::{Duration, Instant};
 
