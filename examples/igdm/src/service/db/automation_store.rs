@@ -102,7 +102,9 @@ impl TxStore {
         if !contacts.is_empty() {
             for row in super::rows::select_pairs(
                 &mut tx,
-                "SELECT account, id, body FROM contacts WHERE (account, id) IN",
+                "contacts",
+                ("account", "id"),
+                "t.account, t.id, t.body",
                 contacts,
             )
             .await?
@@ -124,7 +126,9 @@ impl TxStore {
             }
             for row in super::rows::select_pairs(
                 &mut tx,
-                "SELECT account, contact, body FROM flow_states WHERE (account, contact) IN",
+                "flow_states",
+                ("account", "contact"),
+                "t.account, t.contact, t.body",
                 contacts,
             )
             .await?
@@ -148,7 +152,9 @@ impl TxStore {
         if !dedup.is_empty() {
             for row in super::rows::select_pairs(
                 &mut tx,
-                "SELECT account, key FROM dedup_keys WHERE (account, key) IN",
+                "dedup_keys",
+                ("account", "key"),
+                "t.account, t.key",
                 dedup,
             )
             .await?

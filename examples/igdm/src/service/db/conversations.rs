@@ -301,45 +301,61 @@ async fn senders(
     tx: &mut Tx,
     messages: &[NewMessage],
 ) -> Result<HashMap<(String, String), Option<String>>> {
-    let mut by_account: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for m in messages.iter().filter(|m| !m.inbound) {
-        by_account.entry(&m.account).or_default().push(&m.mid);
-    }
+    let outbound: Vec<(&str, &str)> = messages
+        .iter()
+        .filter(|m| !m.inbound)
+        .map(|m| (m.account.as_str(), m.mid.as_str()))
+        .collect();
     let mut keys = HashMap::new();
-    for (account, mids) in by_account {
-        for chunk in mids.chunks(500) {
-            let sql = format!(
-                "SELECT mid, key FROM outbox WHERE account = $1 AND mid IN ({})",
-                rows::placeholders(2, chunk.len())
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(account);
-            for mid in chunk {
-                q = q.bind(*mid);
-            }
-            for r in q.fetch_all(&mut **tx).await? {
-                let mid: Option<String> = r.try_get("mid")?;
-                let key: String = r.try_get("key")?;
-                if let Some(mid) = mid {
-                    keys.insert((account.to_string(), mid), Some(key));
-                }
-            }
+    for r in rows::select_pairs(
+        tx,
+        "outbox",
+        ("account", "mid"),
+        "t.account, t.mid, t.key",
+        &outbound,
+    )
+    .await?
+    {
+        let account: String = r.try_get("account")?;
+        let mid: Option<String> = r.try_get("mid")?;
+        let key: String = r.try_get("key")?;
+        if let Some(mid) = mid {
+            keys.insert((account, mid), Some(key));
         }
     }
     // An echo can arrive before the sender stored the message id of its send: the one row
     // being sent to that contact then is the message's.
+    let unknown: Vec<(&str, &str)> = messages
+        .iter()
+        .filter(|m| !m.inbound && !keys.contains_key(&(m.account.clone(), m.mid.clone())))
+        .map(|m| (m.account.as_str(), m.contact.as_str()))
+        .collect();
+    let mut sending: HashMap<(String, String), Vec<String>> = HashMap::new();
+    for r in rows::select_pairs(
+        tx,
+        "outbox",
+        ("account", "recipient"),
+        "t.account, t.recipient, t.key, t.status",
+        &unknown,
+    )
+    .await?
+    {
+        if r.try_get::<String, _>("status")? == "sending" {
+            sending
+                .entry((r.try_get("account")?, r.try_get("recipient")?))
+                .or_default()
+                .push(r.try_get("key")?);
+        }
+    }
     for m in messages.iter().filter(|m| !m.inbound) {
         let known = (m.account.clone(), m.mid.clone());
         if keys.contains_key(&known) {
             continue;
         }
-        let sending: Vec<String> = sqlx::query_scalar(
-            "SELECT key FROM outbox WHERE account = $1 AND recipient = $2 AND status = 'sending'",
-        )
-        .bind(&m.account)
-        .bind(&m.contact)
-        .fetch_all(&mut **tx)
-        .await?;
-        if let [key] = sending.as_slice() {
+        if let Some([key]) = sending
+            .get(&(m.account.clone(), m.contact.clone()))
+            .map(Vec::as_slice)
+        {
             keys.insert(known, Some(key.clone()));
         }
     }
@@ -397,26 +413,27 @@ async fn write_messages(tx: &mut Tx, messages: &[NewMessage], now: i64) -> Resul
     )
     .await?;
     // the conversations as they are, then as the batch leaves them
-    let mut by_account: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (account, contact) in touches.keys() {
-        by_account.entry(account).or_default().push(contact);
-    }
+    let pairs: Vec<(&str, &str)> = touches
+        .keys()
+        .map(|(a, c)| (a.as_str(), c.as_str()))
+        .collect();
+    let columns = COLUMNS
+        .split(',')
+        .map(|c| format!("t.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut current: HashMap<(String, String), Conversation> = HashMap::new();
-    for (account, contacts) in &by_account {
-        for chunk in contacts.chunks(500) {
-            let sql = format!(
-                "SELECT {COLUMNS} FROM conversations WHERE account = $1 AND contact IN ({})",
-                rows::placeholders(2, chunk.len())
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(*account);
-            for c in chunk {
-                q = q.bind(*c);
-            }
-            for r in q.fetch_all(&mut **tx).await? {
-                let c = Conversation::from_row(&r)?;
-                current.insert((c.account.clone(), c.contact.clone()), c);
-            }
-        }
+    for r in rows::select_pairs(
+        tx,
+        "conversations",
+        ("account", "contact"),
+        &columns,
+        &pairs,
+    )
+    .await?
+    {
+        let c = Conversation::from_row(&r)?;
+        current.insert((c.account.clone(), c.contact.clone()), c);
     }
     let mut changed = Vec::new();
     let mut opened = Vec::new();

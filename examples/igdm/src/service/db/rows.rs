@@ -158,16 +158,31 @@ pub async fn insert_returning(
     Ok(out)
 }
 
-/// Runs `select` (a query ending in `WHERE (a, b) IN`) for `pairs`, a few hundred pairs per
-/// statement (`... IN (VALUES ($1, $2), ...)`), and returns every row found.
+/// The rows of `table` whose key columns `key` equal one of `pairs`, with `columns` (written
+/// with the table's alias `t`, e.g. `t.account, t.key`), a few hundred pairs per statement.
+///
+/// The pairs are joined as a `VALUES` list (`FROM (VALUES ...) AS v JOIN table AS t ON ...`),
+/// so that each pair is one index search; SQLite answers `(a, b) IN (VALUES ...)` by scanning
+/// the whole table.
 pub async fn select_pairs(
     tx: &mut Tx,
-    select: &str,
+    table: &str,
+    key: (&str, &str),
+    columns: &str,
     pairs: &[(&str, &str)],
 ) -> Result<Vec<sqlx::any::AnyRow>> {
     let mut out = Vec::new();
     for chunk in pairs.chunks(500) {
-        let sql = values_sql(&format!("{select} ("), 2, chunk.len(), ")", tx.backend());
+        let sql = values_sql(
+            &format!("SELECT {columns} FROM ("),
+            2,
+            chunk.len(),
+            &format!(
+                ") AS v JOIN {table} AS t ON t.{} = v.column1 AND t.{} = v.column2",
+                key.0, key.1
+            ),
+            tx.backend(),
+        );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (a, b) in chunk {
             query = query.bind(*a).bind(*b);

@@ -313,7 +313,9 @@ impl Known {
                 event_keys.iter().map(|(a, k)| (*a, k.as_str())).collect();
             for row in rows::select_pairs(
                 &mut tx,
-                "SELECT account, key FROM events WHERE (account, key) IN",
+                "events",
+                ("account", "key"),
+                "t.account, t.key",
                 &pairs,
             )
             .await?
