@@ -8,12 +8,13 @@
 //! - `event_to_dm/dm_reply`: a simulated person DMs the account in `instagram-sim`, the
 //!   simulator delivers the signed webhook, the service stores, decides and sends the reply
 //!   through the Graph API to the simulator; an element is one event answered (iterations are
-//!   bursts of 200 DMs, so the pipeline's fill and drain are amortized). The DMs are spread over
+//!   bursts of 1,000 DMs, so the pipeline's fill and drain are amortized). The DMs are spread over
 //!   50 connected accounts; the simulator's and the service's per-account limits stay at the
-//!   platform's (100 sends/s each), and the simulator delivers up to 32 webhooks at once, one
+//!   platform's (100 sends/s each), and the simulator delivers up to 64 webhooks at once, one
 //!   event per request.
 //!   The delay from the webhook received (inbox `received_at`) to the send call accepted by the
-//!   simulator is printed as p50/p99.
+//!   simulator is printed as p50/p99, and the medians of its stages (simulator to webhook
+//!   received, received to decided, decided to send recorded) show where it goes.
 //!
 //! Everything (senders, simulator, service, SQLite) shares the same machine.
 //! Run: `cargo bench --bench service -- --warm-up-time 1 --measurement-time 3`
@@ -166,7 +167,7 @@ fn webhook_ingest(c: &mut Criterion) {
 }
 
 /// DMs per iteration of `event_to_dm`.
-const EVENTS_PER_ITERATION: u64 = 200;
+const EVENTS_PER_ITERATION: u64 = 1000;
 
 const DM_REPLY: &str = r#"
 account = "ACCOUNT"
@@ -186,7 +187,7 @@ fn event_to_dm(c: &mut Criterion) {
     let mut sim_config = SimConfig::default();
     sim_config.max_records = 10_000_000;
     // Meta delivers concurrently under load; one event per request (no batching).
-    sim_config.delivery.concurrency = 32;
+    sim_config.delivery.concurrency = 64;
     let sim = rt.block_on(Simulator::start(sim_config)).unwrap();
     let mut config = Config::for_tests(&dir.0);
     config.app_id = sim.app_id();
@@ -195,7 +196,7 @@ fn event_to_dm(c: &mut Criterion) {
     config.poll_interval_ms = 5;
     config.inbox_batch = 256;
     config.outbox_batch = 256;
-    config.sender_concurrency = 32;
+    config.sender_concurrency = 64;
     let service = rt.block_on(Service::start(config)).unwrap();
     sim.set_webhook_url(Some(service.webhook_url()));
     let mut shops = Vec::new();
@@ -274,6 +275,38 @@ fn event_to_dm(c: &mut Criterion) {
     let (p50, p99, n) = percentiles(delays);
     println!(
         "event_to_dm: webhook received -> send call accepted p50 {p50:.1} ms, p99 {p99:.1} ms ({n} events; inbox times have ms resolution)"
+    );
+    // where the delay goes: the DM's time at the simulator -> webhook received -> decided ->
+    // send recorded (medians, ms)
+    let stages = rt
+        .block_on(
+            sqlx::query(
+                "SELECT e.occurred_at AS occurred, i.received_at AS received, \
+                 e.processed_at AS decided, o.sent_at AS sent FROM events e \
+                 JOIN inbox i ON i.id = e.inbox_id \
+                 JOIN outbox o ON o.account = e.account AND o.event_key = e.key \
+                 WHERE e.kind = 'message' AND o.sent_at IS NOT NULL",
+            )
+            .fetch_all(service.shared().db.pool()),
+        )
+        .unwrap();
+    let median = |mut v: Vec<i64>| {
+        v.sort_unstable();
+        v.get(v.len() / 2).copied().unwrap_or_default()
+    };
+    let stage = |a: &str, b: &str| {
+        median(
+            stages
+                .iter()
+                .filter_map(|r| Some(r.try_get::<i64, _>(b).ok()? - r.try_get::<i64, _>(a).ok()?))
+                .collect(),
+        )
+    };
+    println!(
+        "event_to_dm stages (median ms): simulator -> webhook received {}, received -> decided {}, decided -> send recorded {}",
+        stage("occurred", "received"),
+        stage("received", "decided"),
+        stage("decided", "sent"),
     );
     let replies = sim.sent_messages().len() as u64;
     assert_eq!(replies, people.load(Ordering::Relaxed), "one reply per DM");
