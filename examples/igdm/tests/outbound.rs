@@ -1026,3 +1026,82 @@ async fn p4_subscriptions_belong_to_an_organization_and_hear_only_its_accounts_o
     );
     service.shutdown().await;
 }
+
+#[tokio::test]
+async fn private_network_targets_are_refused_unless_the_operator_allows_them() {
+    testing::on_each_backend(
+        private_network_targets_are_refused_unless_the_operator_allows_them_on,
+    )
+    .await;
+}
+
+/// Server-side request forgery: a member must not make the service call its own network.
+async fn private_network_targets_are_refused_unless_the_operator_allows_them_on() {
+    let dir = Dir::new("egress").await;
+    let graph = graph().await;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let service = started(&dir, &graph, |c| c.outbound.allow_private_targets = false).await;
+    for url in [
+        format!("{}/hook", receiver.uri()),
+        "http://localhost:9/hook".to_string(),
+        "http://169.254.169.254/latest/meta-data".to_string(),
+        "http://[::1]:9/hook".to_string(),
+    ] {
+        let (status, body) = api(
+            &service,
+            reqwest::Method::POST,
+            "/api/webhooks/subscriptions",
+            Some(json!({ "url": url, "event_types": ["message.received"] })),
+        )
+        .await;
+        assert_eq!(status, 422, "{url}: {body}");
+        assert_eq!(body["errors"][0]["path"], "url", "{body}");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("non-public"),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        scalar(&service, "SELECT COUNT(*) FROM webhook_subscriptions").await,
+        0
+    );
+    // a subscription stored while private targets were allowed is not called once they are not
+    let (status, body) = api(
+        &service,
+        reqwest::Method::POST,
+        "/api/webhooks/subscriptions",
+        Some(
+            json!({ "url": "https://hooks.example.com/igdm", "event_types": ["message.received"] }),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    sqlx::query("UPDATE webhook_subscriptions SET url = $1")
+        .bind(format!("{}/hook", receiver.uri()))
+        .execute(service.shared().db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        post_meta(&service, &dm("P1", "mid.egress.1", "hello")).await,
+        200
+    );
+    eventually("the delivery attempt is refused", async || {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM outbound_attempts WHERE error LIKE '%non-public%'",
+        )
+        .fetch_one(service.shared().db.pool())
+        .await
+        .unwrap()
+            > 0
+    })
+    .await;
+    assert!(receiver.received_requests().await.unwrap().is_empty());
+    service.shutdown().await;
+}

@@ -201,6 +201,10 @@ pub struct OutboundConfig {
     pub batch: i64,
     /// Largest accepted inbound webhook body in bytes. Default 256 KiB.
     pub inbound_body_limit: usize,
+    /// Allow outbound webhooks and automation webhook actions to call loopback, private and
+    /// link-local addresses (see `igdm::service::egress`). Default false: only public
+    /// addresses, so that users cannot make the service call its own network.
+    pub allow_private_targets: bool,
 }
 
 impl Default for OutboundConfig {
@@ -212,6 +216,7 @@ impl Default for OutboundConfig {
             timeout_ms: 10_000,
             batch: 32,
             inbound_body_limit: 256 * 1024,
+            allow_private_targets: false,
         }
     }
 }
@@ -305,6 +310,8 @@ impl Config {
                 retry_base_ms: 20,
                 retry_max_ms: 200,
                 timeout_ms: 2_000,
+                // tests deliver to receivers on this machine
+                allow_private_targets: true,
                 ..OutboundConfig::default()
             },
             password_memory_kib: 64,

@@ -30,6 +30,7 @@
 pub mod ai;
 pub mod config;
 pub mod db;
+pub mod egress;
 mod error;
 pub mod http;
 pub mod metrics;

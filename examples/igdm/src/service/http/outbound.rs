@@ -204,13 +204,9 @@ struct CreateSubscription {
     description: Option<String>,
 }
 
-fn check_url(url: &str, path: &str, problems: &mut Vec<Problem>) {
-    match url::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-        _ => problems.push(Problem::at(
-            path,
-            format!("`{url}` is not an http(s) URL; give the receiver's full URL"),
-        )),
+fn check_url(url: &str, path: &str, allow_private: bool, problems: &mut Vec<Problem>) {
+    if let Err(message) = crate::service::egress::check_url(url, allow_private) {
+        problems.push(Problem::at(path, message));
     }
 }
 
@@ -254,7 +250,12 @@ async fn create_subscription(
     match direction {
         outbound::OUTBOUND => {
             match &req.url {
-                Some(url) => check_url(url, "url", &mut problems),
+                Some(url) => check_url(
+                    url,
+                    "url",
+                    state.shared.config.outbound.allow_private_targets,
+                    &mut problems,
+                ),
                 None => problems.push(Problem::at("url", "an outbound subscription needs a url")),
             }
             match &req.event_types {
@@ -389,7 +390,12 @@ async fn update_subscription(
         ));
     } else {
         if let Some(url) = &req.url {
-            check_url(url, "url", &mut problems);
+            check_url(
+                url,
+                "url",
+                state.shared.config.outbound.allow_private_targets,
+                &mut problems,
+            );
         }
         if let Some(types) = &req.event_types {
             check_event_types(types, "event_types", &mut problems);

@@ -47,7 +47,9 @@ pub struct Shared {
     /// A Graph API client without a token, at the configured base URL; per-account clients
     /// share its connection pool.
     pub graph: Client,
-    /// A plain HTTP client for automation webhooks.
+    /// A plain HTTP client for automation webhooks and outbound webhook deliveries; unless
+    /// `outbound.allow_private_targets`, it resolves names to public addresses only (see
+    /// `egress`).
     pub http: reqwest::Client,
     /// Which accounts this instance sends for (all of them on SQLite).
     pub ownership: ownership::Ownership,
@@ -82,10 +84,17 @@ impl Shared {
         let shared = Self {
             limiter: RateLimiter::new(config.send_per_second, config.private_replies_per_hour),
             pacer: RateLimiter::new(config.send_per_second, config.private_replies_per_hour),
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(10))
-                .build()
-                .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))?,
+            http: {
+                let builder =
+                    reqwest::Client::builder().timeout(std::time::Duration::from_secs(10));
+                if config.outbound.allow_private_targets {
+                    builder
+                } else {
+                    builder.dns_resolver(Arc::new(super::egress::PublicResolver))
+                }
+            }
+            .build()
+            .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))?,
             graph,
             ownership: ownership::Ownership::new(db.backend()),
             ai: crate::service::ai::from_config(&config),

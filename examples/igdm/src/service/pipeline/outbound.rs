@@ -231,7 +231,13 @@ async fn call(shared: &Shared, d: &outbound::Claimed, timeout: Duration) -> Call
         .await
     {
         Ok(Some((sub, secret))) => match sub.url {
-            Some(url) if sub.enabled => {
+            Some(url) if sub.enabled => 'call: {
+                if let Err(e) = crate::service::egress::check_url(
+                    &url,
+                    shared.config.outbound.allow_private_targets,
+                ) {
+                    break 'call fail(e);
+                }
                 let timestamp = db::now_ms() / 1000;
                 let signature = Webhook::new(secret).sign(&d.id, timestamp, d.payload.as_bytes());
                 let sent = shared

@@ -406,17 +406,36 @@ async fn perform(
                 }
             }
         }
-        Call::Webhook { url, body } => match shared.http.post(url).json(body).send().await {
-            Ok(r) if r.status().is_success() => Ok(None),
-            Ok(r) => Err(Failure::Http {
-                message: format!("the automation webhook answered HTTP {}", r.status()),
-                before_send: false,
-            }),
-            Err(e) => Err(Failure::Http {
-                message: format!("the automation webhook failed: {e}"),
-                before_send: e.is_connect(),
-            }),
-        },
+        Call::Webhook { url, body } => {
+            if let Err(message) =
+                crate::service::egress::check_url(url, shared.config.outbound.allow_private_targets)
+            {
+                return Err(Failure::Http {
+                    message,
+                    before_send: true,
+                });
+            }
+            perform_webhook(shared, url, body).await
+        }
+    }
+}
+
+/// Calls an automation's webhook (its URL checked by the caller).
+async fn perform_webhook(
+    shared: &Shared,
+    url: &str,
+    body: &serde_json::Value,
+) -> Result<Option<String>, Failure> {
+    match shared.http.post(url).json(body).send().await {
+        Ok(r) if r.status().is_success() => Ok(None),
+        Ok(r) => Err(Failure::Http {
+            message: format!("the automation webhook answered HTTP {}", r.status()),
+            before_send: false,
+        }),
+        Err(e) => Err(Failure::Http {
+            message: format!("the automation webhook failed: {e}"),
+            before_send: e.is_connect(),
+        }),
     }
 }
 
