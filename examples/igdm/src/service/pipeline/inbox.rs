@@ -77,7 +77,8 @@ async fn process(shared: &Shared, owner: &str, row: &inbox::Claimed) -> Result<b
     };
     let parsed = [parse(row)];
     let known = Known::look_up(&store, &parsed).await?;
-    let outcomes = process_in(&engine, &store, &mut writes, &known, &parsed[0]).await?;
+    let [parsed] = parsed;
+    let outcomes = process_in(&engine, &store, &mut writes, &known, parsed).await?;
     let mut tx = store.finish().await?;
     if !writes.flush(&mut tx, owner).await? {
         tx.rollback().await?;
@@ -101,7 +102,7 @@ async fn process_batch(shared: &Shared, owner: &str, rows: &[inbox::Claimed]) ->
     let parsed: Vec<Parsed> = rows.iter().map(parse).collect();
     let known = Known::look_up(&store, &parsed).await?;
     let mut all = Vec::new();
-    for notification in &parsed {
+    for notification in parsed {
         all.extend(process_in(&engine, &store, &mut writes, &known, notification).await?);
     }
     let mut tx = store.finish().await?;
@@ -249,6 +250,23 @@ fn parse(row: &inbox::Claimed) -> Parsed<'_> {
     Parsed { row, events }
 }
 
+/// The id of a message the person can unsend (messages, quick replies, story replies and
+/// mentions).
+fn unsendable_mid(kind: &Core) -> Option<&str> {
+    match kind {
+        Core::Message { mid, .. }
+        | Core::QuickReply { mid, .. }
+        | Core::StoryReply { mid, .. }
+        | Core::StoryMention { mid, .. } => Some(mid),
+        _ => None,
+    }
+}
+
+/// The event key an unsend of message `mid` is recorded under.
+fn unsent_key(mid: &str) -> String {
+    format!("deleted:{mid}")
+}
+
 /// What a batch's decisions need from the database, read up front in a few statements (after
 /// taking the contacts' locks on PostgreSQL): which of its events (and unsends) are already
 /// recorded, and the accounts' outbound subscribers. The engine's contacts, flow states and
@@ -278,12 +296,8 @@ impl Known {
                 contacts.push((account, event.sender.id.as_str()));
                 accounts.push(account);
                 event_keys.push((account, event.id.clone()));
-                if let Core::Message { mid, .. }
-                | Core::QuickReply { mid, .. }
-                | Core::StoryReply { mid, .. }
-                | Core::StoryMention { mid, .. } = &event.kind
-                {
-                    event_keys.push((account, format!("deleted:{mid}")));
+                if let Some(mid) = unsendable_mid(&event.kind) {
+                    event_keys.push((account, unsent_key(mid)));
                 }
                 if !event.id.is_empty() {
                     dedup.push((account, format!("event:{}", event.id)));
@@ -344,19 +358,19 @@ async fn process_in(
     store: &TxStore,
     writes: &mut Writes,
     known: &Known,
-    parsed: &Parsed<'_>,
+    parsed: Parsed<'_>,
 ) -> Result<Vec<&'static str>> {
     let row = parsed.row;
     let now = db::now_ms();
     if writes.now == 0 {
         writes.now = now;
     }
-    let (events, incomplete) = match &parsed.events {
+    let (events, incomplete) = match parsed.events {
         Ok(parsed) => parsed,
         Err(reason) => {
             writes
                 .finished
-                .push((row.id.clone(), inbox::REJECTED, Some(reason.clone())));
+                .push((row.id.clone(), inbox::REJECTED, Some(reason)));
             return Ok(vec!["unparseable"]);
         }
     };
@@ -369,11 +383,11 @@ async fn process_in(
                 kind,
                 reason,
             } => {
-                let account = account.clone().unwrap_or_default();
+                let account = account.unwrap_or_default();
                 let decision = serde_json::json!({ "outcome": "skipped", "reason": reason });
                 writes.record_event(
                     &account,
-                    key,
+                    &key,
                     &row.id,
                     kind,
                     "",
@@ -423,8 +437,7 @@ async fn process_in(
                 );
                 outcomes.push("not_read");
             }
-            Converted::Decide(event) => {
-                let mut event = event.clone();
+            Converted::Decide(mut event) => {
                 if writes.unread.contains(&event.account) {
                     // delivery status only: not the text of the echoed message
                     if let Core::Echo { text, .. } = &mut event.kind {
@@ -438,7 +451,7 @@ async fn process_in(
     }
     writes
         .finished
-        .push((row.id.clone(), inbox::DONE, incomplete.clone()));
+        .push((row.id.clone(), inbox::DONE, incomplete));
     Ok(outcomes)
 }
 
@@ -531,12 +544,8 @@ async fn decide(
     {
         let mut tx = store.tx().await;
         // P20: a message unsent before it was processed (a late delivery) is not kept.
-        if let Core::Message { mid, .. }
-        | Core::QuickReply { mid, .. }
-        | Core::StoryReply { mid, .. }
-        | Core::StoryMention { mid, .. } = &event.kind
-        {
-            let deleted = format!("deleted:{mid}");
+        if let Some(mid) = unsendable_mid(&event.kind) {
+            let deleted = unsent_key(mid);
             let unsent_here = writes
                 .seen
                 .contains(&(event.account.clone(), deleted.clone()));
