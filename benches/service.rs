@@ -195,6 +195,7 @@ fn event_to_dm(c: &mut Criterion) {
     config.graph_base_url = sim.base_url().to_owned();
     config.poll_interval_ms = 5;
     config.inbox_batch = 256;
+    config.inbox_linger_ms = 20; // the default
     config.outbox_batch = 256;
     config.sender_concurrency = 64;
     let service = rt.block_on(Service::start(config)).unwrap();

@@ -157,6 +157,17 @@ fn spawn_workers(shared: &Arc<Shared>, stopped: &watch::Receiver<bool>) -> Vec<J
                     7 => pipeline::backfill::run_once(&shared).await,
                     _ => refresh_tokens(&shared).await,
                 };
+                // A small inbox batch: the notifications arriving in the next moment share the
+                // next batch's transaction (one commit, a few statements for all of them).
+                if let (0, Ok(n)) = (job, &outcome) {
+                    let small = i64::try_from(*n).unwrap_or(i64::MAX) < shared.config.inbox_batch / 2;
+                    if *n > 0 && small && shared.config.inbox_linger_ms > 0 {
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(shared.config.inbox_linger_ms)) => {}
+                            _ = stopped.changed() => {}
+                        }
+                    }
+                }
                 let idle = match outcome {
                     Ok(n) => n == 0,
                     Err(e) => {

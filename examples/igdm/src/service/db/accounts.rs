@@ -166,26 +166,44 @@ pub async fn add_failure(db: &Db, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Records that a webhook event arrived for the account.
+/// Records that webhook events arrived for the accounts: (account, when) pairs.
 ///
-/// On PostgreSQL several instances decide at once, each in a transaction that lasts a batch:
-/// a transaction that finds the account's row locked by another one (which is recording about
-/// the same time) skips it instead of waiting for it, so the account row never serializes the
-/// instances nor deadlocks their batches.
-pub async fn touch_webhook(tx: &mut super::Tx, id: &str, now: i64) -> Result<()> {
-    let sql = match tx.backend() {
-        super::Backend::Sqlite => "UPDATE accounts SET last_webhook_at = $1 WHERE id = $2",
-        super::Backend::Postgres => {
+/// On SQLite, one statement. On PostgreSQL several instances decide at once, each in a
+/// transaction that lasts a batch: a transaction that finds an account's row locked by another
+/// one (which is recording about the same time) skips it instead of waiting for it, so the
+/// account row never serializes the instances nor deadlocks their batches.
+pub async fn touch_webhooks(tx: &mut super::Tx, touched: &[(&str, i64)]) -> Result<()> {
+    if touched.is_empty() {
+        return Ok(());
+    }
+    if tx.backend() == super::Backend::Sqlite {
+        for chunk in touched.chunks(500) {
+            let sql = super::rows::values_sql(
+                "UPDATE accounts SET last_webhook_at = v.column2 FROM (",
+                2,
+                chunk.len(),
+                ") AS v WHERE accounts.id = v.column1",
+                tx.backend(),
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (id, at) in chunk {
+                query = query.bind(*id).bind(*at);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        return Ok(());
+    }
+    for (id, at) in touched {
+        sqlx::query(
             "UPDATE accounts SET last_webhook_at = $1 WHERE id IN (SELECT id FROM accounts \
              WHERE id = $2 AND (last_webhook_at IS NULL OR last_webhook_at < $1) \
-             FOR UPDATE SKIP LOCKED)"
-        }
-    };
-    sqlx::query(sql)
-        .bind(now)
-        .bind(id)
+             FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(*at)
+        .bind(*id)
         .execute(&mut **tx)
         .await?;
+    }
     Ok(())
 }
 

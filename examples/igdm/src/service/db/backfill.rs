@@ -85,16 +85,26 @@ pub async fn get(conn: &mut AnyConnection, account: &str) -> Result<Option<Backf
 /// Claims the running backfill that waited longest (this owner's, or one whose lease ran out)
 /// until `until`.
 pub async fn claim(db: &Db, owner: &str, now: i64, until: i64) -> Result<Option<Claimed>> {
+    const CLAIMABLE: &str = "SELECT account, next_cursor, pending, conversations, messages \
+         FROM inbox_backfills WHERE status = 'running' \
+         AND (lease_owner = $1 OR lease_until IS NULL OR lease_until < $2) \
+         ORDER BY updated_at LIMIT 1";
+    // Most polls find nothing to do: a read answers them without a write transaction.
+    if sqlx::query(CLAIMABLE)
+        .bind(owner)
+        .bind(now)
+        .fetch_optional(db.pool())
+        .await?
+        .is_none()
+    {
+        return Ok(None);
+    }
     let mut tx = db.begin().await?;
-    let row = sqlx::query(
-        "SELECT account, next_cursor, pending, conversations, messages FROM inbox_backfills \
-         WHERE status = 'running' AND (lease_owner = $1 OR lease_until IS NULL OR lease_until < $2) \
-         ORDER BY updated_at LIMIT 1",
-    )
-    .bind(owner)
-    .bind(now)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let row = sqlx::query(CLAIMABLE)
+        .bind(owner)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
     let Some(row) = row else {
         tx.rollback().await?;
         return Ok(None);

@@ -107,6 +107,16 @@ pub async fn claim(
     lease_until: i64,
     limit: i64,
 ) -> Result<Vec<Claimed>> {
+    // An idle poll finds nothing: a read answers it without a write transaction.
+    let pending: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM inbox WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < $1) LIMIT 1",
+    )
+    .bind(now)
+    .fetch_optional(db.pool())
+    .await?;
+    if pending.is_none() {
+        return Ok(Vec::new());
+    }
     let mut tx = db.begin().await?;
     // On PostgreSQL several instances claim at once: rows another claimer has locked are
     // skipped rather than waited for. SQLite has one writer at a time.

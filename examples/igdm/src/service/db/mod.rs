@@ -129,6 +129,8 @@ pub struct Db {
     /// busy handler (1 ms up to 100 ms per try). Write transactions of this process take turns
     /// here instead, so they queue in order and wake the moment the previous one ends.
     writer: Arc<Mutex<()>>,
+    /// Held by every clone: the WAL checkpointer stops when the last clone is dropped.
+    _alive: Arc<()>,
 }
 
 impl Db {
@@ -180,7 +182,8 @@ impl Db {
                 Box::pin(async move {
                     conn.execute(
                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                         PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON;",
+                         PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON; \
+                         PRAGMA wal_autocheckpoint = 0;",
                     )
                     .await?;
                     Ok(())
@@ -197,8 +200,17 @@ impl Db {
             pool,
             backend,
             writer: Arc::new(Mutex::new(())),
+            _alive: Arc::new(()),
         };
         db.migrate().await?;
+        if backend == Backend::Sqlite && !(url.contains(":memory:") || url.contains("mode=memory"))
+        {
+            tokio::spawn(checkpoints(
+                db.pool.clone(),
+                db.writer.clone(),
+                Arc::downgrade(&db._alive),
+            ));
+        }
         Ok(db)
     }
 
@@ -282,6 +294,51 @@ impl Db {
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// How often the WAL is checkpointed.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// A WAL this long (in 4 KiB frames: 64 MiB) is checkpointed between two write transactions,
+/// so that the next one starts it over (a checkpoint that runs beside writers may never catch
+/// up with them).
+const WAL_RESTART_FRAMES: i64 = 16_384;
+
+/// Copies the SQLite WAL back into the database file, beside the writers.
+///
+/// SQLite's automatic checkpoint runs inside the commit that crosses its threshold: the copy
+/// and its `fsync`s of the database file would then hold this process's writer turn, and every
+/// write would wait behind them. The connections turn it off (`wal_autocheckpoint = 0`) and
+/// this task checkpoints `PASSIVE`ly instead, which runs concurrently with the writer. When the
+/// WAL is long, one checkpoint takes the writer turn (little is left to copy by then) so that
+/// the next write transaction restarts the WAL from its beginning. Stops when the pool is closed
+/// or the last `Db` clone is dropped.
+async fn checkpoints(pool: AnyPool, writer: Arc<Mutex<()>>, alive: std::sync::Weak<()>) {
+    let passive = || async {
+        sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&pool)
+            .await
+    };
+    loop {
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+        if alive.strong_count() == 0 || pool.is_closed() {
+            return;
+        }
+        match passive().await {
+            Ok((_, frames, _)) if frames >= WAL_RESTART_FRAMES => {
+                let _turn = writer.lock().await;
+                if let Err(e) = passive().await {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; retried shortly");
+                }
+            }
+            Ok(_) => {}
+            Err(e) if pool.is_closed() => {
+                tracing::debug!(error = %e, "WAL checkpointer stopped: the pool is closed");
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; retried shortly"),
+        }
     }
 }
 
@@ -380,6 +437,40 @@ mod tests {
         // migrations are idempotent on restart
         let url = format!("sqlite://{}", t.dir.0.join("t.db").display());
         Db::connect(&url, 2).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_wal_is_copied_into_the_database_file_in_the_background() {
+        let t = testing::temp_db().await;
+        let file = t.dir.0.join("t.db");
+        let size = || std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+        let before = size();
+        let mut tx = t.db.begin().await.unwrap();
+        for i in 0..2000 {
+            sqlx::query("INSERT INTO wakes (account, contact, due_at) VALUES ($1, $2, $3)")
+                .bind(format!("account-{i}"))
+                .bind(format!("contact-{i:0>200}"))
+                .bind(i64::from(i))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        // commits never checkpoint (that would hold the writer turn): the task does
+        let automatic: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(automatic, 0);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while size() == before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the checkpointer never copied the WAL back"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(size() > before + 400_000, "{} -> {}", before, size());
     }
 
     #[tokio::test]

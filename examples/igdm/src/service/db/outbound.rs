@@ -472,6 +472,17 @@ pub async fn claim(
     lease_until: i64,
     limit: i64,
 ) -> Result<Vec<Claimed>> {
+    // Most polls find nothing due: a read answers them without a write transaction.
+    let due: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM outbound_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
+         AND (lease_until IS NULL OR lease_until < $1) LIMIT 1",
+    )
+    .bind(now)
+    .fetch_optional(db.pool())
+    .await?;
+    if due.is_none() {
+        return Ok(Vec::new());
+    }
     let mut tx = db.begin().await?;
     // Several instances on PostgreSQL: each picks rows the others have not locked, once (a
     // materialized CTE; a LIMIT subquery inside IN may run twice).

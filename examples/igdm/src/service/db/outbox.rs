@@ -1,6 +1,8 @@
 //! The `outbox` table: one row per planned action, keyed by event key + action index.
 
 use sqlx::any::AnyRow;
+use std::collections::HashSet;
+
 use sqlx::Row;
 
 use super::rows::{self, Param};
@@ -149,6 +151,17 @@ pub async fn claim(
     limit: i64,
     instance: Option<&str>,
 ) -> Result<Vec<Claimed>> {
+    // An idle poll finds nothing due: a read answers it without a write transaction.
+    let due: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM outbox WHERE status = 'queued' AND next_attempt_at <= $1 \
+         AND (lease_until IS NULL OR lease_until < $1) LIMIT 1",
+    )
+    .bind(now)
+    .fetch_optional(db.pool())
+    .await?;
+    if due.is_none() {
+        return Ok(Vec::new());
+    }
     let mut tx = db.begin().await?;
     let sql = match (db.backend(), instance) {
         (Backend::Sqlite, _) => {
@@ -330,6 +343,17 @@ pub async fn fail_abandoned(
     db: &Db,
     now: i64,
 ) -> Result<Vec<(String, String, Option<String>, String, i64)>> {
+    // Nearly always none: a read answers without a write transaction.
+    let any: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM outbox WHERE status = 'sending' AND lease_until IS NOT NULL \
+         AND lease_until < $1 LIMIT 1",
+    )
+    .bind(now)
+    .fetch_optional(db.pool())
+    .await?;
+    if any.is_none() {
+        return Ok(Vec::new());
+    }
     let mut tx = db.begin().await?;
     // On PostgreSQL another instance may be failing the same rows: each takes the ones it locked.
     let sql = match db.backend() {
@@ -389,40 +413,86 @@ fn changed(rows: Vec<AnyRow>) -> Result<Vec<Changed>> {
         .collect()
 }
 
-/// Marks the row with `mid` delivered (from an echo); the row, if one of ours matched.
-pub async fn mark_delivered(
+/// Marks the rows of a batch's echoes ((account, mid) pairs) `delivered`, where they were
+/// `sent`, in one statement per few hundred: the rows that changed, with their accounts and
+/// message ids.
+pub async fn mark_delivered_many(
     tx: &mut Tx,
-    account: &str,
-    mid: &str,
+    echoes: &[(&str, &str)],
     now: i64,
-) -> Result<Option<Changed>> {
-    let rows = sqlx::query(
-        "UPDATE outbox SET status = 'delivered', updated_at = $1 \
-         WHERE mid = $2 AND account = $3 AND status = 'sent' RETURNING key, rule, kind",
-    )
-    .bind(now)
-    .bind(mid)
-    .bind(account)
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(changed(rows)?.into_iter().next())
+) -> Result<Vec<(String, String, Changed)>> {
+    let mut out = Vec::new();
+    for chunk in echoes.chunks(500) {
+        // `now` is a number made here, written into the text (the values list is bound).
+        let sql = rows::values_sql(
+            &format!("UPDATE outbox SET status = 'delivered', updated_at = {now} FROM ("),
+            2,
+            chunk.len(),
+            ") AS v WHERE outbox.account = v.column1 AND outbox.mid = v.column2 \
+             AND outbox.status = 'sent' \
+             RETURNING outbox.key, outbox.rule, outbox.kind, outbox.account, outbox.mid",
+            tx.backend(),
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (account, mid) in chunk {
+            query = query.bind(*account).bind(*mid);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            let account: String = row.try_get("account")?;
+            let mid: String = row.try_get("mid")?;
+            if let Some(c) = changed(vec![row])?.pop() {
+                out.push((account, mid, c));
+            }
+        }
+    }
+    Ok(out)
 }
 
-/// Whether the echo `mid` to `recipient` was sent by this service: a row carries that message
-/// id, or a send to that person is in flight (the echo can arrive before the Send API answers).
-pub async fn is_ours(tx: &mut Tx, account: &str, recipient: &str, mid: &str) -> Result<bool> {
-    // Two index searches (`outbox_mid`, `outbox_recipient`); an `OR` of both would make SQLite
-    // walk every row of the account.
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM (SELECT 1 AS one FROM outbox WHERE mid = $2 AND account = $1 \
-         UNION ALL SELECT 1 AS one FROM outbox WHERE account = $1 AND recipient = $3 AND status = 'sending') AS hits",
+/// Which of a batch's echoes ((account, recipient, mid)) are messages this service sent: a row
+/// carries that message id, or a send to that person is in flight (the echo can arrive before
+/// the Send API answers). The (account, mid) pairs, in two statements per few hundred echoes.
+pub async fn ours_many(
+    tx: &mut Tx,
+    echoes: &[(&str, &str, &str)],
+) -> Result<HashSet<(String, String)>> {
+    let mids: Vec<(&str, &str)> = echoes.iter().map(|(a, _, m)| (*a, *m)).collect();
+    let mut known = HashSet::new();
+    for row in
+        rows::select_pairs(tx, "outbox", ("account", "mid"), "t.account, t.mid", &mids).await?
+    {
+        let mid: Option<String> = row.try_get("mid")?;
+        if let Some(mid) = mid {
+            known.insert((row.try_get::<String, _>("account")?, mid));
+        }
+    }
+    let rest: Vec<(&str, &str)> = echoes
+        .iter()
+        .filter(|(a, _, m)| !known.contains(&((*a).to_owned(), (*m).to_owned())))
+        .map(|(a, r, _)| (*a, *r))
+        .collect();
+    let mut sending = HashSet::new();
+    for row in rows::select_pairs(
+        tx,
+        "outbox",
+        ("account", "recipient"),
+        "t.account, t.recipient, t.status",
+        &rest,
     )
-    .bind(account)
-    .bind(mid)
-    .bind(recipient)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(n > 0)
+    .await?
+    {
+        if row.try_get::<String, _>("status")? == "sending" {
+            sending.insert((
+                row.try_get::<String, _>("account")?,
+                row.try_get::<String, _>("recipient")?,
+            ));
+        }
+    }
+    for (account, recipient, mid) in echoes {
+        if sending.contains(&((*account).to_owned(), (*recipient).to_owned())) {
+            known.insert(((*account).to_owned(), (*mid).to_owned()));
+        }
+    }
+    Ok(known)
 }
 
 /// Marks as read the messages to `recipient` sent up to `until` (Unix ms); the rows changed.

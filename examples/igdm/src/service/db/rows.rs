@@ -68,7 +68,13 @@ impl From<Option<i64>> for Param {
 /// numbered parameter's name up in a list of all of them, when the statement is prepared and
 /// again when each value is bound, so numbered parameters cost quadratic time in a statement
 /// of thousands of values. `head` and `suffix` must hold no parameters of their own.
-fn values_sql(head: &str, width: usize, count: usize, suffix: &str, backend: Backend) -> String {
+pub(crate) fn values_sql(
+    head: &str,
+    width: usize,
+    count: usize,
+    suffix: &str,
+    backend: Backend,
+) -> String {
     let mut sql = String::with_capacity(head.len() + suffix.len() + count * width * 5);
     sql.push_str(head);
     sql.push_str(" VALUES ");

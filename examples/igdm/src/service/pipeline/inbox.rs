@@ -94,12 +94,12 @@ async fn process(shared: &Shared, owner: &str, row: &inbox::Claimed) -> Result<b
 /// processes them one by one.
 async fn process_batch(shared: &Shared, owner: &str, rows: &[inbox::Claimed]) -> Result<usize> {
     let engine = shared.engine();
+    let parsed: Vec<Parsed> = rows.iter().map(parse).collect();
     let store = TxStore::new(shared.db.begin().await?);
     let mut writes = Writes {
         unread: shared.data_access.get(),
         ..Writes::default()
     };
-    let parsed: Vec<Parsed> = rows.iter().map(parse).collect();
     let known = Known::look_up(&store, &parsed).await?;
     let mut all = Vec::new();
     for notification in parsed {
@@ -138,6 +138,8 @@ struct Writes {
     actions: Vec<outbox::NewAction>,
     /// Delivery-log rows of status changes (delivered, read).
     log: Vec<Vec<Param>>,
+    /// Echoes of our messages not yet marked delivered: (account, mid).
+    delivered: Vec<(String, String)>,
     /// Accounts that received a webhook, and when.
     touched: HashMap<String, i64>,
     /// Notifications finished: (id, status, reason).
@@ -161,9 +163,12 @@ impl Writes {
         for ((hash, account), ids) in &self.forget {
             super::data_access::forget_items(tx, hash, account, ids).await?;
         }
-        for (account, at) in &self.touched {
-            db::accounts::touch_webhook(tx, account, *at).await?;
-        }
+        let touched: Vec<(&str, i64)> = self
+            .touched
+            .iter()
+            .map(|(a, at)| (a.as_str(), *at))
+            .collect();
+        db::accounts::touch_webhooks(tx, &touched).await?;
         let mut groups: HashMap<(&str, Option<&str>), Vec<&str>> = HashMap::new();
         for (id, status, reason) in &self.finished {
             groups
@@ -183,6 +188,7 @@ impl Writes {
     /// them; what was seen stays known).
     async fn write_rows(&mut self, tx: &mut Tx) -> Result<()> {
         let now = self.now;
+        self.mark_delivered(tx).await?;
         let events = std::mem::take(&mut self.events);
         rows::insert(
             tx,
@@ -215,6 +221,30 @@ impl Writes {
         }
         delivery_log::append_many(tx, &log).await?;
         self.conversations.write(tx, now).await
+    }
+}
+
+impl Writes {
+    /// Marks the messages echoed so far delivered (one statement), logging each change.
+    async fn mark_delivered(&mut self, tx: &mut Tx) -> Result<()> {
+        if self.delivered.is_empty() {
+            return Ok(());
+        }
+        let echoes = std::mem::take(&mut self.delivered);
+        let pairs: Vec<(&str, &str)> = echoes
+            .iter()
+            .map(|(a, m)| (a.as_str(), m.as_str()))
+            .collect();
+        for (account, mid, row) in outbox::mark_delivered_many(tx, &pairs, self.now).await? {
+            self.log.push(status_entry(
+                &row,
+                &account,
+                "delivered",
+                Some(&mid),
+                self.now,
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -276,6 +306,8 @@ struct Known {
     events: HashSet<(String, String)>,
     /// Outbound subscribers by account.
     subscribers: HashMap<String, outbound::Subscribers>,
+    /// The batch's echoes that are messages this service sent: (account, mid).
+    ours: HashSet<(String, String)>,
 }
 
 impl Known {
@@ -284,6 +316,7 @@ impl Known {
         let mut event_keys: Vec<(&str, String)> = Vec::new();
         let mut dedup: Vec<(&str, String)> = Vec::new();
         let mut accounts: Vec<&str> = Vec::new();
+        let mut echoes: Vec<(&str, &str, &str)> = Vec::new();
         for p in parsed {
             let Ok((events, _)) = &p.events else {
                 continue;
@@ -305,6 +338,9 @@ impl Known {
                 if let Some(comment) = event.comment_id() {
                     dedup.push((account, format!("private_reply:{comment}")));
                 }
+                if let Core::Echo { mid, .. } = &event.kind {
+                    echoes.push((account, event.sender.id.as_str(), mid));
+                }
             }
         }
         contacts.sort_unstable();
@@ -314,6 +350,7 @@ impl Known {
         let mut known = Known {
             events: HashSet::new(),
             subscribers: HashMap::new(),
+            ours: HashSet::new(),
         };
         if contacts.is_empty() {
             return Ok(known);
@@ -340,6 +377,7 @@ impl Known {
                     .insert((row.try_get("account")?, row.try_get("key")?));
             }
             known.subscribers = outbound::subscribers(&mut tx, &accounts).await?;
+            known.ours = outbox::ours_many(&mut tx, &echoes).await?;
         }
         let dedup: Vec<(&str, &str)> = dedup.iter().map(|(a, k)| (*a, k.as_str())).collect();
         store.prefetch(&contacts, &dedup).await?;
@@ -348,6 +386,11 @@ impl Known {
 
     fn recorded(&self, account: &str, key: &str) -> bool {
         self.events.contains(&(account.to_owned(), key.to_owned()))
+    }
+
+    /// Whether the echoed message `mid` was sent by this service.
+    fn ours(&self, account: &str, mid: &str) -> bool {
+        self.ours.contains(&(account.to_owned(), mid.to_owned()))
     }
 }
 
@@ -558,19 +601,12 @@ async fn decide(
         // Delivery status from echoes and read receipts.
         match &mut event.kind {
             Core::Echo { mid, from_app, .. } => {
-                *from_app = outbox::is_ours(&mut tx, &event.account, &event.sender.id, mid).await?;
-                if let Some(row) = outbox::mark_delivered(&mut tx, &event.account, mid, now).await?
-                {
-                    writes.log.push(status_entry(
-                        &row,
-                        &event.account,
-                        "delivered",
-                        Some(mid),
-                        now,
-                    ));
-                }
+                *from_app = known.ours(&event.account, mid);
+                writes.delivered.push((event.account.clone(), mid.clone()));
             }
             Core::Read { mid } => {
+                // the echoes before it are delivered first (read comes after delivered)
+                writes.mark_delivered(&mut tx).await?;
                 let until = match outbox::sent_at_of(&mut tx, &event.account, mid).await? {
                     Some(at) => at,
                     None => event.occurred_at.timestamp_millis(),
