@@ -46,6 +46,9 @@ struct Cache {
     dedup: HashMap<Key, bool>,
     /// Claims made through the cache, written at the finish: (account, key, at).
     claims: Vec<(String, String, i64)>,
+    /// Dedup keys the caller records in a table of its own in this transaction: claimed in
+    /// the cache only (no `dedup_keys` row).
+    recorded_elsewhere: HashSet<Key>,
     /// Firings recorded, written at the finish: (account, rule, contact) -> at.
     firings: HashMap<(String, String, String), i64>,
 }
@@ -180,6 +183,21 @@ impl TxStore {
             cache.dedup.entry(k).or_insert(claimed);
         }
         Ok(())
+    }
+
+    /// Dedup keys ((account, key, already recorded)) that the caller records itself, in this
+    /// transaction, in a table keyed by them: the service's `events` rows record the engine's
+    /// `event:<id>` claims, so a second `dedup_keys` row per event would only repeat them.
+    /// The engine's claims of these keys are answered from `already recorded` and write
+    /// nothing. On PostgreSQL the caller holds the contacts' locks, so no other instance
+    /// records the same event meanwhile.
+    pub fn claims_recorded_elsewhere(&self, keys: &[(&str, &str, bool)]) {
+        let mut cache = self.cache();
+        for (account, k, recorded) in keys {
+            let k = key(account, k);
+            cache.dedup.entry(k.clone()).or_insert(*recorded);
+            cache.recorded_elsewhere.insert(k);
+        }
     }
 
     /// Writes the contacts and flow states changed through this store (and the claims and
@@ -336,10 +354,14 @@ impl DedupStore for TxStore {
             match cache.dedup.get(&k) {
                 Some(true) => return Ok(false),
                 Some(false) => {
+                    if !cache.recorded_elsewhere.contains(&k) {
+                        cache.claims.push((
+                            account.to_owned(),
+                            key.to_owned(),
+                            at.timestamp_millis(),
+                        ));
+                    }
                     cache.dedup.insert(k, true);
-                    cache
-                        .claims
-                        .push((account.to_owned(), key.to_owned(), at.timestamp_millis()));
                     return Ok(true);
                 }
                 None => {}
@@ -663,6 +685,34 @@ actions = [{ type = "private_reply", text = "here" }, { type = "add_tag", tag = 
         let d = engine.decide(&store, &again, now, 1).await.unwrap();
         assert_ne!(d.outcome, Outcome::Fired);
         store.rollback().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn claims_recorded_elsewhere_are_answered_from_the_caller_and_write_no_row() {
+        let t = temp_db().await;
+        let store = TxStore::new(t.db.begin().await.unwrap());
+        store.claims_recorded_elsewhere(&[("A", "event:new", false), ("A", "event:old", true)]);
+        let at = Utc::now();
+        assert!(
+            store.claim("A", "event:new", at).await.unwrap(),
+            "first claim"
+        );
+        assert!(
+            !store.claim("A", "event:new", at).await.unwrap(),
+            "claimed once"
+        );
+        assert!(
+            !store.claim("A", "event:old", at).await.unwrap(),
+            "recorded before"
+        );
+        // an ordinary key still gets its row
+        assert!(store.claim("A", "private_reply:c1", at).await.unwrap());
+        store.finish().await.unwrap().commit().await.unwrap();
+        let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM dedup_keys ORDER BY key")
+            .fetch_all(t.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(keys, vec!["private_reply:c1".to_string()]);
     }
 
     #[tokio::test]

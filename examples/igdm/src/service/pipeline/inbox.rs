@@ -317,6 +317,8 @@ impl Known {
         let mut dedup: Vec<(&str, String)> = Vec::new();
         let mut accounts: Vec<&str> = Vec::new();
         let mut echoes: Vec<(&str, &str, &str)> = Vec::new();
+        // event ids, which the engine claims as `event:<id>`
+        let mut claims: Vec<(&str, &str)> = Vec::new();
         for p in parsed {
             let Ok((events, _)) = &p.events else {
                 continue;
@@ -333,7 +335,7 @@ impl Known {
                     event_keys.push((account, unsent_key(mid)));
                 }
                 if !event.id.is_empty() {
-                    dedup.push((account, format!("event:{}", event.id)));
+                    claims.push((account, event.id.as_str()));
                 }
                 if let Some(comment) = event.comment_id() {
                     dedup.push((account, format!("private_reply:{comment}")));
@@ -381,6 +383,17 @@ impl Known {
         }
         let dedup: Vec<(&str, &str)> = dedup.iter().map(|(a, k)| (*a, k.as_str())).collect();
         store.prefetch(&contacts, &dedup).await?;
+        // The engine's event claims are the batch's `events` rows (written at the commit).
+        let keys: Vec<(&str, String)> = claims
+            .iter()
+            .map(|(a, id)| (*a, format!("event:{id}")))
+            .collect();
+        let recorded: Vec<(&str, &str, bool)> = claims
+            .iter()
+            .zip(&keys)
+            .map(|((a, id), (_, k))| (*a, k.as_str(), known.recorded(a, id)))
+            .collect();
+        store.claims_recorded_elsewhere(&recorded);
         Ok(known)
     }
 
