@@ -1072,6 +1072,41 @@ async fn private_network_targets_are_refused_unless_the_operator_allows_them_on(
         scalar(&service, "SELECT COUNT(*) FROM webhook_subscriptions").await,
         0
     );
+    // an automation's webhook action or flow step to a private address is refused when saved,
+    // located; a public one is saved
+    let rules = |url: &str| {
+        format!(
+            "account = \"{ACCOUNT}\"\n[[rules]]\nid = \"notify\"\non = [\"comment\"]\n\
+             actions = [{{ type = \"add_tag\", tag = \"lead\" }}, {{ type = \"webhook\", url = \"{url}\" }}]\n"
+        )
+    };
+    let save = |text: String| {
+        let url = format!("{}/api/automations", service.base_url());
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(KEY)
+                .body(text)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, body) = save(rules("http://10.0.0.7/hook")).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["rule"], "notify", "{body}");
+    assert_eq!(body["errors"][0]["field"], "actions[1].url", "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("non-public"),
+        "{body}"
+    );
+    let (status, body) = save(rules("https://hooks.example.com/igdm")).await;
+    assert_eq!(status, 201, "{body}");
     // a subscription stored while private targets were allowed is not called once they are not
     let (status, body) = api(
         &service,

@@ -141,6 +141,10 @@ impl Shared {
         &self,
         file: automation_core::RulesFile,
     ) -> Result<std::result::Result<(), Vec<db::automations::Problem>>> {
+        let refused = webhook_targets_refused(&file, self.config.outbound.allow_private_targets);
+        if !refused.is_empty() {
+            return Ok(Err(refused));
+        }
         let _turn = self.engine_turn.lock().await;
         let saved = db::automations::save(&self.db, file, db::now_ms())
             .await?
@@ -183,6 +187,43 @@ impl Shared {
             cache.remove(account);
         }
     }
+}
+
+/// The `webhook` actions and flow steps of `file` whose URL the service would refuse to call
+/// (server-side request forgery guard, see `service::egress`), located: refused when the
+/// automations are saved rather than at each firing.
+fn webhook_targets_refused(
+    file: &automation_core::RulesFile,
+    allow_private: bool,
+) -> Vec<db::automations::Problem> {
+    use automation_core::flow::StepKind;
+    use automation_core::rule::Action;
+    let refused = |rule: &str, field: String, url: &str| {
+        crate::service::egress::check_url(url, allow_private)
+            .err()
+            .map(|message| db::automations::Problem {
+                rule: Some(rule.to_owned()),
+                field: Some(field),
+                position: None,
+                message,
+            })
+    };
+    let mut problems = Vec::new();
+    for rule in &file.rules {
+        for (i, action) in rule.actions.iter().enumerate() {
+            if let Action::Webhook { url, .. } = action {
+                problems.extend(refused(&rule.id, format!("actions[{i}].url"), url));
+            }
+        }
+    }
+    for flow in &file.flows {
+        for (i, step) in flow.steps.iter().enumerate() {
+            if let StepKind::Webhook { url, .. } = &step.kind {
+                problems.extend(refused(&flow.id, format!("steps[{i}].url"), url));
+            }
+        }
+    }
+    problems
 }
 
 /// A unique lease owner for one claim round.
