@@ -135,8 +135,16 @@ impl Conversation {
         ]
     }
 
-    /// A message of the contact at `at`: open (reopened, woken from a snooze).
+    /// A message of the contact at `at`: open (reopened, woken from a snooze). A closed
+    /// conversation that reopens starts its response time over: its first response is timed
+    /// from this message (the earlier one's time is replaced).
     fn inbound(&mut self, at: i64) {
+        if self.status == CLOSED {
+            self.first_inbound_at = None;
+            self.first_response_at = None;
+            self.first_response_ms = None;
+            self.waiting_since = None;
+        }
         self.status = OPEN.to_string();
         self.snoozed_until = None;
         self.last_inbound_at = Some(self.last_inbound_at.map_or(at, |l| l.max(at)));
@@ -1031,5 +1039,17 @@ mod tests {
         assert_eq!(c.waiting_since, None);
         c.outbound(9_000, true);
         assert_eq!(c.first_response_ms, Some(3_000));
+        // closed, then reopened by the contact: the response is timed again from the reopening
+        c.status = CLOSED.to_string();
+        c.inbound(20_000);
+        assert_eq!(c.status, OPEN);
+        assert_eq!((c.first_inbound_at, c.first_response_ms), (Some(20_000), None));
+        assert_eq!(c.waiting_since, Some(20_000));
+        c.outbound(20_500, true);
+        assert_eq!(c.first_response_ms, Some(500));
+        // a snooze is not a close: the measurement stands
+        c.snoozed_until = Some(30_000);
+        c.inbound(25_000);
+        assert_eq!(c.first_response_ms, Some(500));
     }
 }
