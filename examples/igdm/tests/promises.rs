@@ -956,6 +956,13 @@ async fn p5_on() {
         .json(Method::GET, "/api/organization/data-access", None)
         .await;
     assert_eq!(now_needs["needs"]["messages"], true);
+    // ... and A's connected account is subscribed to messages at once (B's is not touched)
+    let subscribed = subscriptions(&graph).await;
+    assert_eq!(subscribed.len(), 3, "{subscribed:?}");
+    assert!(
+        subscribed[2].split(',').any(|f| f == "messages"),
+        "{subscribed:?}"
+    );
     post_webhook(
         &service,
         &json!({"object": "instagram", "entry": [

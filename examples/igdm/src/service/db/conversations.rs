@@ -1043,7 +1043,10 @@ mod tests {
         c.status = CLOSED.to_string();
         c.inbound(20_000);
         assert_eq!(c.status, OPEN);
-        assert_eq!((c.first_inbound_at, c.first_response_ms), (Some(20_000), None));
+        assert_eq!(
+            (c.first_inbound_at, c.first_response_ms),
+            (Some(20_000), None)
+        );
         assert_eq!(c.waiting_since, Some(20_000));
         c.outbound(20_500, true);
         assert_eq!(c.first_response_ms, Some(500));

@@ -27,6 +27,7 @@ use sqlx::Row;
 use super::auth::{failure, problem, Caller, Permission};
 use super::AppState;
 use crate::service::db::{self, accounts, automation_store, automations, delivery_log, teams};
+use crate::service::pipeline::data_access;
 
 /// The middleware that resolves the [`Caller`] of management routes (kept under this name for
 /// routers that authenticate like `/api`).
@@ -187,7 +188,8 @@ async fn save_automations(
         }
     }
     drop(conn);
-    match state.shared.save_automations(file).await {
+    let save = state.shared.save_automations(file);
+    match data_access::keeping_subscriptions(&state.shared, &caller.org_id, save).await {
         Ok(Ok(())) => (StatusCode::CREATED, Json(json!({ "saved": ids }))).into_response(),
         Ok(Err(problems)) => (
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -77,7 +77,8 @@ async fn change(
         return denied;
     }
     let shared = &state.shared;
-    if let Err(e) = data_access::set_mode(&shared.db, &caller.org_id, req.data_access).await {
+    let set = data_access::set_mode(&shared.db, &caller.org_id, req.data_access);
+    if let Err(e) = data_access::keeping_subscriptions(shared, &caller.org_id, set).await {
         return failure(e);
     }
     if let Err(e) = shared.data_access.refresh(&shared.db).await {

@@ -205,6 +205,41 @@ pub async fn needs_of_org(db: &Db, org: &str) -> Result<Needs> {
     }
 }
 
+/// Runs `change` (saving automations, setting the data-access mode) for organization `org`,
+/// then, if the webhook fields the organization needs changed, subscribes its active accounts
+/// to the new ones (P5: an account subscribes only the fields its automations need, also after
+/// they change). A failed subscription is logged; the account's next connect subscribes again.
+pub async fn keeping_subscriptions<T>(
+    shared: &super::Shared,
+    org: &str,
+    change: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let before = needs_of_org(&shared.db, org).await?.webhook_fields();
+    let changed = change.await?;
+    let after = needs_of_org(&shared.db, org).await?.webhook_fields();
+    if after != before {
+        let accounts: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM accounts WHERE org_id = $1 AND status = 'active' ORDER BY id",
+        )
+        .bind(org)
+        .fetch_all(shared.db.pool())
+        .await?;
+        for account in accounts {
+            let subscribed = match shared.client_for(&account).await {
+                Ok(client) => client
+                    .subscribe_webhooks(&after)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(error) = subscribed {
+                tracing::warn!(%account, %error, "re-subscribing to the needed webhook fields failed");
+            }
+        }
+    }
+    Ok(changed)
+}
+
 /// The accounts whose messages are not read: those of organizations with `automations` access
 /// whose automations need no messages.
 pub async fn unread_accounts(db: &Db) -> Result<HashSet<String>> {
