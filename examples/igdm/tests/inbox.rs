@@ -761,31 +761,43 @@ async fn windows_on() {
     assert_eq!(sends[0]["message"]["text"], "It ships today");
     assert_eq!(sends[0]["recipient"]["id"], "W1");
     assert!(sends[0].get("tag").is_none(), "{}", sends[0]);
-    // its echo shows as the agent's message, and times the first response
+    // it shows as the agent's message as soon as it is sent (before any echo), and times the
+    // first response
     let key = sent["outbox_key"].as_str().unwrap().to_string();
-    for _ in 0..600 {
-        let sent = t
-            .int(
-                "SELECT COUNT(*) FROM outbox WHERE key = $1 AND mid = 'out-1'",
-                &[&key],
-            )
-            .await;
-        if sent == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let replied_at = now();
-    t.echo_at("out-1", "W1", "It ships today", replied_at).await;
     let c = t
-        .until("the reply's echo is recorded", "W1", |c| {
+        .until("the sent reply is shown", "W1", |c| {
             message(c, "out-1").is_some()
         })
         .await;
     let m = message(&c, "out-1").unwrap();
     assert_eq!(m["sent_by"], "agent");
     assert_eq!(m["agent"], t.agent_id.as_str());
-    assert_eq!(c["conversation"]["first_response_ms"], replied_at - first);
+    assert_eq!(m["text"], "It ships today");
+    let responded = c["conversation"]["first_response_ms"].as_i64().unwrap();
+    assert!(responded > 0 && responded <= now() - first, "{c}");
+    // its echo finds it shown: one message, the same first response
+    t.echo_at("out-1", "W1", "It ships today", now()).await;
+    for _ in 0..600 {
+        let delivered = t
+            .int(
+                "SELECT COUNT(*) FROM outbox WHERE key = $1 AND status = 'delivered'",
+                &[&key],
+            )
+            .await;
+        if delivered == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let c = t.conversation("W1").await;
+    let shown = c["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["mid"] == "out-1")
+        .count();
+    assert_eq!(shown, 1, "{c}");
+    assert_eq!(c["conversation"]["first_response_ms"], responded);
     // 2 days after the contact's last message: HUMAN_AGENT, from a person only
     t.last_inbound("W1", now() - 2 * 86_400_000).await;
     let (status, sent) = t

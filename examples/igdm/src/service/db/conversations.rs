@@ -34,6 +34,11 @@ pub fn reply_key(id: &str, user: Option<&str>) -> String {
     format!("{REPLY_KEY_PREFIX}{id}:{}", user.unwrap_or_default())
 }
 
+/// Whether outbox `key` is an agent's reply from the inbox ([`reply_key`]).
+pub fn is_reply_key(key: &str) -> bool {
+    key.starts_with(REPLY_KEY_PREFIX)
+}
+
 /// The agent of an outbox key, when it is a reply's: `Some(None)` for a reply made with an API
 /// key.
 fn agent_of(key: &str) -> Option<Option<String>> {
@@ -267,6 +272,33 @@ impl Batch {
             )),
             _ => {}
         }
+    }
+
+    /// Notes a reply an agent sent from the inbox (outbox `key`, see [`reply_key`]), once the
+    /// Send API answered with its message id `mid` at `at`: it shows at once, whether or not
+    /// its echo arrives (the echo then finds it recorded). Other sends show from their echoes.
+    pub fn note_agent_reply(
+        &mut self,
+        key: &str,
+        account: &str,
+        contact: &str,
+        mid: &str,
+        action: &str,
+        at: i64,
+    ) {
+        if !is_reply_key(key) {
+            return;
+        }
+        let action: serde_json::Value = serde_json::from_str(action).unwrap_or_default();
+        self.messages.push(NewMessage {
+            account: account.to_string(),
+            mid: mid.to_string(),
+            contact: contact.to_string(),
+            inbound: false,
+            text: action["message"]["text"].as_str().map(str::to_string),
+            attachments: "[]".to_string(),
+            at,
+        });
     }
 
     /// Whether nothing was noted.

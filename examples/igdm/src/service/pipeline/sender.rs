@@ -18,7 +18,7 @@ use super::convert::{self, Call};
 use super::ratelimit::Class;
 use super::Shared;
 use crate::service::db::rows::Param;
-use crate::service::db::{self, accounts, delivery_log, outbox};
+use crate::service::db::{self, accounts, conversations, delivery_log, outbox};
 use crate::service::error::Result;
 
 /// Sends one batch of due rows; the number of rows handled.
@@ -186,6 +186,7 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
     outbox::mark_sent_many(&mut tx, &sent, now).await?;
     delivery_log::append_many(&mut tx, &log).await?;
     tx.commit().await?;
+    show_agent_replies(shared, &results, now).await;
     for ((row, _), effect) in results.iter().zip(effects) {
         shared.metrics.send(&row.kind, effect.outcome);
         match effect.account {
@@ -206,6 +207,48 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
         }
     }
     Ok(n)
+}
+
+/// Shows the agents' replies among `results` in the team inbox as soon as they are sent (not only
+/// when their echoes arrive), in a transaction of their own that first takes the contacts'
+/// locks like the inbox worker's. A failure is logged: the echo shows the reply then.
+async fn show_agent_replies(
+    shared: &Shared,
+    results: &[(outbox::Claimed, Result<Option<String>, Failure>)],
+    now: i64,
+) {
+    let mut replies = conversations::Batch::default();
+    let mut contacts = Vec::new();
+    for (row, result) in results {
+        if let Ok(Some(mid)) = result {
+            replies.note_agent_reply(
+                &row.key,
+                &row.account,
+                &row.recipient,
+                mid,
+                &row.action,
+                now,
+            );
+            if conversations::is_reply_key(&row.key) {
+                contacts.push((row.account.as_str(), row.recipient.as_str()));
+            }
+        }
+    }
+    if replies.is_empty() {
+        return;
+    }
+    contacts.sort_unstable();
+    contacts.dedup();
+    let shown = async {
+        let mut tx = shared.db.begin().await?;
+        tx.lock_contacts(&contacts).await?;
+        replies.write(&mut tx, now).await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(error) = shown {
+        tracing::warn!(%error, "agents' replies not shown yet; their echoes will show them");
+    }
 }
 
 /// Records attempts (`queued` -> `sending`) just before their calls; the attempts of concurrent
