@@ -336,70 +336,45 @@ impl Batch {
     }
 }
 
-/// Who sent each outbound message: `(sent_by, agent)` by account and mid, from the outbox.
+/// The outbox row that sent each outbound message, by account and mid (`None`: not one of
+/// this service's, or several sends to that person were in flight).
 async fn senders(
     tx: &mut Tx,
     messages: &[NewMessage],
 ) -> Result<HashMap<(String, String), Option<String>>> {
-    let outbound: Vec<(&str, &str)> = messages
+    let outbound: Vec<(&str, &str, &str)> = messages
         .iter()
         .filter(|m| !m.inbound)
-        .map(|m| (m.account.as_str(), m.mid.as_str()))
+        .map(|m| (m.account.as_str(), m.contact.as_str(), m.mid.as_str()))
         .collect();
-    let mut keys = HashMap::new();
-    for r in rows::select_pairs(
-        tx,
-        "outbox",
-        ("account", "mid"),
-        "t.account, t.mid, t.key",
-        &outbound,
-    )
-    .await?
+    Ok(super::outbox::echo_sources(tx, &outbound)
+        .await?
+        .into_iter()
+        .map(|(message, rows)| match rows.as_slice() {
+            [key] => (message, Some(key.clone())),
+            _ => (message, None),
+        })
+        .collect())
+}
+
+/// Who sent message `m` (`contact`, `agent` with the agent, `automation`, or `app`: Instagram's
+/// app or another tool), from the outbox rows found by [`senders`].
+fn sent_by(
+    m: &NewMessage,
+    keys: &HashMap<(String, String), Option<String>>,
+) -> (&'static str, Option<String>) {
+    if m.inbound {
+        return ("contact", None);
+    }
+    match keys
+        .get(&(m.account.clone(), m.mid.clone()))
+        .and_then(|k| k.as_deref())
+        .map(agent_of)
     {
-        let account: String = r.try_get("account")?;
-        let mid: Option<String> = r.try_get("mid")?;
-        let key: String = r.try_get("key")?;
-        if let Some(mid) = mid {
-            keys.insert((account, mid), Some(key));
-        }
+        Some(Some(agent)) => ("agent", agent),
+        Some(None) => ("automation", None),
+        None => ("app", None),
     }
-    // An echo can arrive before the sender stored the message id of its send: the one row
-    // being sent to that contact then is the message's.
-    let unknown: Vec<(&str, &str)> = messages
-        .iter()
-        .filter(|m| !m.inbound && !keys.contains_key(&(m.account.clone(), m.mid.clone())))
-        .map(|m| (m.account.as_str(), m.contact.as_str()))
-        .collect();
-    let mut sending: HashMap<(String, String), Vec<String>> = HashMap::new();
-    for r in rows::select_pairs(
-        tx,
-        "outbox",
-        ("account", "recipient"),
-        "t.account, t.recipient, t.key, t.status",
-        &unknown,
-    )
-    .await?
-    {
-        if r.try_get::<String, _>("status")? == "sending" {
-            sending
-                .entry((r.try_get("account")?, r.try_get("recipient")?))
-                .or_default()
-                .push(r.try_get("key")?);
-        }
-    }
-    for m in messages.iter().filter(|m| !m.inbound) {
-        let known = (m.account.clone(), m.mid.clone());
-        if keys.contains_key(&known) {
-            continue;
-        }
-        if let Some([key]) = sending
-            .get(&(m.account.clone(), m.contact.clone()))
-            .map(Vec::as_slice)
-        {
-            keys.insert(known, Some(key.clone()));
-        }
-    }
-    Ok(keys)
 }
 
 /// What a message did to its conversation: (from the contact, when, by an agent).
@@ -414,20 +389,7 @@ async fn write_messages(tx: &mut Tx, messages: &[NewMessage], now: i64) -> Resul
     // per conversation, what happened in order: (inbound, at, by agent)
     let mut touches: BTreeMap<(String, String), Vec<Touch>> = BTreeMap::new();
     for m in messages {
-        let (sent_by, agent) = if m.inbound {
-            ("contact", None)
-        } else {
-            match keys
-                .get(&(m.account.clone(), m.mid.clone()))
-                .and_then(|k| k.as_deref())
-            {
-                Some(key) => match agent_of(key) {
-                    Some(agent) => ("agent", agent),
-                    None => ("automation", None),
-                },
-                None => ("app", None),
-            }
-        };
+        let (sent_by, agent) = sent_by(m, &keys);
         touches
             .entry((m.account.clone(), m.contact.clone()))
             .or_default()
@@ -678,19 +640,7 @@ pub async fn record_backfilled(
     let rows_out: Vec<Vec<Param>> = messages
         .iter()
         .map(|m| {
-            let (sent_by, agent) = if m.inbound {
-                ("contact", None)
-            } else {
-                match keys
-                    .get(&(m.account.clone(), m.mid.clone()))
-                    .and_then(|k| k.as_deref())
-                    .map(agent_of)
-                {
-                    Some(Some(agent)) => ("agent", agent),
-                    Some(None) => ("automation", None),
-                    None => ("app", None),
-                }
-            };
+            let (sent_by, agent) = sent_by(m, &keys);
             vec![
                 Param::from(&m.account),
                 Param::from(&m.mid),

@@ -1,8 +1,8 @@
 //! The `outbox` table: one row per planned action, keyed by event key + action index.
 
-use sqlx::any::AnyRow;
-use std::collections::HashSet;
+use std::collections::HashMap;
 
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::rows::{self, Param};
@@ -448,51 +448,65 @@ pub async fn mark_delivered_many(
     Ok(out)
 }
 
-/// Which of a batch's echoes ((account, recipient, mid)) are messages this service sent: a row
-/// carries that message id, or a send to that person is in flight (the echo can arrive before
-/// the Send API answers). The (account, mid) pairs, in two statements per few hundred echoes.
-pub async fn ours_many(
+/// The outbox rows that may have sent each of a batch's outbound messages ((account, recipient,
+/// mid), from echoes), by (account, mid): the row carrying that message id, else the rows of
+/// sends to that person in flight (an echo can arrive before the Send API answers and the
+/// message id is stored). Empty for a message this service did not send. Two statements per
+/// few hundred messages.
+pub async fn echo_sources(
     tx: &mut Tx,
     echoes: &[(&str, &str, &str)],
-) -> Result<HashSet<(String, String)>> {
+) -> Result<HashMap<(String, String), Vec<String>>> {
     let mids: Vec<(&str, &str)> = echoes.iter().map(|(a, _, m)| (*a, *m)).collect();
-    let mut known = HashSet::new();
-    for row in
-        rows::select_pairs(tx, "outbox", ("account", "mid"), "t.account, t.mid", &mids).await?
+    let mut sources: HashMap<(String, String), Vec<String>> = HashMap::new();
+    for row in rows::select_pairs(
+        tx,
+        "outbox",
+        ("account", "mid"),
+        "t.account, t.mid, t.key",
+        &mids,
+    )
+    .await?
     {
         let mid: Option<String> = row.try_get("mid")?;
         if let Some(mid) = mid {
-            known.insert((row.try_get::<String, _>("account")?, mid));
+            sources.insert((row.try_get("account")?, mid), vec![row.try_get("key")?]);
         }
     }
     let rest: Vec<(&str, &str)> = echoes
         .iter()
-        .filter(|(a, _, m)| !known.contains(&((*a).to_owned(), (*m).to_owned())))
+        .filter(|(a, _, m)| !sources.contains_key(&((*a).to_owned(), (*m).to_owned())))
         .map(|(a, r, _)| (*a, *r))
         .collect();
-    let mut sending = HashSet::new();
+    let mut sending: HashMap<(String, String), Vec<String>> = HashMap::new();
     for row in rows::select_pairs(
         tx,
         "outbox",
         ("account", "recipient"),
-        "t.account, t.recipient, t.status",
+        "t.account, t.recipient, t.key, t.status",
         &rest,
     )
     .await?
     {
         if row.try_get::<String, _>("status")? == "sending" {
-            sending.insert((
-                row.try_get::<String, _>("account")?,
-                row.try_get::<String, _>("recipient")?,
-            ));
+            sending
+                .entry((row.try_get("account")?, row.try_get("recipient")?))
+                .or_default()
+                .push(row.try_get("key")?);
         }
     }
     for (account, recipient, mid) in echoes {
-        if sending.contains(&((*account).to_owned(), (*recipient).to_owned())) {
-            known.insert(((*account).to_owned(), (*mid).to_owned()));
+        let known = ((*account).to_owned(), (*mid).to_owned());
+        if sources.contains_key(&known) {
+            continue;
         }
+        let in_flight = sending
+            .get(&((*account).to_owned(), (*recipient).to_owned()))
+            .cloned()
+            .unwrap_or_default();
+        sources.insert(known, in_flight);
     }
-    Ok(known)
+    Ok(sources)
 }
 
 /// Marks as read the messages to `recipient` sent up to `until` (Unix ms); the rows changed.

@@ -379,7 +379,12 @@ impl Known {
                     .insert((row.try_get("account")?, row.try_get("key")?));
             }
             known.subscribers = outbound::subscribers(&mut tx, &accounts).await?;
-            known.ours = outbox::ours_many(&mut tx, &echoes).await?;
+            known.ours = outbox::echo_sources(&mut tx, &echoes)
+                .await?
+                .into_iter()
+                .filter(|(_, rows)| !rows.is_empty())
+                .map(|(message, _)| message)
+                .collect();
         }
         let dedup: Vec<(&str, &str)> = dedup.iter().map(|(a, k)| (*a, k.as_str())).collect();
         store.prefetch(&contacts, &dedup).await?;
