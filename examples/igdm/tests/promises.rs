@@ -308,6 +308,12 @@ async fn p8_on() {
     // two years after the creation, but not after the last activity: still kept
     retention::sweep(&shared, at(2022, 3, 2)).await.unwrap();
     assert_eq!(count(&service, &exists(&ticket)).await, 1);
+    // a class that still keeps records cannot go (they would have no period)
+    let (status, text) = a
+        .owner
+        .call(Method::DELETE, "/privacy/retention-classes/support", None)
+        .await;
+    assert_eq!(status, 409, "{text}");
     // the day before two years from the last activity: kept; the day after: removed
     retention::sweep(&shared, at(2023, 8, 31)).await.unwrap();
     assert_eq!(count(&service, &exists(&ticket)).await, 1);
@@ -335,6 +341,22 @@ async fn p8_on() {
         .count();
     assert_eq!(runs, 2, "{audit}");
     assert!(!audit.to_string().contains("INV-1"));
+    // once empty, a class can go; then it is not found
+    let (status, text) = a
+        .owner
+        .call(Method::DELETE, "/privacy/retention-classes/support", None)
+        .await;
+    assert_eq!(status, 204, "{text}");
+    let (status, _) = a
+        .owner
+        .call(Method::DELETE, "/privacy/retention-classes/support", None)
+        .await;
+    assert_eq!(status, 404);
+    let classes = a
+        .owner
+        .json(Method::GET, "/privacy/retention-classes", None)
+        .await;
+    assert_eq!(classes["classes"].as_array().unwrap().len(), 1, "{classes}");
     service.shutdown().await;
 }
 

@@ -1928,6 +1928,14 @@ fn cases(a: &Org) -> Vec<Case> {
                 false,
             )
         },
+        // a class only the other organization declared
+        c(
+            "DELETE",
+            "/privacy/retention-classes/{name}",
+            format!("/privacy/retention-classes/receipts-{}", a.tag),
+            ManagePrivacy,
+            true,
+        ),
         Case {
             // a class only the other organization declared
             body: Some(json!({ "data_class": format!("receipts-{}", a.tag), "body": { "n": 1 } })),

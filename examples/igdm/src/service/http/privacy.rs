@@ -48,7 +48,8 @@
 //!   the contact a request concerns is stored as a pseudonym (the contact's own export does not
 //!   reveal the request, and its deletion leaves the register intact).
 //! - `GET /privacy/consents?account=[&contact=]` (`ViewInbox`): opt-in records (P19).
-//! - `GET /privacy/retention-classes`, `PUT /privacy/retention-classes/{name}` `{"keep_for":
+//! - `GET /privacy/retention-classes`, `DELETE /privacy/retention-classes/{name}` (refused
+//!   with 409 while records are kept in the class), `PUT /privacy/retention-classes/{name}` `{"keep_for":
 //!   {"years": 7}, "anchor": "created"|"last_activity", "then": "delete"|"anonymize",
 //!   "promise": "..."}` (`ManagePrivacy`): the organization's own data classes and their
 //!   periods (P8); `POST /privacy/records` `{"data_class": ..., "reference": ..., "body": {...}}`
@@ -116,7 +117,10 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         )
         .route("/privacy/consents", get(consents))
         .route("/privacy/retention-classes", get(list_classes))
-        .route("/privacy/retention-classes/{name}", put(put_class))
+        .route(
+            "/privacy/retention-classes/{name}",
+            put(put_class).delete(delete_class),
+        )
         .route("/privacy/records", post(keep_record_route))
         .route_layer(middleware::from_fn_with_state(
             state,
@@ -1660,6 +1664,22 @@ async fn put_class(
     .await
     {
         Ok(()) => Json(json!({ "class": policy })).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+async fn delete_class(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Response {
+    check!(allowed(&state, &caller, Permission::ManagePrivacy, None).await);
+    match org_retention::delete_class(&state.shared.db, &caller.org_id, &name).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => problem(
+            StatusCode::NOT_FOUND,
+            "your organization has no such data class (GET /privacy/retention-classes lists them)",
+        ),
         Err(e) => failure(e),
     }
 }

@@ -86,6 +86,36 @@ pub async fn set_class(db: &Db, org: &str, policy: &RetentionPolicy, now: i64) -
     Ok(())
 }
 
+/// Removes data class `name` of organization `org`; `false` when it declared no such class.
+/// `Conflict` while records are kept in it: they would be left without a period. They leave by
+/// the class's period (the sweeper), or with their subject's deletion.
+pub async fn delete_class(db: &Db, org: &str, name: &str) -> Result<bool> {
+    let mut tx = db.begin().await?;
+    let kept: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM org_records WHERE org_id = $1 AND data_class = $2",
+    )
+    .bind(org)
+    .bind(name)
+    .fetch_one(&mut *tx)
+    .await?;
+    if kept > 0 {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "{kept} records are kept in data class `{name}`, which would leave them without a \
+                 period; the class can go once the retention sweeper has removed them"
+            ),
+        ));
+    }
+    let gone = sqlx::query("DELETE FROM retention_classes WHERE org_id = $1 AND name = $2")
+        .bind(org)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(gone.rows_affected() > 0)
+}
+
 /// The data classes organization `org` declared, by name.
 pub async fn classes_of(db: &Db, org: &str) -> Result<Vec<RetentionPolicy>> {
     let rows: Vec<String> =
