@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::Cursor;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use igdm::service::{testing, Config, RunningService, Service};
@@ -22,25 +21,7 @@ const MESSAGER: &str = "IGSID-messager";
 /// Only commented.
 const COMMENTER: &str = "IGSID-commenter";
 
-struct Dir(PathBuf, Option<String>);
-
-impl Dir {
-    async fn new(name: &str) -> Dir {
-        let path = std::env::temp_dir().join(format!(
-            "igdm-crm-{name}-{}-{}",
-            std::process::id(),
-            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
-        ));
-        std::fs::create_dir_all(&path).unwrap();
-        Dir(path, testing::fresh_database().await)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use igdm::service::testing::TestDir as Dir;
 
 async fn graph() -> MockServer {
     let server = MockServer::start().await;

@@ -5,7 +5,6 @@
 //! the conversation, and first-response metrics.
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,25 +20,7 @@ const ACCOUNT: &str = "17841400000000077";
 const PASSWORD: &str = "correct horse battery";
 
 /// A test's data directory and its database (a fresh one per directory on PostgreSQL).
-struct Dir(PathBuf, Option<String>);
-
-impl Dir {
-    async fn new(name: &str) -> Dir {
-        let path = std::env::temp_dir().join(format!(
-            "igdm-inbox-{name}-{}-{}",
-            std::process::id(),
-            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
-        ));
-        std::fs::create_dir_all(&path).unwrap();
-        Dir(path, testing::fresh_database().await)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use igdm::service::testing::TestDir as Dir;
 
 /// A Graph API that accepts every send with a new message id (`out-1`, `out-2`, ...).
 async fn graph() -> MockServer {

@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Cursor;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -28,25 +27,7 @@ const APP_SCOPED: &str = "26000000000077";
 const ALICE: &str = "IGSIDALICE7341";
 const BOB: &str = "IGSIDBOB8452";
 
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let path = std::env::temp_dir().join(format!(
-            "igdm-privacy-{name}-{}-{}",
-            std::process::id(),
-            Utc::now().timestamp_nanos_opt().unwrap_or_default()
-        ));
-        std::fs::create_dir_all(&path).unwrap();
-        Dir(path)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use igdm::service::testing::TestDir as Dir;
 
 const RULES: &str = r#"
 account = "17841400000000001"
@@ -102,7 +83,7 @@ struct World {
 
 impl World {
     async fn start(name: &str) -> World {
-        let dir = Dir::new(name);
+        let dir = Dir::local(name);
         let graph = graph().await;
         let mut c = Config::for_tests(&dir.0);
         c.database = postgres_database(name).await;

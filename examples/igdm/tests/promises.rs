@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use igdm::service::http::access_log;
@@ -19,25 +18,7 @@ use serde_json::{json, Value};
 
 const PASSWORD: &str = "correct horse battery";
 
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let path = std::env::temp_dir().join(format!(
-            "igdm-promises-{name}-{}-{}",
-            std::process::id(),
-            Utc::now().timestamp_nanos_opt().unwrap_or_default()
-        ));
-        std::fs::create_dir_all(&path).unwrap();
-        Dir(path)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use igdm::service::testing::TestDir as Dir;
 
 /// The service (no workers: the tests move the clock themselves).
 async fn start(dir: &Dir, graph: Option<String>) -> RunningService {
@@ -189,7 +170,7 @@ async fn p8_payment_records_are_kept_7_years_and_support_correspondence_2_years(
 }
 
 async fn p8_on() {
-    let dir = Dir::new("p8");
+    let dir = Dir::local("p8");
     let service = start(&dir, None).await;
     let shared = service.shared().clone();
     let a = sign_up(&service, "owner@a.example", "A").await;
@@ -372,7 +353,7 @@ async fn p15_subject_requests_are_due_in_30_days_and_listed_when_overdue() {
 }
 
 async fn p15_on() {
-    let dir = Dir::new("p15");
+    let dir = Dir::local("p15");
     let service = start(&dir, None).await;
     let shared = service.shared().clone();
     let a = sign_up(&service, "owner@a.example", "A").await;
@@ -536,7 +517,7 @@ async fn p17_management_access_is_logged_and_only_owners_read_it() {
 }
 
 async fn p17_on() {
-    let dir = Dir::new("p17");
+    let dir = Dir::local("p17");
     let service = start(&dir, None).await;
     let a = sign_up(&service, "owner@a.example", "A").await;
     let b = sign_up(&service, "owner@b.example", "B").await;
@@ -823,7 +804,7 @@ async fn p5_a_comment_only_configuration_neither_asks_for_nor_reads_private_mess
 async fn p5_on() {
     const A_ACCOUNT: &str = "17841400000000501";
     const B_ACCOUNT: &str = "17841400000000502";
-    let dir = Dir::new("p5");
+    let dir = Dir::local("p5");
     let graph = graph().await;
     let service = start(&dir, Some(graph.uri())).await;
     let a = sign_up(&service, "owner@a.example", "A").await;

@@ -3,7 +3,6 @@
 //! and restart).
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use igdm::service::{testing, Config, RunningService, Service};
@@ -15,25 +14,7 @@ const SECRET: &str = "test-app-secret";
 const ACCOUNT: &str = "17841400000000001";
 
 /// A test's data directory and its database (a fresh one per directory on PostgreSQL).
-struct Dir(PathBuf, Option<String>);
-
-impl Dir {
-    async fn new(name: &str) -> Dir {
-        let path = std::env::temp_dir().join(format!(
-            "igdm-service-{name}-{}-{}",
-            std::process::id(),
-            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
-        ));
-        std::fs::create_dir_all(&path).unwrap();
-        Dir(path, testing::fresh_database().await)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use igdm::service::testing::TestDir as Dir;
 
 fn config(dir: &Dir, graph: &str) -> Config {
     let mut c = Config::for_tests(&dir.0);

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use igdm::service::http::auth::{allows, Permission, Role};
 use igdm::service::{Config, RunningService, Service};
@@ -14,25 +14,7 @@ use sha2::{Digest, Sha256};
 const OPERATOR_KEY: &str = "operator-key-1";
 const PASSWORD: &str = "correct horse battery";
 
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let path = std::env::temp_dir().join(format!(
-            "igdm-teams-{name}-{}-{}",
-            std::process::id(),
-            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
-        ));
-        std::fs::create_dir_all(&path).unwrap();
-        Dir(path)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use igdm::service::testing::TestDir as Dir;
 
 /// With `IGDM_TEST_POSTGRES_URL` (a role that may create databases), a fresh PostgreSQL
 /// database per test; else SQLite in the test's directory.
@@ -205,7 +187,7 @@ fn hex_sha256(s: &str) -> String {
 
 #[tokio::test]
 async fn signup_login_logout_and_cookie_flags() {
-    let dir = Dir::new("login");
+    let dir = Dir::local("login");
     let service = start(&dir).await;
     let answer = post(
         &service,
@@ -352,7 +334,7 @@ async fn signup_login_logout_and_cookie_flags() {
 
 #[tokio::test]
 async fn invitations_add_members_with_their_role() {
-    let dir = Dir::new("invite");
+    let dir = Dir::local("invite");
     let service = start(&dir).await;
     let (owner, _) = sign_up(&service, "owner@a.example", "A").await;
     let created = owner
@@ -539,7 +521,7 @@ fn user_id(body: &Value) -> String {
 
 #[tokio::test]
 async fn role_rules_protect_owners_and_the_last_owner() {
-    let dir = Dir::new("roles");
+    let dir = Dir::local("roles");
     let service = start(&dir).await;
     let (owner, signed) = sign_up(&service, "owner@a.example", "A").await;
     let owner_id = user_id(&signed);
@@ -598,7 +580,7 @@ async fn role_rules_protect_owners_and_the_last_owner() {
 
 #[tokio::test]
 async fn api_keys_are_shown_once_and_hashed_at_rest() {
-    let dir = Dir::new("keys");
+    let dir = Dir::local("keys");
     let service = start(&dir).await;
     let (owner, _) = sign_up(&service, "owner@a.example", "A").await;
     let (key, listed) = create_key(&owner, "zapier", Role::Agent).await;
@@ -670,7 +652,7 @@ async fn api_keys_are_shown_once_and_hashed_at_rest() {
 
 #[tokio::test]
 async fn p2_passwords_are_stored_only_as_one_way_hashes() {
-    let dir = Dir::new("p2");
+    let dir = Dir::local("p2");
     let service = start(&dir).await;
     let password = "a very particular passphrase 4711";
     let answer = post(
@@ -2068,7 +2050,7 @@ async fn every_endpoint_hides(service: &RunningService, a: &Org, b: &Org) {
 
 #[tokio::test]
 async fn p4_each_organization_only_sees_its_own_data() {
-    let dir = Dir::new("p4");
+    let dir = Dir::local("p4");
     let service = start(&dir).await;
     let a = organization(&service, "a").await;
     let b = organization(&service, "b").await;
@@ -2190,7 +2172,7 @@ async fn p4_each_organization_only_sees_its_own_data() {
 
 #[tokio::test]
 async fn p1_no_api_answer_contains_a_token() {
-    let dir = Dir::new("p1");
+    let dir = Dir::local("p1");
     let service = start(&dir).await;
     let a = organization(&service, "a").await;
     let sealed = a.values[9].clone();
@@ -2252,7 +2234,7 @@ async fn p4_postgres_row_level_security_hides_other_organizations_rows() {
         return;
     }
     use sqlx::{AssertSqlSafe, Connection, Row};
-    let dir = Dir::new("rls");
+    let dir = Dir::local("rls");
     let service = start(&dir).await;
     let a = organization(&service, "a").await;
     let b = organization(&service, "b").await;
@@ -2480,7 +2462,7 @@ async fn connect_through_oauth(
 async fn accounts_connected_through_oauth_join_the_callers_organization() {
     let id = "17841400000000777";
     let graph = oauth_graph(id).await;
-    let dir = Dir::new("oauth");
+    let dir = Dir::local("oauth");
     let mut c = Config::for_tests(&dir.0);
     c.database = database().await;
     c.graph_base_url = graph.uri();
@@ -2535,7 +2517,7 @@ async fn p4_on_postgres_the_api_reads_through_row_level_security() {
     };
     use sqlx::{AssertSqlSafe, Connection};
     let role = format!("igdm_reader_{}_{}", std::process::id(), uniq());
-    let dir = Dir::new("rls-api");
+    let dir = Dir::local("rls-api");
     // migrate, then create the application role: table privileges, and our login may SET ROLE
     start_on(&dir, Some(url.clone()), None)
         .await

@@ -25,6 +25,40 @@ use std::sync::{Arc, Mutex};
 
 use sqlx::{Connection, Executor};
 
+/// A test's data directory, removed when dropped (`.0`), and the database its service uses
+/// (`.1`, for [`Config::database`](super::Config::database): a fresh PostgreSQL database from
+/// [`fresh_database`], or `None` for SQLite in the directory).
+#[derive(Debug)]
+pub struct TestDir(pub std::path::PathBuf, pub Option<String>);
+
+impl TestDir {
+    /// A new directory named after the test, with a fresh database of the current backend.
+    pub async fn new(name: &str) -> TestDir {
+        let mut dir = TestDir::local(name);
+        dir.1 = fresh_database().await;
+        dir
+    }
+
+    /// A new directory named after the test, for SQLite only (no database is created).
+    pub fn local(name: &str) -> TestDir {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "igdm-test-{name}-{}-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).expect("the test's temporary directory can be created");
+        TestDir(path, None)
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The environment variable naming the PostgreSQL server used by the tests.
 pub const POSTGRES_URL_VAR: &str = "IGDM_TEST_POSTGRES_URL";
 

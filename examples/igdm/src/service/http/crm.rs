@@ -394,20 +394,22 @@ async fn get_contact(
             tracing::warn!(error = %e, "could not refresh an expired profile picture");
         }
     }
+    contact_answer(&state, &caller, &account, &contact).await
+}
+
+/// The contact as the caller may see it (`ViewInbox`), as the answer of a CRM route.
+async fn contact_answer(
+    state: &AppState,
+    caller: &Caller,
+    account: &str,
+    contact: &str,
+) -> Response {
     let mut reader =
-        match contact_scope(&state, &caller, Permission::ViewInbox, &account, &contact).await {
+        match contact_scope(state, caller, Permission::ViewInbox, account, contact).await {
             Ok(r) => r,
             Err(answer) => return answer,
         };
-    match contact_json(
-        &mut reader,
-        &caller.org_id,
-        &account,
-        &contact,
-        db::now_ms(),
-    )
-    .await
-    {
+    match contact_json(&mut reader, &caller.org_id, account, contact, db::now_ms()).await {
         Ok(v) => Json(v).into_response(),
         Err(e) => failure(e),
     }
@@ -432,23 +434,7 @@ async fn refresh_profile(
     if let Err(refused) = fetch_profile(&state, &caller, &account, &contact).await {
         return refused.answer();
     }
-    let mut reader =
-        match contact_scope(&state, &caller, Permission::ViewInbox, &account, &contact).await {
-            Ok(r) => r,
-            Err(answer) => return answer,
-        };
-    match contact_json(
-        &mut reader,
-        &caller.org_id,
-        &account,
-        &contact,
-        db::now_ms(),
-    )
-    .await
-    {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => failure(e),
-    }
+    contact_answer(&state, &caller, &account, &contact).await
 }
 
 /// Publishes `contact.updated` for a CRM change, with the contact as it is in `tx`.
