@@ -250,6 +250,20 @@ async fn comment_to_dm_sends_one_private_reply_and_one_public_reply_on() {
             .await,
         2
     );
+    // the echo of the service's own DM is recorded (it triggers nothing) and shows the DM in
+    // the conversation as the automation's
+    assert_eq!(
+        w.scalar("SELECT COUNT(*) FROM events WHERE kind = 'echo' AND outcome = 'ignored'")
+            .await,
+        1
+    );
+    assert_eq!(
+        w.scalar(
+            "SELECT COUNT(*) FROM messages WHERE direction = 'out' AND sent_by = 'automation'"
+        )
+        .await,
+        1
+    );
     w.stop().await;
 }
 

@@ -197,9 +197,11 @@ pub async fn finish_many(
     now: i64,
 ) -> Result<usize> {
     let mut marked = 0;
+    // by id, not by walking every pending row (`inbox_pending`)
+    let table = super::indexed_by(tx.backend(), "inbox", "sqlite_autoindex_inbox_1");
     for chunk in ids.chunks(1000) {
         let sql = format!(
-            "UPDATE inbox SET status = $1, reason = $2, processed_at = $3, lease_owner = NULL, \
+            "UPDATE {table} SET status = $1, reason = $2, processed_at = $3, lease_owner = NULL, \
              lease_until = NULL WHERE lease_owner = $4 AND status = 'pending' AND id IN ({})",
             super::rows::placeholders(5, chunk.len())
         );

@@ -342,6 +342,17 @@ async fn checkpoints(pool: AnyPool, writer: Arc<Mutex<()>>, alive: std::sync::We
     }
 }
 
+/// `table` as a statement's target that must be searched by `index`: on SQLite, `table INDEXED
+/// BY index`. Without statistics, SQLite's planner prefers an equality on a status column
+/// (`status = 'sent'`) to a key list, and then walks every row of that status once per key;
+/// PostgreSQL plans by its statistics.
+pub(crate) fn indexed_by(backend: Backend, table: &str, index: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("{table} INDEXED BY {index}"),
+        Backend::Postgres => table.to_string(),
+    }
+}
+
 /// A read transaction from [`Db::read_as`]; it dereferences to the connection.
 pub type Reader = Transaction<'static, Any>;
 

@@ -621,6 +621,14 @@ async fn decide(
             Core::Echo { mid, from_app, .. } => {
                 *from_app = known.ours(&event.account, mid);
                 writes.delivered.push((event.account.clone(), mid.clone()));
+                if *from_app {
+                    // The echo of a message this service sent: it marks the send delivered
+                    // and shows the message; there is nothing for the engine to decide (echoes
+                    // never trigger rules, and only a human's reply pauses automation).
+                    writes.conversations.note(&event);
+                    record_own_echo(writes, &event, inbox_id, now);
+                    return Ok("ignored");
+                }
             }
             Core::Read { mid } => {
                 // the echoes before it are delivered first (read comes after delivered)
@@ -687,6 +695,33 @@ async fn decide(
     );
     tracing::debug!(event = %event.id, outcome, rule = ?decision.rule, reason = %decision.reason, "decided");
     Ok(outcome)
+}
+
+/// Records the echo of a message this service sent, with the decision the engine makes for
+/// every echo of ours (ignored; the contact is not touched), without asking it.
+fn record_own_echo(writes: &mut Writes, event: &InboundEvent, inbox_id: &str, now: i64) {
+    const REASON: &str = "message echoes never trigger rules (this service sent it)";
+    let decision = serde_json::json!({
+        "event": event.id,
+        "account": event.account,
+        "contact": event.sender.id,
+        "outcome": "ignored",
+        "reason": REASON,
+        "actions": [],
+    });
+    writes.record_event(
+        &event.account,
+        &event.id,
+        inbox_id,
+        kind_name(&event.kind),
+        &event.sender.id,
+        event.text(),
+        event.occurred_at.timestamp_millis(),
+        now,
+        "ignored",
+        None,
+        decision.to_string(),
+    );
 }
 
 /// Writes a decision's outbox rows (key = event key + `#` + action index, each logged as
