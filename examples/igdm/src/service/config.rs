@@ -85,8 +85,11 @@ pub struct Config {
     pub inbox_linger_ms: u64,
     /// Outbox rows claimed per round. Default 64.
     pub outbox_batch: i64,
-    /// Outbox rows sent concurrently. Default 16.
+    /// Outbox rows sent concurrently, per sender loop. Default 16.
     pub sender_concurrency: usize,
+    /// Sender loops, each claiming and sending its own batch of outbox rows: while one waits
+    /// for its attempts' commit or records its outcomes, another calls. Default 2.
+    pub sender_loops: usize,
     /// How long a claim lasts before another worker may take the row over, in seconds. Default 60.
     pub lease_secs: u64,
     /// On PostgreSQL with several instances: how long an instance owns an account's sending
@@ -255,6 +258,7 @@ impl Default for Config {
             inbox_linger_ms: 20,
             outbox_batch: 64,
             sender_concurrency: 16,
+            sender_loops: 2,
             lease_secs: 60,
             account_lease_secs: 10,
             poll_interval_ms: 200,
@@ -379,9 +383,13 @@ impl Config {
                 ))
             })?;
         }
-        if self.body_limit == 0 || self.ingest_batch == 0 || self.sender_concurrency == 0 {
+        if self.body_limit == 0
+            || self.ingest_batch == 0
+            || self.sender_concurrency == 0
+            || self.sender_loops == 0
+        {
             return Err(Error::config(
-                "body_limit, ingest_batch and sender_concurrency must be above 0",
+                "body_limit, ingest_batch, sender_concurrency and sender_loops must be above 0",
             ));
         }
         if self.account_lease_secs < 5 {
@@ -458,6 +466,16 @@ mod tests {
             .unwrap_err()
             .message()
             .contains("ai.base_url"));
+    }
+
+    #[test]
+    fn zero_sizes_are_refused_with_their_names() {
+        let config = Config::from_toml("sender_loops = 0").unwrap();
+        let e = config.validate().unwrap_err();
+        assert!(e.message().contains("sender_loops"), "{e}");
+        let config = Config::from_toml("sender_loops = 3\nsender_concurrency = 8").unwrap();
+        config.validate().unwrap();
+        assert_eq!((config.sender_loops, config.sender_concurrency), (3, 8));
     }
 
     #[test]

@@ -125,20 +125,24 @@ impl Service {
     }
 }
 
-/// Spawns the inbox worker, the sender and the token refresh job.
+/// Spawns the inbox worker, the sender loops and the background jobs.
 fn spawn_workers(shared: &Arc<Shared>, stopped: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let mut handles = Vec::new();
     let poll = shared.config.poll_interval();
-    let jobs = [
-        ("inbox", 0u8),
+    let mut jobs = vec![("inbox", 0u8)];
+    // several sender loops: one calls while another waits for the writer
+    jobs.extend(std::iter::repeat_n(
         ("sender", 1),
+        shared.config.sender_loops.max(1),
+    ));
+    jobs.extend([
         ("refresh", 2),
         ("wake", 3),
         ("outbound", 4),
         ("retention", 5),
         ("ownership", 6),
         ("backfill", 7),
-    ];
+    ]);
     for (name, job) in jobs {
         let shared = shared.clone();
         let mut stopped = stopped.clone();
