@@ -150,48 +150,66 @@ pub async fn claim(
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Claimed {
-                id: r.try_get("id")?,
-                body: r.try_get("body")?,
-                received_at: r.try_get("received_at")?,
-                attempts: r.try_get("attempts")?,
-            })
-        })
-        .collect()
+    rows.iter().map(claimed).collect()
 }
 
-/// Marks a claimed row processed (`done`, or `failed` with a reason), if `owner` still holds it.
-/// `false` when the lease was lost (another worker took the row over).
+fn claimed(r: &sqlx::any::AnyRow) -> Result<Claimed> {
+    Ok(Claimed {
+        id: r.try_get("id")?,
+        body: r.try_get("body")?,
+        received_at: r.try_get("received_at")?,
+        attempts: r.try_get("attempts")?,
+    })
+}
+
+/// Up to `limit` of the oldest pending rows whose lease is free or expired, read without a
+/// write transaction and without a lease, for a single worker that marks them finished in the
+/// transaction that processes them ([`finish_many`] without an owner): SQLite's inbox worker
+/// (one writer; a claim would cost a commit per batch). `attempts` counts this one: failures
+/// are counted with [`count_failure`].
+pub async fn pending(db: &Db, now: i64, limit: i64) -> Result<Vec<Claimed>> {
+    let rows = sqlx::query(
+        "SELECT id, body, received_at, attempts + 1 AS attempts FROM inbox \
+         WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < $1) \
+         ORDER BY received_at LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(claimed).collect()
+}
+
+/// Counts a failed attempt at a row read by [`pending`] (a claim counts its own).
+pub async fn count_failure(tx: &mut Tx, id: &str) -> Result<()> {
+    sqlx::query("UPDATE inbox SET attempts = attempts + 1 WHERE id = $1 AND status = 'pending'")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Marks a row processed (`done`, or `failed` with a reason) if it is still pending and, with
+/// an `owner`, if that owner still holds its claim. `false` when it was not (another worker
+/// took the row over or finished it).
 pub async fn finish(
     tx: &mut Tx,
     id: &str,
-    owner: &str,
+    owner: Option<&str>,
     status: &str,
     reason: Option<&str>,
     now: i64,
 ) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE inbox SET status = $1, reason = $2, processed_at = $3, lease_owner = NULL, \
-         lease_until = NULL WHERE id = $4 AND lease_owner = $5 AND status = 'pending'",
-    )
-    .bind(status)
-    .bind(reason)
-    .bind(now)
-    .bind(id)
-    .bind(owner)
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(finish_many(tx, &[id], owner, status, reason, now).await? == 1)
 }
 
-/// Marks claimed rows processed with one status and reason, where `owner` still holds them;
-/// how many were marked (fewer than `ids` when a lease was lost).
+/// Marks rows processed with one status and reason, where they are still pending and, with an
+/// `owner`, where that owner still holds their claims; how many were marked (fewer than `ids`
+/// when another worker took one over or finished it).
 pub async fn finish_many(
     tx: &mut Tx,
     ids: &[&str],
-    owner: &str,
+    owner: Option<&str>,
     status: &str,
     reason: Option<&str>,
     now: i64,
@@ -200,16 +218,22 @@ pub async fn finish_many(
     // by id, not by walking every pending row (`inbox_pending`)
     let table = super::indexed_by(tx.backend(), "inbox", "sqlite_autoindex_inbox_1");
     for chunk in ids.chunks(1000) {
+        let (held, first) = match owner {
+            Some(_) => ("lease_owner = $4 AND ", 5),
+            None => ("", 4),
+        };
         let sql = format!(
             "UPDATE {table} SET status = $1, reason = $2, processed_at = $3, lease_owner = NULL, \
-             lease_until = NULL WHERE lease_owner = $4 AND status = 'pending' AND id IN ({})",
-            super::rows::placeholders(5, chunk.len())
+             lease_until = NULL WHERE {held}status = 'pending' AND id IN ({})",
+            super::rows::placeholders(first, chunk.len())
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(status)
             .bind(reason)
-            .bind(now)
-            .bind(owner);
+            .bind(now);
+        if let Some(owner) = owner {
+            query = query.bind(owner);
+        }
         for id in chunk {
             query = query.bind(*id);
         }
@@ -264,14 +288,57 @@ mod tests {
         let b = claim(&t.db, "b", 201, 300, 1).await.unwrap();
         assert_eq!(b.len(), 1);
         let mut tx = t.db.begin().await.unwrap();
-        assert!(!finish(&mut tx, &b[0].id, "a", DONE, None, 202)
+        assert!(!finish(&mut tx, &b[0].id, Some("a"), DONE, None, 202)
             .await
             .unwrap());
-        assert!(finish(&mut tx, &b[0].id, "b", DONE, None, 202)
+        assert!(finish(&mut tx, &b[0].id, Some("b"), DONE, None, 202)
             .await
             .unwrap());
         tx.commit().await.unwrap();
         assert_eq!(count(&t.db, DONE).await.unwrap(), 1);
         assert_eq!(count(&t.db, PENDING).await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn pending_rows_are_read_oldest_first_and_finished_once_without_a_claim() {
+        let t = temp_db().await;
+        let mut tx = t.db.begin().await.unwrap();
+        for (i, body) in [b"[3]", b"[1]", b"[2]"].iter().enumerate() {
+            let mut r = row(*body);
+            r.received_at = [30, 10, 20][i];
+            assert!(insert(&mut tx, &r).await.unwrap());
+        }
+        tx.commit().await.unwrap();
+        let read = pending(&t.db, 100, 2).await.unwrap();
+        let ids: Vec<&str> = read.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, [body_key(b"[1]"), body_key(b"[2]")]);
+        assert!(read.iter().all(|r| r.attempts == 1), "this read counts");
+        // a failure is counted on the row; the next read sees it
+        let mut tx = t.db.begin().await.unwrap();
+        count_failure(&mut tx, &read[0].id).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(pending(&t.db, 100, 1).await.unwrap()[0].attempts, 2);
+        // finished once: a second worker finishing the same rows finishes none
+        let mut tx = t.db.begin().await.unwrap();
+        assert_eq!(
+            finish_many(&mut tx, &ids, None, DONE, None, 101)
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            finish_many(&mut tx, &ids, None, DONE, None, 102)
+                .await
+                .unwrap(),
+            0
+        );
+        tx.commit().await.unwrap();
+        let left = pending(&t.db, 100, 10).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].id, body_key(b"[3]"));
+        // a row claimed by a PostgreSQL-style worker is not read until its lease expires
+        claim(&t.db, "w", 100, 200, 10).await.unwrap();
+        assert!(pending(&t.db, 150, 10).await.unwrap().is_empty());
+        assert_eq!(pending(&t.db, 201, 10).await.unwrap().len(), 1);
     }
 }

@@ -19,21 +19,35 @@ use crate::service::error::Result;
 /// A notification whose processing failed this many times is set aside as `failed`.
 const MAX_INBOX_ATTEMPTS: i64 = 5;
 
-/// Claims and processes one batch; the number of notifications finished.
+/// Takes and processes one batch; the number of notifications finished.
+///
+/// On PostgreSQL the batch is claimed with a lease (several instances share the inbox). On
+/// SQLite this worker is the database's only inbox worker: it reads the pending rows and marks
+/// them finished in the transaction that processes them, which saves the claim's commit.
 pub async fn run_once(shared: &Shared) -> Result<usize> {
-    let owner = super::lease_owner("inbox");
     let now = db::now_ms();
-    let lease = i64::try_from(shared.config.lease().as_millis()).unwrap_or(60_000);
-    let rows = inbox::claim(
-        &shared.db,
-        &owner,
-        now,
-        now + lease,
-        shared.config.inbox_batch,
-    )
-    .await?;
+    let (rows, owner) = match shared.db.backend() {
+        db::Backend::Sqlite => (
+            inbox::pending(&shared.db, now, shared.config.inbox_batch).await?,
+            None,
+        ),
+        db::Backend::Postgres => {
+            let owner = super::lease_owner("inbox");
+            let lease = i64::try_from(shared.config.lease().as_millis()).unwrap_or(60_000);
+            let rows = inbox::claim(
+                &shared.db,
+                &owner,
+                now,
+                now + lease,
+                shared.config.inbox_batch,
+            )
+            .await?;
+            (rows, Some(owner))
+        }
+    };
+    let owner = owner.as_deref();
     if rows.len() > 1 {
-        match process_batch(shared, &owner, &rows).await {
+        match process_batch(shared, owner, &rows).await {
             Ok(n) => return Ok(n),
             Err(e) => {
                 tracing::debug!(error = %e, "batch failed; processing its notifications one by one")
@@ -42,7 +56,7 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
     }
     let mut done = 0;
     for row in rows {
-        match process(shared, &owner, &row).await {
+        match process(shared, owner, &row).await {
             Ok(true) => done += 1,
             Ok(false) => {}
             Err(e) => {
@@ -53,12 +67,17 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
                     inbox::finish(
                         &mut tx,
                         &row.id,
-                        &owner,
+                        owner,
                         "failed",
                         Some(&reason),
                         db::now_ms(),
                     )
                     .await?;
+                    tx.commit().await?;
+                } else if owner.is_none() {
+                    // read without a claim: the failure is counted here
+                    let mut tx = shared.db.begin().await?;
+                    inbox::count_failure(&mut tx, &row.id).await?;
                     tx.commit().await?;
                 }
             }
@@ -67,8 +86,9 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
     Ok(done)
 }
 
-/// Processes one claimed notification in its own transaction; `false` when the lease was lost.
-async fn process(shared: &Shared, owner: &str, row: &inbox::Claimed) -> Result<bool> {
+/// Processes one notification in its own transaction; `false` when another worker took it over
+/// or finished it.
+async fn process(shared: &Shared, owner: Option<&str>, row: &inbox::Claimed) -> Result<bool> {
     let engine = shared.engine();
     let store = TxStore::new(shared.db.begin().await?);
     let mut writes = Writes {
@@ -89,10 +109,14 @@ async fn process(shared: &Shared, owner: &str, row: &inbox::Claimed) -> Result<b
     Ok(true)
 }
 
-/// Processes claimed notifications together in one transaction (one commit for the batch).
-/// Fails as a whole (nothing kept) if any of them fails or lost its lease; the caller then
-/// processes them one by one.
-async fn process_batch(shared: &Shared, owner: &str, rows: &[inbox::Claimed]) -> Result<usize> {
+/// Processes notifications together in one transaction (one commit for the batch). Fails as a
+/// whole (nothing kept) if any of them fails or was taken over or finished by another worker;
+/// the caller then processes them one by one.
+async fn process_batch(
+    shared: &Shared,
+    owner: Option<&str>,
+    rows: &[inbox::Claimed],
+) -> Result<usize> {
     let engine = shared.engine();
     let parsed: Vec<Parsed> = rows.iter().map(parse).collect();
     let store = TxStore::new(shared.db.begin().await?);
@@ -109,7 +133,7 @@ async fn process_batch(shared: &Shared, owner: &str, rows: &[inbox::Claimed]) ->
     if !writes.flush(&mut tx, owner).await? {
         return Err(crate::service::error::Error::new(
             crate::service::error::ErrorKind::Database,
-            "a lease was lost during the batch",
+            "a notification of the batch was taken over or finished by another worker",
         ));
     }
     tx.commit().await?;
@@ -155,9 +179,9 @@ struct Writes {
 }
 
 impl Writes {
-    /// Writes everything collected, in the caller's transaction; `false` when a notification's
-    /// lease was lost (another worker took it over): the caller must roll back.
-    async fn flush(mut self, tx: &mut Tx, owner: &str) -> Result<bool> {
+    /// Writes everything collected, in the caller's transaction; `false` when a notification
+    /// was taken over or finished by another worker: the caller must roll back.
+    async fn flush(mut self, tx: &mut Tx, owner: Option<&str>) -> Result<bool> {
         let now = self.now;
         self.write_rows(tx).await?;
         for ((hash, account), ids) in &self.forget {
