@@ -57,6 +57,8 @@ pub struct Shared {
     pub ai: Option<Arc<dyn crate::service::ai::Responder>>,
     /// The accounts whose messages are not read (P5), rebuilt with the engine.
     pub data_access: data_access::Cache,
+    /// Records the sender loops' attempts before their calls, several in one commit.
+    pub attempts: sender::Attempts,
     engine: RwLock<Arc<Engine>>,
     /// Engine changes take turns: each reads the stored automations and installs the engine
     /// built from them before the next one starts, so an engine built from an older read
@@ -100,6 +102,11 @@ impl Shared {
             ai: crate::service::ai::from_config(&config),
             engine: RwLock::new(Arc::new(Engine::new(rules))),
             data_access: data_access::Cache::default(),
+            attempts: sender::Attempts::start(db.clone(), {
+                // a claim's lease, beyond the call's timeout
+                let lease = i64::try_from(config.lease().as_millis()).unwrap_or(60_000);
+                lease + i64::try_from(config.call_timeout_ms).unwrap_or(30_000)
+            }),
             engine_turn: tokio::sync::Mutex::new(()),
             clients: Mutex::new(HashMap::new()),
             db,

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
 use futures_util::StreamExt;
 use instagram_graph::retry::{Operation, RetryDecision, RetryPolicy};
@@ -125,14 +124,12 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
     // the account's window is checked after that commit, at the moment of the call. A crash
     // leaves at most the calls in flight as `sending`: those are failed as ambiguous later,
     // never re-sent; rows not yet attempted stay `queued` and are sent after the restart.
-    let call_lease = lease + i64::try_from(shared.config.call_timeout_ms).unwrap_or(30_000);
-    let (attempts, recorder) = Attempts::start(shared.db.clone(), owner.clone(), call_lease);
     let results: Vec<(outbox::Claimed, Result<Option<String>, Failure>)> =
         futures_util::stream::iter(ready)
             .map(|(row, call, client)| {
-                let attempts = &attempts;
+                let owner = &owner;
                 async move {
-                    if !attempts.record(&row.key).await {
+                    if !shared.attempts.record(&row.key, owner).await {
                         return None;
                     }
                     if let (Some(received), 0) = (row.received_at, row.attempts) {
@@ -165,8 +162,6 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
             .filter_map(std::future::ready)
             .collect()
             .await;
-    drop(attempts);
-    let _ = recorder.await;
 
     // 3. Record the outcomes in one commit, then act on them.
     let now = db::now_ms();
@@ -252,49 +247,65 @@ async fn show_agent_replies(
 }
 
 /// Records attempts (`queued` -> `sending`) just before their calls; the attempts of concurrent
-/// calls share one commit.
-struct Attempts {
-    jobs: mpsc::UnboundedSender<(String, oneshot::Sender<bool>)>,
+/// calls, of every sender loop, share one commit. One per service ([`Shared::attempts`]).
+#[derive(Debug)]
+pub struct Attempts {
+    jobs: mpsc::UnboundedSender<Attempt>,
 }
 
+/// An attempt to record: the row, the lease owner that claimed it, and where to answer.
+type Attempt = (String, String, oneshot::Sender<bool>);
+
 impl Attempts {
-    /// Starts the recording task; leases are extended by `lease_ms` from each commit.
-    fn start(db: db::Db, owner: String, lease_ms: i64) -> (Attempts, JoinHandle<()>) {
-        let (jobs, mut rx) = mpsc::unbounded_channel::<(String, oneshot::Sender<bool>)>();
-        let task = tokio::spawn(async move {
+    /// Starts the recording task; leases are extended by `lease_ms` from each commit. The task
+    /// ends when the `Attempts` is dropped.
+    pub fn start(db: db::Db, lease_ms: i64) -> Attempts {
+        let (jobs, mut rx) = mpsc::unbounded_channel::<Attempt>();
+        tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
                 while let Ok(job) = rx.try_recv() {
                     batch.push(job);
                 }
-                let keys: Vec<&str> = batch.iter().map(|(k, _)| k.as_str()).collect();
+                let mut by_owner: HashMap<&str, Vec<&str>> = HashMap::new();
+                for (key, owner, _) in &batch {
+                    by_owner.entry(owner).or_default().push(key);
+                }
                 let now = db::now_ms();
                 let marked = async {
                     let mut tx = db.begin().await?;
-                    let marked =
-                        outbox::mark_sending_many(&mut tx, &keys, &owner, now, now + lease_ms)
-                            .await?;
+                    let mut marked = std::collections::HashSet::new();
+                    for (owner, keys) in &by_owner {
+                        marked.extend(
+                            outbox::mark_sending_many(&mut tx, keys, owner, now, now + lease_ms)
+                                .await?,
+                        );
+                    }
                     tx.commit().await?;
                     Ok::<_, crate::service::error::Error>(marked)
                 }
                 .await
                 .unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, rows = keys.len(), "attempts not recorded; the rows stay queued");
+                    tracing::warn!(error = %e, rows = batch.len(), "attempts not recorded; the rows stay queued");
                     Default::default()
                 });
-                for (key, reply) in batch {
+                for (key, _, reply) in batch {
                     let _ = reply.send(marked.contains(&key));
                 }
             }
         });
-        (Attempts { jobs }, task)
+        Attempts { jobs }
     }
 
-    /// Records the attempt of `key`; `false` when it was not recorded (the lease was lost or
-    /// the database failed): the call must not be made.
-    async fn record(&self, key: &str) -> bool {
+    /// Records the attempt of `key`, claimed by `owner`; `false` when it was not recorded (the
+    /// lease was lost or the database failed): the call must not be made.
+    async fn record(&self, key: &str, owner: &str) -> bool {
         let (reply, answer) = oneshot::channel();
-        if self.jobs.send((key.to_owned(), reply)).is_err() {
+        if self
+            .jobs
+            .send((key.to_owned(), owner.to_owned(), reply))
+            .is_err()
+        {
             return false;
         }
         answer.await.unwrap_or(false)
