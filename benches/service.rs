@@ -12,6 +12,10 @@
 //!   50 connected accounts; the simulator's and the service's per-account limits stay at the
 //!   platform's (100 sends/s each), and the simulator delivers up to 64 webhooks at once, one
 //!   event per request.
+//! - `event_to_dm/dm_reply_batched`: the same, with the simulator merging up to 100 queued
+//!   notifications into one request, as Meta batches webhook updates under load ("a batch with
+//!   a maximum of 1000 updates"); it sends one at a time while nothing is queued.
+//!
 //!   The delay from the webhook received (inbox `received_at`) to the send call accepted by the
 //!   simulator is printed as p50/p99, and the medians of its stages (simulator to webhook
 //!   received, received to decided, decided to send recorded) show where it goes.
@@ -182,12 +186,20 @@ actions = [{ type = "send_dm", message = { kind = "text", text = "Thanks, we got
 const ACCOUNTS: usize = 50;
 
 fn event_to_dm(c: &mut Criterion) {
+    // Meta delivers concurrently under load: one event per request, then batched.
+    pipeline(c, "dm_reply", 1);
+    pipeline(c, "dm_reply_batched", 100);
+}
+
+/// One `event_to_dm` benchmark, with the simulator merging up to `max_batch` queued
+/// notifications per request.
+fn pipeline(c: &mut Criterion, name: &str, max_batch: usize) {
     let rt = runtime();
     let dir = Dir::new("pipeline");
     let mut sim_config = SimConfig::default();
     sim_config.max_records = 10_000_000;
-    // Meta delivers concurrently under load; one event per request (no batching).
     sim_config.delivery.concurrency = 64;
+    sim_config.delivery.max_batch = max_batch;
     let sim = rt.block_on(Simulator::start(sim_config)).unwrap();
     let mut config = Config::for_tests(&dir.0);
     config.app_id = sim.app_id();
@@ -229,7 +241,7 @@ fn event_to_dm(c: &mut Criterion) {
     group.throughput(Throughput::Elements(EVENTS_PER_ITERATION));
     group.sample_size(10);
     group.sampling_mode(SamplingMode::Flat);
-    group.bench_function("dm_reply", |b| {
+    group.bench_function(name, |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let before = sim.sent_messages().len();
@@ -275,7 +287,7 @@ fn event_to_dm(c: &mut Criterion) {
         .collect();
     let (p50, p99, n) = percentiles(delays);
     println!(
-        "event_to_dm: webhook received -> send call accepted p50 {p50:.1} ms, p99 {p99:.1} ms ({n} events; inbox times have ms resolution)"
+        "event_to_dm/{name}: webhook received -> send call accepted p50 {p50:.1} ms, p99 {p99:.1} ms ({n} events; inbox times have ms resolution)"
     );
     // where the delay goes: the DM's time at the simulator -> webhook received -> decided ->
     // send recorded (medians, ms)
@@ -304,7 +316,7 @@ fn event_to_dm(c: &mut Criterion) {
         )
     };
     println!(
-        "event_to_dm stages (median ms): simulator -> webhook received {}, received -> decided {}, decided -> send recorded {}",
+        "event_to_dm/{name} stages (median ms): simulator -> webhook received {}, received -> decided {}, decided -> send recorded {}",
         stage("occurred", "received"),
         stage("received", "decided"),
         stage("decided", "sent"),
