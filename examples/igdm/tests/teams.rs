@@ -2593,6 +2593,24 @@ async fn p4_on_postgres_the_api_reads_through_row_level_security() {
         .execute(&mut admin)
         .await
         .unwrap();
+    // and the audit register: B's entries (its legal request), read as the application role
+    let audit = b.owner.json(Method::GET, "/privacy/audit", None).await;
+    let entries = audit["entries"].as_array().unwrap();
+    assert!(!entries.is_empty(), "{audit}");
+    assert!(
+        !audit.to_string().contains(a.legal_request.as_str()),
+        "A's entries leaked: {audit}"
+    );
+    run(format!("REVOKE SELECT ON privacy_audit FROM {role}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (status, _) = b.owner.call(Method::GET, "/privacy/audit", None).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    run(format!("GRANT SELECT ON privacy_audit TO {role}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
     service.shutdown().await;
     for sql in [
         format!("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"),

@@ -2267,8 +2267,11 @@ pub struct AuditRow {
 }
 
 /// Audit entries of organization `org` after `after`, with actor and (for deletions) the
-/// counts per table; only those of `account` when given.
+/// counts per table; only those of `account` when given. The entries are read on `conn` (e.g.
+/// a [`super::Db::read_as`] transaction, so that row-level security stands behind the query);
+/// the counts come from the receipts those entries name.
 pub async fn audit_rows(
+    conn: &mut sqlx::AnyConnection,
     store: &SqlStore,
     org: &str,
     account: Option<&str>,
@@ -2284,7 +2287,7 @@ pub async fn audit_rows(
     .bind(account_ref.unwrap_or_default())
     .bind(limit.clamp(1, 1000))
     .bind(org)
-    .fetch_all(store.db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     let mut out = Vec::new();
     for r in rows {

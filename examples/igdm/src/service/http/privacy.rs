@@ -1120,17 +1120,21 @@ async fn audit(
     caller: Caller,
     Query(q): Query<AuditQuery>,
 ) -> Response {
-    check!(
-        allowed(
-            &state,
-            &caller,
-            Permission::ManagePrivacy,
-            q.account.as_deref()
-        )
-        .await
-    );
+    // read as the caller's organization (row-level security behind the query on PostgreSQL)
+    let mut reader = match super::api::scope(
+        &state,
+        &caller,
+        Permission::ManagePrivacy,
+        q.account.as_deref(),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
     let sql = sql_store(&state.shared, "api");
     match store::audit_rows(
+        &mut reader,
         &sql,
         &caller.org_id,
         q.account.as_deref(),
