@@ -2611,6 +2611,20 @@ async fn p4_on_postgres_the_api_reads_through_row_level_security() {
         .execute(&mut admin)
         .await
         .unwrap();
+    // whose deletion receipt a code names is read as the application role too
+    let receipt = "/privacy/deletions/no-such-code";
+    let (status, _) = b.owner.call(Method::GET, receipt, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    run(format!("REVOKE SELECT ON deletion_receipts FROM {role}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (status, _) = b.owner.call(Method::GET, receipt, None).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    run(format!("GRANT SELECT ON deletion_receipts TO {role}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
     service.shutdown().await;
     for sql in [
         format!("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"),

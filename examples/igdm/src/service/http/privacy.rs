@@ -1001,12 +1001,17 @@ async fn deletion_receipt(
     caller: Caller,
     Path(code): Path<String>,
 ) -> Response {
-    check!(allowed(&state, &caller, Permission::ManagePrivacy, None).await);
+    // whose receipt it is, read as the caller's organization (row-level security behind it)
+    let mut reader = match super::api::scope(&state, &caller, Permission::ManagePrivacy, None).await
+    {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
     let mine: std::result::Result<Option<i64>, sqlx::Error> =
         sqlx::query_scalar("SELECT 1 FROM deletion_receipts WHERE code = $1 AND org_id = $2")
             .bind(&code)
             .bind(&caller.org_id)
-            .fetch_optional(state.shared.db.pool())
+            .fetch_optional(&mut *reader)
             .await;
     match mine {
         Ok(Some(_)) => {}
