@@ -108,13 +108,12 @@ pub async fn claim(
     limit: i64,
 ) -> Result<Vec<Claimed>> {
     // An idle poll finds nothing: a read answers it without a write transaction.
-    let pending: Option<i64> = sqlx::query_scalar(
+    if !db.finds(
         "SELECT 1 FROM inbox WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < $1) LIMIT 1",
+        now,
     )
-    .bind(now)
-    .fetch_optional(db.pool())
-    .await?;
-    if pending.is_none() {
+    .await?
+    {
         return Ok(Vec::new());
     }
     let mut tx = db.begin().await?;

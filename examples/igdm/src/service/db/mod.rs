@@ -286,6 +286,16 @@ impl Db {
         Ok(tx)
     }
 
+    /// Whether `query` (a `SELECT 1 ... LIMIT 1` with the time as `$1`) finds a row, read on
+    /// the pool: idle polls ask this before they take a write transaction (most find nothing).
+    pub async fn finds(&self, query: &'static str, now: i64) -> Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar(query)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()

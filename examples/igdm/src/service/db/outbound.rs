@@ -473,14 +473,14 @@ pub async fn claim(
     limit: i64,
 ) -> Result<Vec<Claimed>> {
     // Most polls find nothing due: a read answers them without a write transaction.
-    let due: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM outbound_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
-         AND (lease_until IS NULL OR lease_until < $1) LIMIT 1",
-    )
-    .bind(now)
-    .fetch_optional(db.pool())
-    .await?;
-    if due.is_none() {
+    if !db
+        .finds(
+            "SELECT 1 FROM outbound_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
+             AND (lease_until IS NULL OR lease_until < $1) LIMIT 1",
+            now,
+        )
+        .await?
+    {
         return Ok(Vec::new());
     }
     let mut tx = db.begin().await?;

@@ -152,14 +152,14 @@ pub async fn claim(
     instance: Option<&str>,
 ) -> Result<Vec<Claimed>> {
     // An idle poll finds nothing due: a read answers it without a write transaction.
-    let due: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM outbox WHERE status = 'queued' AND next_attempt_at <= $1 \
-         AND (lease_until IS NULL OR lease_until < $1) LIMIT 1",
-    )
-    .bind(now)
-    .fetch_optional(db.pool())
-    .await?;
-    if due.is_none() {
+    if !db
+        .finds(
+            "SELECT 1 FROM outbox WHERE status = 'queued' AND next_attempt_at <= $1 \
+             AND (lease_until IS NULL OR lease_until < $1) LIMIT 1",
+            now,
+        )
+        .await?
+    {
         return Ok(Vec::new());
     }
     let mut tx = db.begin().await?;
@@ -346,14 +346,14 @@ pub async fn fail_abandoned(
     now: i64,
 ) -> Result<Vec<(String, String, Option<String>, String, i64)>> {
     // Nearly always none: a read answers without a write transaction.
-    let any: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM outbox WHERE status = 'sending' AND lease_until IS NOT NULL \
-         AND lease_until < $1 LIMIT 1",
-    )
-    .bind(now)
-    .fetch_optional(db.pool())
-    .await?;
-    if any.is_none() {
+    if !db
+        .finds(
+            "SELECT 1 FROM outbox WHERE status = 'sending' AND lease_until IS NOT NULL \
+             AND lease_until < $1 LIMIT 1",
+            now,
+        )
+        .await?
+    {
         return Ok(Vec::new());
     }
     let mut tx = db.begin().await?;

@@ -759,10 +759,12 @@ async fn allowed(
         .map(drop)
 }
 
+/// The value of a `Result<T, Response>`, or returns the answer.
 macro_rules! check {
     ($e:expr) => {
-        if let Err(answer) = $e {
-            return answer;
+        match $e {
+            Ok(value) => value,
+            Err(answer) => return answer,
         }
     };
 }
@@ -1002,11 +1004,8 @@ async fn deletion_receipt(
     Path(code): Path<String>,
 ) -> Response {
     // whose receipt it is, read as the caller's organization (row-level security behind it)
-    let mut reader = match super::api::scope(&state, &caller, Permission::ManagePrivacy, None).await
-    {
-        Ok(r) => r,
-        Err(answer) => return answer,
-    };
+    let mut reader =
+        check!(super::api::scope(&state, &caller, Permission::ManagePrivacy, None).await);
     let mine: std::result::Result<Option<i64>, sqlx::Error> =
         sqlx::query_scalar("SELECT 1 FROM deletion_receipts WHERE code = $1 AND org_id = $2")
             .bind(&code)
@@ -1126,17 +1125,15 @@ async fn audit(
     Query(q): Query<AuditQuery>,
 ) -> Response {
     // read as the caller's organization (row-level security behind the query on PostgreSQL)
-    let mut reader = match super::api::scope(
-        &state,
-        &caller,
-        Permission::ManagePrivacy,
-        q.account.as_deref(),
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(answer) => return answer,
-    };
+    let mut reader = check!(
+        super::api::scope(
+            &state,
+            &caller,
+            Permission::ManagePrivacy,
+            q.account.as_deref(),
+        )
+        .await
+    );
     let sql = sql_store(&state.shared, "api");
     match store::audit_rows(
         &mut reader,
@@ -1555,17 +1552,15 @@ async fn list_legal_requests(
 ) -> Response {
     // read as the caller's organization (on PostgreSQL with an application role, row-level
     // security is the second wall)
-    let mut reader = match super::api::scope(
-        &state,
-        &caller,
-        Permission::ManagePrivacy,
-        q.account.as_deref(),
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(answer) => return answer,
-    };
+    let mut reader = check!(
+        super::api::scope(
+            &state,
+            &caller,
+            Permission::ManagePrivacy,
+            q.account.as_deref(),
+        )
+        .await
+    );
     let contact = match (&q.account, &q.contact) {
         (Some(a), Some(c)) => Some(sql_store(&state.shared, "api").pseudonym(&contact_id(a, c))),
         _ => None,
@@ -1594,10 +1589,7 @@ async fn consents(
         return problem(StatusCode::BAD_REQUEST, "give ?account=");
     };
     let mut reader =
-        match super::api::scope(&state, &caller, Permission::ViewInbox, Some(&account)).await {
-            Ok(r) => r,
-            Err(answer) => return answer,
-        };
+        check!(super::api::scope(&state, &caller, Permission::ViewInbox, Some(&account)).await);
     let rows = sqlx::query(
         "SELECT contact, event, kind, payload, at FROM consents WHERE account = $1 \
          AND ($2 = '' OR contact = $2) ORDER BY at, event LIMIT 1000",

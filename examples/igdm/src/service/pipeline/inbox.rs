@@ -576,6 +576,33 @@ impl Writes {
     }
 }
 
+impl Writes {
+    /// Records a decided event with its outcome, rule and decision (JSON).
+    fn record_decided(
+        &mut self,
+        event: &InboundEvent,
+        inbox_id: &str,
+        now: i64,
+        outcome: &str,
+        rule: Option<&str>,
+        decision: String,
+    ) {
+        self.record_event(
+            &event.account,
+            &event.id,
+            inbox_id,
+            kind_name(&event.kind),
+            &event.sender.id,
+            event.text(),
+            event.occurred_at.timestamp_millis(),
+            now,
+            outcome,
+            rule,
+            decision,
+        );
+    }
+}
+
 fn kind_name(kind: &Core) -> &'static str {
     match kind {
         Core::Comment { .. } => "comment",
@@ -704,14 +731,9 @@ async fn decide(
     writes.actions.extend(outbox_rows(&event.id, &decision));
     let outcome = outcome_name(decision.outcome);
     let json = serde_json::to_string(&decision).unwrap_or_default();
-    writes.record_event(
-        &event.account,
-        &event.id,
+    writes.record_decided(
+        &event,
         inbox_id,
-        kind_name(&event.kind),
-        &event.sender.id,
-        event.text(),
-        event.occurred_at.timestamp_millis(),
         now,
         outcome,
         decision.rule.as_deref(),
@@ -733,19 +755,7 @@ fn record_own_echo(writes: &mut Writes, event: &InboundEvent, inbox_id: &str, no
         "reason": REASON,
         "actions": [],
     });
-    writes.record_event(
-        &event.account,
-        &event.id,
-        inbox_id,
-        kind_name(&event.kind),
-        &event.sender.id,
-        event.text(),
-        event.occurred_at.timestamp_millis(),
-        now,
-        "ignored",
-        None,
-        decision.to_string(),
-    );
+    writes.record_decided(event, inbox_id, now, "ignored", None, decision.to_string());
 }
 
 /// Writes a decision's outbox rows (key = event key + `#` + action index, each logged as

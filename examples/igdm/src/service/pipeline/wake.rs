@@ -14,13 +14,12 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
     let now = db::now_ms();
     let lease = i64::try_from(shared.config.lease().as_millis()).unwrap_or(60_000);
     // Most polls find nothing due: a read answers them without a write transaction.
-    let due: Option<i64> = sqlx::query_scalar(
+    if !shared.db.finds(
         "SELECT 1 FROM wakes WHERE due_at <= $1 AND (lease_until IS NULL OR lease_until < $1) LIMIT 1",
+        now,
     )
-    .bind(now)
-    .fetch_optional(shared.db.pool())
-    .await?;
-    if due.is_none() {
+    .await?
+    {
         return Ok(0);
     }
     let mut tx = shared.db.begin().await?;
