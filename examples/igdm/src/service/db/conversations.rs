@@ -216,9 +216,18 @@ pub struct Batch {
     reactions: Vec<(String, String, String, Option<String>)>,
     /// (account, contact, mid, when)
     reads: Vec<(String, String, String, i64)>,
+    /// The outbox rows that may have sent outbound messages, already looked up by the caller
+    /// ([`super::outbox::echo_sources`]), by (account, mid).
+    sources: HashMap<(String, String), Vec<String>>,
 }
 
 impl Batch {
+    /// Adds outbound messages' sources the caller looked up in this transaction (the inbox
+    /// worker does, for its echoes), so that writing the messages does not look them up again.
+    pub fn know_sources(&mut self, sources: HashMap<(String, String), Vec<String>>) {
+        self.sources.extend(sources);
+    }
+
     /// Notes an event the worker is about to decide on (messages, echoes, reactions, reads;
     /// other kinds are not part of conversations).
     pub fn note(&mut self, event: &InboundEvent) {
@@ -315,8 +324,9 @@ impl Batch {
         let messages = std::mem::take(&mut self.messages);
         let reactions = std::mem::take(&mut self.reactions);
         let reads = std::mem::take(&mut self.reads);
+        let sources = std::mem::take(&mut self.sources);
         if !messages.is_empty() {
-            write_messages(tx, &messages, now).await?;
+            write_messages(tx, &messages, sources, now).await?;
         }
         write_reactions(tx, &reactions).await?;
         for (account, contact, mid, at) in &reads {
@@ -337,18 +347,22 @@ impl Batch {
 }
 
 /// The outbox row that sent each outbound message, by account and mid (`None`: not one of
-/// this service's, or several sends to that person were in flight).
+/// this service's, or several sends to that person were in flight). `known`: the sources
+/// already looked up; only the other messages are looked up.
 async fn senders(
     tx: &mut Tx,
     messages: &[NewMessage],
+    mut known: HashMap<(String, String), Vec<String>>,
 ) -> Result<HashMap<(String, String), Option<String>>> {
     let outbound: Vec<(&str, &str, &str)> = messages
         .iter()
-        .filter(|m| !m.inbound)
+        .filter(|m| !m.inbound && !known.contains_key(&(m.account.clone(), m.mid.clone())))
         .map(|m| (m.account.as_str(), m.contact.as_str(), m.mid.as_str()))
         .collect();
-    Ok(super::outbox::echo_sources(tx, &outbound)
-        .await?
+    if !outbound.is_empty() {
+        known.extend(super::outbox::echo_sources(tx, &outbound).await?);
+    }
+    Ok(known
         .into_iter()
         .map(|(message, rows)| match rows.as_slice() {
             [key] => (message, Some(key.clone())),
@@ -383,8 +397,13 @@ type Touch = (bool, i64, bool);
 /// A reaction change: (who, emoji or `None` for an unreact).
 type Reacted<'a> = (&'a str, Option<&'a str>);
 
-async fn write_messages(tx: &mut Tx, messages: &[NewMessage], now: i64) -> Result<()> {
-    let keys = senders(tx, messages).await?;
+async fn write_messages(
+    tx: &mut Tx,
+    messages: &[NewMessage],
+    sources: HashMap<(String, String), Vec<String>>,
+    now: i64,
+) -> Result<()> {
+    let keys = senders(tx, messages, sources).await?;
     let mut rows_out = Vec::with_capacity(messages.len());
     // per conversation, what happened in order: (inbound, at, by agent)
     let mut touches: BTreeMap<(String, String), Vec<Touch>> = BTreeMap::new();
@@ -636,7 +655,7 @@ pub async fn record_backfilled(
             at: m.at,
         })
         .collect();
-    let keys = senders(tx, &messages).await?;
+    let keys = senders(tx, &messages, HashMap::new()).await?;
     let rows_out: Vec<Vec<Param>> = messages
         .iter()
         .map(|m| {

@@ -96,7 +96,10 @@ async fn process(shared: &Shared, owner: Option<&str>, row: &inbox::Claimed) -> 
         ..Writes::default()
     };
     let parsed = [parse(row)];
-    let known = Known::look_up(&store, &parsed).await?;
+    let mut known = Known::look_up(&store, &parsed).await?;
+    writes
+        .conversations
+        .know_sources(std::mem::take(&mut known.sources));
     let [parsed] = parsed;
     let outcomes = process_in(&engine, &store, &mut writes, &known, parsed).await?;
     let mut tx = store.finish().await?;
@@ -124,7 +127,10 @@ async fn process_batch(
         unread: shared.data_access.get(),
         ..Writes::default()
     };
-    let known = Known::look_up(&store, &parsed).await?;
+    let mut known = Known::look_up(&store, &parsed).await?;
+    writes
+        .conversations
+        .know_sources(std::mem::take(&mut known.sources));
     let mut all = Vec::new();
     for notification in parsed {
         all.extend(process_in(&engine, &store, &mut writes, &known, notification).await?);
@@ -332,6 +338,9 @@ struct Known {
     subscribers: HashMap<String, outbound::Subscribers>,
     /// The batch's echoes that are messages this service sent: (account, mid).
     ours: HashSet<(String, String)>,
+    /// The outbox rows that may have sent each of the batch's echoes, by (account, mid): the
+    /// conversations' writes reuse them.
+    sources: HashMap<(String, String), Vec<String>>,
 }
 
 impl Known {
@@ -377,6 +386,7 @@ impl Known {
             events: HashSet::new(),
             subscribers: HashMap::new(),
             ours: HashSet::new(),
+            sources: HashMap::new(),
         };
         if contacts.is_empty() {
             return Ok(known);
@@ -403,11 +413,12 @@ impl Known {
                     .insert((row.try_get("account")?, row.try_get("key")?));
             }
             known.subscribers = outbound::subscribers(&mut tx, &accounts).await?;
-            known.ours = outbox::echo_sources(&mut tx, &echoes)
-                .await?
-                .into_iter()
+            known.sources = outbox::echo_sources(&mut tx, &echoes).await?;
+            known.ours = known
+                .sources
+                .iter()
                 .filter(|(_, rows)| !rows.is_empty())
-                .map(|(message, _)| message)
+                .map(|(message, _)| message.clone())
                 .collect();
         }
         let dedup: Vec<(&str, &str)> = dedup.iter().map(|(a, k)| (*a, k.as_str())).collect();
