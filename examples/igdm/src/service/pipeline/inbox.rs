@@ -96,10 +96,7 @@ async fn process(shared: &Shared, owner: Option<&str>, row: &inbox::Claimed) -> 
         ..Writes::default()
     };
     let parsed = [parse(row)];
-    let mut known = Known::look_up(&store, &parsed).await?;
-    writes
-        .conversations
-        .know_sources(std::mem::take(&mut known.sources));
+    let known = Known::look_up(&store, &parsed, &mut writes.conversations).await?;
     let [parsed] = parsed;
     let outcomes = process_in(&engine, &store, &mut writes, &known, parsed).await?;
     let mut tx = store.finish().await?;
@@ -127,10 +124,7 @@ async fn process_batch(
         unread: shared.data_access.get(),
         ..Writes::default()
     };
-    let mut known = Known::look_up(&store, &parsed).await?;
-    writes
-        .conversations
-        .know_sources(std::mem::take(&mut known.sources));
+    let known = Known::look_up(&store, &parsed, &mut writes.conversations).await?;
     let mut all = Vec::new();
     for notification in parsed {
         all.extend(process_in(&engine, &store, &mut writes, &known, notification).await?);
@@ -338,13 +332,16 @@ struct Known {
     subscribers: HashMap<String, outbound::Subscribers>,
     /// The batch's echoes that are messages this service sent: (account, mid).
     ours: HashSet<(String, String)>,
-    /// The outbox rows that may have sent each of the batch's echoes, by (account, mid): the
-    /// conversations' writes reuse them.
-    sources: HashMap<(String, String), Vec<String>>,
 }
 
 impl Known {
-    async fn look_up(store: &TxStore, parsed: &[Parsed<'_>]) -> Result<Known> {
+    /// Also hands the outbox rows found for the batch's echoes to `conversations`, whose
+    /// writes would otherwise look them up again.
+    async fn look_up(
+        store: &TxStore,
+        parsed: &[Parsed<'_>],
+        conversations: &mut conversations::Batch,
+    ) -> Result<Known> {
         let mut contacts: Vec<(&str, &str)> = Vec::new();
         let mut event_keys: Vec<(&str, String)> = Vec::new();
         let mut dedup: Vec<(&str, String)> = Vec::new();
@@ -386,7 +383,6 @@ impl Known {
             events: HashSet::new(),
             subscribers: HashMap::new(),
             ours: HashSet::new(),
-            sources: HashMap::new(),
         };
         if contacts.is_empty() {
             return Ok(known);
@@ -413,13 +409,13 @@ impl Known {
                     .insert((row.try_get("account")?, row.try_get("key")?));
             }
             known.subscribers = outbound::subscribers(&mut tx, &accounts).await?;
-            known.sources = outbox::echo_sources(&mut tx, &echoes).await?;
-            known.ours = known
-                .sources
+            let sources = outbox::echo_sources(&mut tx, &echoes).await?;
+            known.ours = sources
                 .iter()
                 .filter(|(_, rows)| !rows.is_empty())
                 .map(|(message, _)| message.clone())
                 .collect();
+            conversations.know_sources(sources);
         }
         let dedup: Vec<(&str, &str)> = dedup.iter().map(|(a, k)| (*a, k.as_str())).collect();
         store.prefetch(&contacts, &dedup).await?;
