@@ -116,6 +116,20 @@ impl AccessLog {
     /// Writes the pending entries to the database.
     pub async fn flush(&self, db: &Db) -> Result<()> {
         let _turn = self.writing.lock().await;
+        self.write_pending(db).await
+    }
+
+    /// Writes the pending entries, then holds every later write back until the guard is
+    /// dropped: an organization's deletion holds it, so that no entry of the organization is
+    /// written while its cascade runs (the entries held back find it gone and are dropped).
+    pub async fn hold(&self, db: &Db) -> Result<tokio::sync::MutexGuard<'_, ()>> {
+        let turn = self.writing.lock().await;
+        self.write_pending(db).await?;
+        Ok(turn)
+    }
+
+    /// Writes the pending entries; the caller holds the `writing` turn.
+    async fn write_pending(&self, db: &Db) -> Result<()> {
         if let Ok(mut s) = self.scheduled.lock() {
             *s = false;
         }

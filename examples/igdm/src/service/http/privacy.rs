@@ -79,6 +79,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
+use super::api::scope;
 use super::auth::{Caller, Permission};
 use super::AppState;
 use crate::service::db::privacy::{self as store, contact_id, SqlStore};
@@ -754,9 +755,7 @@ async fn allowed(
     permission: Permission,
     account: Option<&str>,
 ) -> std::result::Result<(), Response> {
-    super::api::scope(state, caller, permission, account)
-        .await
-        .map(drop)
+    scope(state, caller, permission, account).await.map(drop)
 }
 
 /// The value of a `Result<T, Response>`, or returns the answer.
@@ -854,6 +853,12 @@ async fn delete_organization_route(
             "deleting the organization deletes everything in it and cannot be undone; send \"confirm\": true",
         );
     }
+    // the access log's entries so far are written (and deleted by the cascade); later ones
+    // wait until the organization is gone, and are dropped then
+    let _held = match state.access_log.hold(&state.shared.db).await {
+        Ok(held) => held,
+        Err(e) => return failure(e),
+    };
     match delete_organization(&state.shared, &caller.org_id, Utc::now()).await {
         Ok(r) => Json(receipt_json(&r)).into_response(),
         Err(e) => failure(e),
@@ -1004,8 +1009,7 @@ async fn deletion_receipt(
     Path(code): Path<String>,
 ) -> Response {
     // whose receipt it is, read as the caller's organization (row-level security behind it)
-    let mut reader =
-        check!(super::api::scope(&state, &caller, Permission::ManagePrivacy, None).await);
+    let mut reader = check!(scope(&state, &caller, Permission::ManagePrivacy, None).await);
     let mine: std::result::Result<Option<i64>, sqlx::Error> =
         sqlx::query_scalar("SELECT 1 FROM deletion_receipts WHERE code = $1 AND org_id = $2")
             .bind(&code)
@@ -1125,15 +1129,8 @@ async fn audit(
     Query(q): Query<AuditQuery>,
 ) -> Response {
     // read as the caller's organization (row-level security behind the query on PostgreSQL)
-    let mut reader = check!(
-        super::api::scope(
-            &state,
-            &caller,
-            Permission::ManagePrivacy,
-            q.account.as_deref(),
-        )
-        .await
-    );
+    let account = q.account.as_deref();
+    let mut reader = check!(scope(&state, &caller, Permission::ManagePrivacy, account).await);
     let sql = sql_store(&state.shared, "api");
     match store::audit_rows(
         &mut reader,
@@ -1552,15 +1549,8 @@ async fn list_legal_requests(
 ) -> Response {
     // read as the caller's organization (on PostgreSQL with an application role, row-level
     // security is the second wall)
-    let mut reader = check!(
-        super::api::scope(
-            &state,
-            &caller,
-            Permission::ManagePrivacy,
-            q.account.as_deref(),
-        )
-        .await
-    );
+    let account = q.account.as_deref();
+    let mut reader = check!(scope(&state, &caller, Permission::ManagePrivacy, account).await);
     let contact = match (&q.account, &q.contact) {
         (Some(a), Some(c)) => Some(sql_store(&state.shared, "api").pseudonym(&contact_id(a, c))),
         _ => None,
@@ -1588,8 +1578,7 @@ async fn consents(
     let Some(account) = q.account else {
         return problem(StatusCode::BAD_REQUEST, "give ?account=");
     };
-    let mut reader =
-        check!(super::api::scope(&state, &caller, Permission::ViewInbox, Some(&account)).await);
+    let mut reader = check!(scope(&state, &caller, Permission::ViewInbox, Some(&account)).await);
     let rows = sqlx::query(
         "SELECT contact, event, kind, payload, at FROM consents WHERE account = $1 \
          AND ($2 = '' OR contact = $2) ORDER BY at, event LIMIT 1000",

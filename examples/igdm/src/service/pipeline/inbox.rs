@@ -669,7 +669,15 @@ async fn decide(
                 .seen
                 .contains(&(event.account.clone(), deleted.clone()));
             if unsent_here || known.recorded(&event.account, &deleted) {
-                db::privacy::redact_mentions(&mut tx, &event.account, mid, "").await?;
+                // the other notifications that carry it now; this one's item at the batch's
+                // end, which also finishes it (redacting it here would mark it done under
+                // the worker, and finishing it would then fail)
+                db::privacy::redact_mentions(&mut tx, &event.account, mid, inbox_id).await?;
+                writes
+                    .forget
+                    .entry((inbox_id.to_owned(), event.account.clone()))
+                    .or_default()
+                    .push(mid.to_owned());
                 return Ok("unsent");
             }
         }
