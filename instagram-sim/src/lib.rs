@@ -318,6 +318,13 @@ impl RunningSimulator {
         self.shared.lock().sent.clone()
     }
 
+    /// How many Send API calls were accepted so far: the length of
+    /// [`sent_messages`](Self::sent_messages), without copying them (for waiting loops and
+    /// benchmarks).
+    pub fn sent_count(&self) -> usize {
+        self.shared.lock().sent.len()
+    }
+
     /// The accepted private replies.
     pub fn private_replies(&self) -> Vec<SentMessage> {
         self.sent_messages()

@@ -209,6 +209,7 @@ async fn send_rate_limit_with_usage_headers() {
     let after = t.client.send_text(to, "next second").await.unwrap();
     assert!(after.usage.max_percent().unwrap() < 100);
     assert_eq!(t.sim.sent_messages().len(), 101);
+    assert_eq!(t.sim.sent_count(), 101);
     t.sim.shutdown().await;
 }
 

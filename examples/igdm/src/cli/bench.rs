@@ -216,7 +216,8 @@ async fn pipeline(args: PipelineArgs) -> Result<ExitCode, Failure> {
     config.poll_interval_ms = 5;
     config.inbox_batch = 256;
     config.outbox_batch = 256;
-    config.sender_concurrency = 64;
+    // = outbox_batch: a round's attempts share one commit
+    config.sender_concurrency = 256;
     // one account: lift the per-account platform limits so the pipeline itself is measured
     config.send_per_second = 1_000_000;
     let service = Service::start(config).await.map_err(fail)?;

@@ -85,7 +85,11 @@ pub struct Config {
     pub inbox_linger_ms: u64,
     /// Outbox rows claimed per round. Default 64.
     pub outbox_batch: i64,
-    /// Outbox rows sent concurrently, per sender loop. Default 16.
+    /// Outbox rows sent concurrently, per sender loop. Default 16. Each call's attempt is
+    /// committed just before it, and the attempts of calls that start together share a commit:
+    /// at `outbox_batch` (the most a round can start), a round's attempts take one commit
+    /// instead of one per wave, which matters under load on SQLite's single writer. A crash
+    /// leaves at most this many calls in flight, each then failed as ambiguous, never re-sent.
     pub sender_concurrency: usize,
     /// Sender loops, each claiming and sending its own batch of outbox rows: while one waits
     /// for its attempts' commit or records its outcomes, another calls. Default 2.
