@@ -2507,8 +2507,9 @@ async fn accounts_connected_through_oauth_join_the_callers_organization() {
     service.shutdown().await;
 }
 
-/// On PostgreSQL with `database_app_role`, the management API reads as that role with the
-/// caller's organization set: row-level security stands behind every read endpoint.
+/// On PostgreSQL with `database_app_role`, the management API reads and writes as that role with
+/// the caller's organization set: row-level security stands behind every read endpoint and the
+/// organization-scoped writes (CRM, team inbox, members).
 #[tokio::test]
 async fn p4_on_postgres_the_api_reads_through_row_level_security() {
     let Some(url) = database().await else {
@@ -2625,6 +2626,38 @@ async fn p4_on_postgres_the_api_reads_through_row_level_security() {
         .execute(&mut admin)
         .await
         .unwrap();
+    // the API's writes run as the application role too (B's set-up above wrote stages, tags and
+    // fields that way): B's note is written, and without the privilege the write fails
+    let notes = format!("/api/inbox/conversations/{}/{}/notes", b.account, b.contact);
+    let note = json!({ "text": "written-as-the-app-role" });
+    b.owner.json(Method::POST, &notes, Some(&note)).await;
+    run(format!("REVOKE INSERT ON conversation_notes FROM {role}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (status, _) = b.owner.call(Method::POST, &notes, Some(&note)).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    run(format!("GRANT INSERT ON conversation_notes TO {role}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    // the second wall for writes: a write transaction for A that names B's contact changes
+    // nothing, while A's own contact is changed
+    let db = &service.shared().db;
+    let mut tx = db.begin_as(&a.org_id, Some(&role)).await.unwrap();
+    let touch =
+        "UPDATE contacts SET last_interaction = last_interaction WHERE account = $1 AND id = $2";
+    for (who, expected) in [(&b, 0), (&a, 1)] {
+        let changed = sqlx::query(touch)
+            .bind(&who.account)
+            .bind(&who.contact)
+            .execute(&mut *tx)
+            .await
+            .unwrap()
+            .rows_affected();
+        assert_eq!(changed, expected, "{}'s contact, written for A", who.tag);
+    }
+    tx.rollback().await.unwrap();
     service.shutdown().await;
     for sql in [
         format!("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"),

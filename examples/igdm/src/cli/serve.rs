@@ -69,8 +69,9 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     api_keys: Option<Vec<String>>,
-    /// PostgreSQL: a non-owner role the login role may SET ROLE to; the management API reads as
-    /// it with the caller's organization set, under row-level security [default: none].
+    /// PostgreSQL: a non-owner role the login role may SET ROLE to; the management API reads
+    /// and writes as it with the caller's organization set, under row-level security
+    /// [default: none].
     #[arg(long, env = "IGDM_DATABASE_APP_ROLE")]
     database_app_role: Option<String>,
     /// Memory cost of the argon2id password hash in KiB [default: 19456].

@@ -270,18 +270,20 @@ impl Db {
     pub async fn read_as(&self, org: &str, app_role: Option<&str>) -> Result<Reader> {
         let mut tx = self.pool.begin().await?;
         if let (Backend::Postgres, Some(role)) = (self.backend, app_role) {
-            if !is_identifier(role) {
-                return Err(Error::config(
-                    "database_app_role must be a plain PostgreSQL role name (a-z, 0-9, _)",
-                ));
-            }
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET LOCAL ROLE {role}")))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("SELECT set_config('igdm.org_id', $1, true)")
-                .bind(org)
-                .execute(&mut *tx)
-                .await?;
+            act_for(&mut tx, org, role).await?;
+        }
+        Ok(tx)
+    }
+
+    /// A write transaction for one organization's request (see [`Db::begin`]). On PostgreSQL
+    /// with an application role (`database_app_role`), it runs as that role with `igdm.org_id`
+    /// set to `org`, as [`Db::read_as`] does: row-level security then stands behind the
+    /// request's writes too, and a statement that named another organization's row would
+    /// change nothing. Elsewhere it is [`Db::begin`].
+    pub async fn begin_as(&self, org: &str, app_role: Option<&str>) -> Result<Tx> {
+        let mut tx = self.begin().await?;
+        if let (Backend::Postgres, Some(role)) = (self.backend, app_role) {
+            act_for(&mut tx.inner, org, role).await?;
         }
         Ok(tx)
     }
@@ -365,6 +367,24 @@ pub(crate) fn indexed_by(backend: Backend, table: &str, index: &str) -> String {
 
 /// A read transaction from [`Db::read_as`]; it dereferences to the connection.
 pub type Reader = Transaction<'static, Any>;
+
+/// Makes the rest of PostgreSQL transaction `tx` run as `role` for organization `org` (row-level
+/// security's `igdm.org_id`); both end with the transaction.
+async fn act_for(tx: &mut Transaction<'static, Any>, org: &str, role: &str) -> Result<()> {
+    if !is_identifier(role) {
+        return Err(Error::config(
+            "database_app_role must be a plain PostgreSQL role name (a-z, 0-9, _)",
+        ));
+    }
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET LOCAL ROLE {role}")))
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("SELECT set_config('igdm.org_id', $1, true)")
+        .bind(org)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
 
 /// Whether `s` is a plain lower-case SQL identifier.
 pub fn is_identifier(s: &str) -> bool {

@@ -76,6 +76,17 @@ pub(crate) async fn scope(
     Ok(reader)
 }
 
+/// A write transaction for the caller's organization (see [`db::Db::begin_as`]): on PostgreSQL
+/// with `database_app_role`, row-level security stands behind the request's writes as it does
+/// behind its reads. The caller checks the permission and the ids first (see [`scope`]).
+pub(crate) async fn begin_for(
+    state: &AppState,
+    caller: &Caller,
+) -> crate::service::error::Result<db::Tx> {
+    let role = state.shared.config.database_app_role.as_deref();
+    state.shared.db.begin_as(&caller.org_id, role).await
+}
+
 async fn list_accounts(State(state): State<Arc<AppState>>, caller: Caller) -> Response {
     let mut reader = match scope(&state, &caller, Permission::ViewInbox, None).await {
         Ok(r) => r,

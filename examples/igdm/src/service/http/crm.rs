@@ -46,7 +46,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::api::{authenticate, scope};
+use super::api::{authenticate, begin_for, scope};
 use super::auth::{failure, problem, Caller, Credential, Permission};
 use super::AppState;
 use crate::service::db::{self, accounts, crm, outbound, Tx};
@@ -262,7 +262,7 @@ async fn fetch_profile(
     let fetched = client.user_profile(contact, &[]).await;
     let now = db::now_ms();
     let record = async {
-        let mut tx = state.shared.db.begin().await?;
+        let mut tx = begin_for(state, caller).await?;
         match &fetched {
             Ok(p) => crm::record_profile(&mut tx, account, contact, &p.data, now).await?,
             Err(e) => {
@@ -484,7 +484,7 @@ where
     }
     let now = db::now_ms();
     let done = async {
-        let mut tx = state.shared.db.begin().await?;
+        let mut tx = begin_for(state, caller).await?;
         if let Some(change) = apply(&mut tx, now).await? {
             publish(&mut tx, &caller.org_id, account, contact, change, now).await?;
         }
@@ -714,7 +714,7 @@ async fn put_field(
         return invalid("a field label has 1 to 200 characters");
     }
     let done = async {
-        let mut tx = state.shared.db.begin().await?;
+        let mut tx = begin_for(&state, &caller).await?;
         let def = crm::put_field(
             &mut tx,
             &caller.org_id,
@@ -743,7 +743,7 @@ async fn delete_field(
         return denied;
     }
     let done = async {
-        let mut tx = state.shared.db.begin().await?;
+        let mut tx = begin_for(&state, &caller).await?;
         let existed = crm::delete_field(&mut tx, &caller.org_id, &key).await?;
         tx.commit().await?;
         Ok::<_, crate::service::error::Error>(existed)
@@ -812,7 +812,7 @@ async fn put_stages(
         new.push((s.id, name.trim().to_owned()));
     }
     let done = async {
-        let mut tx = state.shared.db.begin().await?;
+        let mut tx = begin_for(&state, &caller).await?;
         let stages = crm::put_stages(&mut tx, &caller.org_id, &new, db::now_ms()).await?;
         tx.commit().await?;
         Ok::<_, crate::service::error::Error>(stages)

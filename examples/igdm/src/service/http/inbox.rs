@@ -60,7 +60,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::api::scope;
+use super::api::{begin_for, scope};
 use super::auth::{failure, problem, Caller, Permission};
 use super::AppState;
 use crate::service::db::automation_store::TxStore;
@@ -261,7 +261,7 @@ async fn update(
         );
     }
     let result: Result<Option<Conversation>> = async {
-        let mut tx = state.shared.db.begin().await?;
+        let mut tx = begin_for(&state, &caller).await?;
         tx.lock_contact(&account, &contact).await?;
         let Some(mut c) = conversations::get(&mut tx, &account, &contact).await? else {
             tx.rollback().await?;
@@ -328,7 +328,7 @@ async fn assign(
     let now = db::now_ms();
     let until = human_until(&state, now);
     let result: Result<Option<Conversation>> = async {
-        let mut tx = state.shared.db.begin().await?;
+        let mut tx = begin_for(&state, &caller).await?;
         tx.lock_contact(&account, &contact).await?;
         let Some(mut c) = conversations::get(&mut tx, &account, &contact).await? else {
             tx.rollback().await?;
@@ -380,7 +380,7 @@ async fn add_note(
     }
     let result: Result<Option<Note>> = async {
         let id = teams::new_id("note_")?;
-        let mut tx = state.shared.db.begin().await?;
+        let mut tx = begin_for(&state, &caller).await?;
         if conversations::get(&mut tx, &account, &contact)
             .await?
             .is_none()
@@ -431,7 +431,7 @@ async fn reply(
     let now = db::now_ms();
     let until = human_until(&state, now);
     let result: Result<std::result::Result<serde_json::Value, Response>> = async {
-        let mut tx = state.shared.db.begin().await?;
+        let mut tx = begin_for(&state, &caller).await?;
         tx.lock_contact(&account, &contact).await?;
         let Some(mut c) = conversations::get(&mut tx, &account, &contact).await? else {
             tx.rollback().await?;
@@ -557,7 +557,7 @@ async fn put_settings(
         return denied;
     }
     let result: Result<()> = async {
-        let mut tx = state.shared.db.begin().await?;
+        let mut tx = begin_for(&state, &caller).await?;
         conversations::set_round_robin(&mut tx, &caller.org_id, body.round_robin, db::now_ms())
             .await?;
         tx.commit().await
@@ -630,7 +630,7 @@ async fn start_backfill(
         return answer;
     }
     let result: Result<Option<backfill::Backfill>> = async {
-        let mut tx = state.shared.db.begin().await?;
+        let mut tx = begin_for(&state, &caller).await?;
         backfill::start(&mut tx, &body.account, db::now_ms()).await?;
         let progress = backfill::get(&mut tx, &body.account).await?;
         tx.commit().await?;

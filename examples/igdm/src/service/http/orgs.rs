@@ -21,6 +21,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::api::begin_for;
 use super::auth::{failure, problem, valid_email, Caller, Permission, Role};
 use super::AppState;
 use crate::service::db::{self, teams};
@@ -73,9 +74,8 @@ async fn apply(state: &AppState, caller: &Caller, user: &str, change: Change) ->
             return denied;
         }
     }
-    let db = &state.shared.db;
     let outcome = async {
-        let mut tx = db.begin().await?;
+        let mut tx = begin_for(state, caller).await?;
         teams::lock_org(&mut tx, &caller.org_id).await?;
         let current = sqlx::query_scalar::<_, String>(
             "SELECT role FROM members WHERE org_id = $1 AND user_id = $2",
