@@ -178,17 +178,22 @@ impl Db {
             .max_connections(max)
             .acquire_timeout(Duration::from_secs(30));
         if backend == Backend::Sqlite {
-            pool = pool.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+            // No ping on acquire: it is a round trip to the connection's worker thread (inside
+            // the writer turn, for a write transaction) that finds nothing wrong with a local
+            // file; connections are still checked when they are released.
+            pool = pool
+                .test_before_acquire(false)
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                          PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON; \
                          PRAGMA wal_autocheckpoint = 0;",
-                    )
-                    .await?;
-                    Ok(())
-                })
-            });
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                });
         }
         let pool = pool.connect_with(options).await.map_err(|e| {
             Error::new(
@@ -309,8 +314,10 @@ impl Db {
     }
 }
 
-/// How often the WAL is checkpointed.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// How often the WAL is checkpointed. Each pass ends with `fsync`s of the WAL and the database
+/// file, which slow the commits that overlap them: under a steady load, passes once a second cut
+/// the group commit's p99 by about a third compared with five a second.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(1000);
 
 /// A WAL this long (in 4 KiB frames: 64 MiB) is checkpointed between two write transactions,
 /// so that the next one starts it over (a checkpoint that runs beside writers may never catch
