@@ -11,6 +11,10 @@ pub const PENDING: &str = "pending";
 pub const DONE: &str = "done";
 /// A notification refused at the door (not JSON, no notification shape); kept for inspection.
 pub const REJECTED: &str = "rejected";
+/// A notification whose processing failed too often; kept with the reason.
+pub const FAILED: &str = "failed";
+/// Every status a notification can have (add a new one here).
+pub const STATUSES: [&str; 4] = [PENDING, DONE, REJECTED, FAILED];
 
 /// The dedup key of a body: hex SHA-256.
 pub fn body_key(body: &[u8]) -> String {

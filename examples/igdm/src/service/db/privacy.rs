@@ -1631,23 +1631,43 @@ pub async fn redact_notification(
     Ok(true)
 }
 
-/// Removes the items mentioning `id` from every notification of `account` that holds them, except
+/// Removes the items mentioning `id` from the notifications of `account` that hold them, except
 /// notification `except`; how many notifications changed.
+///
+/// Mentions of a message (its copies, reactions, reads, its unsend) arrive after it, and the
+/// inbox is processed oldest first, so only part of the inbox is searched: the notifications
+/// received since the first one that carried the message (its `mid:` event's) or since
+/// `except`, whichever is older, less [`MENTION_SLACK_MS`]; and every notification not
+/// processed yet. Both go through `inbox_pending` (see [`mentions_sql`]). With neither
+/// known, the whole inbox is searched.
 pub async fn redact_mentions(
     tx: &mut super::Tx,
     account: &str,
     id: &str,
     except: &str,
 ) -> super::Result<u64> {
-    let contains = if (**tx).backend_name().eq_ignore_ascii_case("sqlite") {
-        "instr(CAST(body AS TEXT), $1) > 0"
-    } else {
-        "position(convert_to($1, 'UTF8') in body) > 0"
-    };
-    let sql = format!("SELECT id FROM inbox WHERE {contains} AND id <> $2");
+    let carrier: Option<i64> = sqlx::query_scalar(
+        "SELECT MIN(i.received_at) FROM events e JOIN inbox i ON i.id = e.inbox_id \
+         WHERE e.account = $1 AND e.key = $2",
+    )
+    .bind(account)
+    .bind(format!("mid:{id}"))
+    .fetch_one(&mut **tx)
+    .await?;
+    let here: Option<i64> = sqlx::query_scalar("SELECT received_at FROM inbox WHERE id = $1")
+        .bind(except)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let since = carrier
+        .into_iter()
+        .chain(here)
+        .min()
+        .map_or(i64::MIN, |at| at.saturating_sub(MENTION_SLACK_MS));
+    let sql = mentions_sql(tx.backend());
     let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .bind(except)
+        .bind(since)
         .fetch_all(&mut **tx)
         .await?;
     let mut changed = 0;
@@ -1659,22 +1679,49 @@ pub async fn redact_mentions(
     Ok(changed)
 }
 
-/// P20: a message the person unsent is no longer shown or kept. Deletes its event (text and
-/// decision) and removes it from the raw notifications that carried it (except `inbox_id`, the
-/// notification of the unsend itself, which holds no text). How many rows changed.
+/// How much earlier than the first notification that carried a message another one may have
+/// been received and still mention it (copies delivered out of order): one hour.
+pub const MENTION_SLACK_MS: i64 = 3_600_000;
+
+/// The search of [`redact_mentions`]: the ids of the notifications other than `$2` whose body
+/// holds `$1`, among those received since `$3` and those still pending. Every status is named,
+/// so that both halves are ranges of the `inbox_pending (status, received_at)` index.
+pub fn mentions_sql(backend: super::Backend) -> String {
+    let contains = match backend {
+        super::Backend::Sqlite => "instr(CAST(body AS TEXT), $1) > 0",
+        super::Backend::Postgres => "position(convert_to($1, 'UTF8') in body) > 0",
+    };
+    let statuses = super::inbox::STATUSES
+        .iter()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT id FROM inbox WHERE status IN ({statuses}) AND received_at >= $3 AND id <> $2 \
+         AND {contains} UNION SELECT id FROM inbox WHERE status = '{pending}' AND id <> $2 \
+         AND {contains}",
+        pending = super::inbox::PENDING
+    )
+}
+
+/// P20: a message the person unsent is no longer shown or kept. Removes it from the raw
+/// notifications that carried it (except `inbox_id`, the notification of the unsend itself,
+/// which holds no text), then deletes its event (text and decision) and its message. How many
+/// rows changed.
 pub async fn unsend(
     tx: &mut super::Tx,
     account: &str,
     mid: &str,
     inbox_id: &str,
 ) -> super::Result<u64> {
+    // first: the event names the notification that carried the message (where to search)
+    let bodies = redact_mentions(tx, account, mid, inbox_id).await?;
     let events = sqlx::query("DELETE FROM events WHERE account = $1 AND key = $2")
         .bind(account)
         .bind(format!("mid:{mid}"))
         .execute(&mut **tx)
         .await?
         .rows_affected();
-    let bodies = redact_mentions(tx, account, mid, inbox_id).await?;
     let messages = super::conversations::unsend(tx, account, mid).await?;
     Ok(events + bodies + messages)
 }
@@ -2383,6 +2430,28 @@ pub async fn ensure_contact_rows(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[tokio::test]
+    async fn the_search_for_an_unsent_messages_mentions_reads_no_whole_inbox() {
+        let t = super::super::testing::temp_db().await;
+        let sql = mentions_sql(t.db.backend());
+        let plan: Vec<String> =
+            sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+                .bind("mid.1")
+                .bind("except")
+                .bind(0_i64)
+                .fetch_all(t.db.pool())
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.try_get::<String, _>("detail").unwrap())
+                .collect();
+        let inbox: Vec<&String> = plan.iter().filter(|d| d.contains("inbox")).collect();
+        assert_eq!(inbox.len(), 2, "{plan:?}");
+        for step in inbox {
+            assert!(step.contains("USING INDEX inbox_pending"), "{plan:?}");
+        }
+    }
 
     fn body(v: &Value) -> Vec<u8> {
         v.to_string().into_bytes()

@@ -68,7 +68,7 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
                         &mut tx,
                         &row.id,
                         owner,
-                        "failed",
+                        inbox::FAILED,
                         Some(&reason),
                         db::now_ms(),
                     )
