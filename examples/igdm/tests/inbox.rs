@@ -998,8 +998,43 @@ async fn metrics_on() {
         .await;
     let m = t.agent.json(Method::GET, "/api/inbox/metrics", None).await;
     assert_eq!(m["first_response"]["conversations"], 5, "{m}");
+    assert_eq!(m["first_response"]["responses"], 5, "{m}");
     assert_eq!(m["first_response"]["median_ms"], 3 * 60_000);
     assert_eq!(m["first_response"]["p90_ms"], 10 * 60_000);
+    // F0's conversation is closed, reopened by a new message and answered after 30 minutes:
+    // both answers count (the conversation itself shows the new episode's)
+    let path = format!("/api/inbox/conversations/{ACCOUNT}/F0");
+    t.agent
+        .json(Method::PATCH, &path, Some(&json!({"status": "closed"})))
+        .await;
+    let again = base + 120_000;
+    t.message_at("m-F0-again", "F0", "me again", again).await;
+    t.until("reopened", "F0", |c| {
+        c["conversation"]["status"] == "open" && c["conversation"]["first_response_ms"].is_null()
+    })
+    .await;
+    sqlx::query(
+        "INSERT INTO outbox (key, account, event_key, action_index, kind, recipient, action, \
+         status, next_attempt_at, mid, created_at, updated_at) \
+         VALUES ($1, $2, $1, 0, 'send_dm', 'F0', '{}', 'sent', $3, 'out-F0-again', $3, $3)",
+    )
+    .bind(format!("reply:r0-again:{}", t.agent_id))
+    .bind(ACCOUNT)
+    .bind(again)
+    .execute(t.service.shared().db.pool())
+    .await
+    .unwrap();
+    t.echo_at("out-F0-again", "F0", "sorry!", again + 30 * 60_000)
+        .await;
+    t.until("answered again", "F0", |c| {
+        c["conversation"]["first_response_ms"] == 30 * 60_000
+    })
+    .await;
+    let m = t.agent.json(Method::GET, "/api/inbox/metrics", None).await;
+    assert_eq!(m["first_response"]["responses"], 6, "{m}");
+    assert_eq!(m["first_response"]["conversations"], 5, "{m}");
+    assert_eq!(m["first_response"]["median_ms"], 3 * 60_000);
+    assert_eq!(m["first_response"]["p90_ms"], 30 * 60_000);
     // a period before any of them
     let m = t
         .agent

@@ -458,6 +458,8 @@ async fn write_messages(
     }
     let mut changed = Vec::new();
     let mut opened = Vec::new();
+    // episodes first answered in this batch: (account, contact, opened, answered, ms)
+    let mut answered = Vec::new();
     for ((account, contact), list) in touches {
         let key = (account.clone(), contact.clone());
         let existing = current.remove(&key);
@@ -467,7 +469,22 @@ async fn write_messages(
             if inbound {
                 c.inbound(at);
             } else {
+                let before = c.first_response_at;
                 c.outbound(at, by_agent);
+                if let (None, Some(opened_at), Some(at), Some(ms)) = (
+                    before,
+                    c.first_inbound_at,
+                    c.first_response_at,
+                    c.first_response_ms,
+                ) {
+                    answered.push(vec![
+                        Param::from(&account),
+                        Param::from(&contact),
+                        Param::from(opened_at),
+                        Param::from(at),
+                        Param::from(ms),
+                    ]);
+                }
             }
         }
         c.updated_at = now;
@@ -481,7 +498,16 @@ async fn write_messages(
         round_robin(tx, &mut changed, &opened, now).await?;
     }
     let refs: Vec<&Conversation> = changed.iter().collect();
-    upsert(tx, &refs).await
+    upsert(tx, &refs).await?;
+    rows::insert(
+        tx,
+        "INSERT INTO response_times (account, contact, opened_at, responded_at, response_ms)",
+        5,
+        &answered,
+        "ON CONFLICT (account, contact, opened_at) DO NOTHING",
+    )
+    .await?;
+    Ok(())
 }
 
 /// Gives the conversations at `opened` to the next Agent or Admin member in turn, in the
@@ -961,25 +987,42 @@ pub async fn set_round_robin(tx: &mut Tx, org: &str, on: bool, now: i64) -> Resu
     Ok(())
 }
 
-/// First-response times (ms) of the organization's conversations first answered in
-/// `[from, to)`, ascending.
+/// The first responses given in a period: one per episode of a conversation (a conversation
+/// that was closed and reopened counts once per answer).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResponseTimes {
+    /// The response times (ms), ascending.
+    pub times: Vec<i64>,
+    /// How many conversations they answered.
+    pub conversations: usize,
+}
+
+/// First-response times of the organization's conversations answered in `[from, to)`.
 pub async fn first_response_times(
     conn: &mut AnyConnection,
     org: &str,
     from: i64,
     to: i64,
-) -> Result<Vec<i64>> {
-    let times = sqlx::query_scalar(
-        "SELECT first_response_ms FROM conversations WHERE account IN \
-         (SELECT id FROM accounts WHERE org_id = $1) AND first_response_ms IS NOT NULL \
-         AND first_response_at >= $2 AND first_response_at < $3 ORDER BY first_response_ms",
+) -> Result<ResponseTimes> {
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT account, contact, response_ms FROM response_times WHERE account IN \
+         (SELECT id FROM accounts WHERE org_id = $1) AND responded_at >= $2 \
+         AND responded_at < $3 ORDER BY response_ms",
     )
     .bind(org)
     .bind(from)
     .bind(to)
     .fetch_all(conn)
     .await?;
-    Ok(times)
+    let conversations = rows
+        .iter()
+        .map(|(account, contact, _)| (account, contact))
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    Ok(ResponseTimes {
+        times: rows.into_iter().map(|(_, _, ms)| ms).collect(),
+        conversations,
+    })
 }
 
 /// The `p`-th percentile (0 to 100, nearest rank) of ascending `sorted` values.

@@ -452,6 +452,22 @@ static TABLES: &[Table] = &[
         ],
     },
     Table {
+        // the team inbox's first-response times, one per answered episode
+        entity: "response_times",
+        table: "response_times",
+        class: Class::Conversation,
+        key: &[("account", Text), ("contact", Text), ("opened_at", Int)],
+        account: "t.account",
+        filter: "",
+        columns: "t.*",
+        created: "t.responded_at",
+        last_activity: "",
+        disconnected: "",
+        anonymizable: false,
+        fields: &[],
+        links: &[TO_ACCOUNT, TO_CONTACT],
+    },
+    Table {
         entity: "inbox_backfills",
         table: "inbox_backfills",
         class: Class::Configuration,

@@ -30,9 +30,10 @@
 //! - `GET /api/inbox/settings`, `PUT /api/inbox/settings` `{"round_robin": bool}`: with
 //!   round-robin on, new and reopened conversations go to the next Agent or Admin member in
 //!   turn (oldest member first).
-//! - `GET /api/inbox/metrics[?from=&to=]` (Unix ms; default the last 30 days): first-response
-//!   times of the conversations first answered by an agent in the period: count, median and p90
-//!   in milliseconds.
+//! - `GET /api/inbox/metrics[?from=&to=]` (Unix ms; default the last 30 days): the first
+//!   responses an agent gave in the period, one per episode (a conversation closed and reopened
+//!   is timed again from the contact's new message, and both answers count): `responses`, the
+//!   `conversations` they answered, `median_ms` and `p90_ms`.
 //! - `POST /api/inbox/backfill` `{"account"}` ([`Permission::ManageConnections`]): reads the
 //!   account's existing threads through the Conversations API (the 20 most recent messages of
 //!   each conversation, the ones Meta returns), at most 2 calls per second, in the background;
@@ -595,13 +596,14 @@ async fn metrics(
         );
     }
     match conversations::first_response_times(&mut reader, &caller.org_id, from, to).await {
-        Ok(times) => Json(json!({
+        Ok(r) => Json(json!({
             "from": from,
             "to": to,
             "first_response": {
-                "conversations": times.len(),
-                "median_ms": conversations::percentile(&times, 50),
-                "p90_ms": conversations::percentile(&times, 90),
+                "responses": r.times.len(),
+                "conversations": r.conversations,
+                "median_ms": conversations::percentile(&r.times, 50),
+                "p90_ms": conversations::percentile(&r.times, 90),
             },
         }))
         .into_response(),
