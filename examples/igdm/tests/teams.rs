@@ -2529,6 +2529,7 @@ async fn p4_on_postgres_the_api_reads_through_row_level_security() {
     for sql in [
         format!("CREATE ROLE {role} NOLOGIN"),
         format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"),
+        format!("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}"),
         format!("GRANT {role} TO CURRENT_USER"),
     ] {
         run(sql).execute(&mut admin).await.unwrap();
@@ -2641,6 +2642,11 @@ async fn p4_on_postgres_the_api_reads_through_row_level_security() {
         .execute(&mut admin)
         .await
         .unwrap();
+    // a write into a table with a generated id (the stage history) works as the role too
+    let stage = format!("/api/crm/contacts/{}/{}/stage", b.account, b.contact);
+    let stages = b.owner.json(Method::GET, "/api/crm/stages", None).await;
+    let moved = json!({ "stage": stages["stages"][0]["id"] });
+    b.owner.json(Method::PUT, &stage, Some(&moved)).await;
     // the second wall for writes: a write transaction for A that names B's contact changes
     // nothing, while A's own contact is changed
     let db = &service.shared().db;
@@ -2661,6 +2667,7 @@ async fn p4_on_postgres_the_api_reads_through_row_level_security() {
     service.shutdown().await;
     for sql in [
         format!("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"),
+        format!("REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {role}"),
         format!("REVOKE {role} FROM CURRENT_USER"),
         format!("DROP ROLE {role}"),
     ] {

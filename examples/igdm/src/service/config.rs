@@ -37,12 +37,13 @@ pub struct Config {
     /// Most database connections. Default 8.
     pub max_connections: u32,
     /// PostgreSQL only: a role without ownership of the tables that the service's login role
-    /// may `SET ROLE` to (grant it `SELECT, INSERT, UPDATE, DELETE` on the tables). When set,
-    /// the management API reads, and makes its organization-scoped writes (CRM, team inbox,
-    /// members), as that role with `igdm.org_id` set to the caller's organization, so
-    /// row-level security backs the queries' own scoping. The pipeline workers, which serve
-    /// every organization, and the privacy cascades keep the login role. Default: none (the
-    /// login role reads and writes; the scoping in the queries is the only wall).
+    /// may `SET ROLE` to (grant it `SELECT, INSERT, UPDATE, DELETE` on the tables and `USAGE`
+    /// on the sequences). When set, the management API reads, and makes its
+    /// organization-scoped writes (CRM, team inbox, members), as that role with `igdm.org_id`
+    /// set to the caller's organization, so row-level security backs the queries' own scoping.
+    /// The pipeline workers, which serve every organization, and the privacy module keep the
+    /// login role. Default: none (the login role reads and writes; the scoping in the queries
+    /// is the only wall).
     pub database_app_role: Option<String>,
     /// The Meta app id.
     pub app_id: String,
