@@ -42,8 +42,10 @@ pub struct Config {
     /// organization-scoped writes (CRM, team inbox, members), as that role with `igdm.org_id`
     /// set to the caller's organization, so row-level security backs the queries' own scoping.
     /// The pipeline workers, which serve every organization, and the privacy module keep the
-    /// login role. Default: none (the login role reads and writes; the scoping in the queries
-    /// is the only wall).
+    /// login role: its deletion cascades reach the raw notifications, which only the owner
+    /// reads, and its audit register is one hash chain across organizations, whose writer must
+    /// see the last entry. Default: none (the login role reads and writes; the scoping in the
+    /// queries is the only wall).
     pub database_app_role: Option<String>,
     /// The Meta app id.
     pub app_id: String,
