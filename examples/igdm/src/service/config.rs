@@ -95,7 +95,9 @@ pub struct Config {
     /// committed just before it, and the attempts of calls that start together share a commit:
     /// at `outbox_batch` (the most a round can start), a round's attempts take one commit
     /// instead of one per wave, which matters under load on SQLite's single writer. A crash
-    /// leaves at most this many calls in flight, each then failed as ambiguous, never re-sent.
+    /// fails the attempted rows of the rounds in progress as ambiguous, never re-sent (their
+    /// outcomes are recorded at the round's end); at most this many per loop, the calls in
+    /// flight, may not have reached the platform.
     pub sender_concurrency: usize,
     /// Sender loops, each claiming and sending its own batch of outbox rows: while one waits
     /// for its attempts' commit or records its outcomes, another calls. Default 2.
