@@ -210,6 +210,24 @@ impl Team {
         .await;
     }
 
+    /// An agent's reply to `person` as the sender leaves it (outbox `key` sent at `at`, with
+    /// its `mid`); its echo then shows it as the agent's.
+    async fn agent_reply_sent(&self, key: &str, person: &str, mid: &str, at: i64) {
+        sqlx::query(
+            "INSERT INTO outbox (key, account, event_key, action_index, kind, recipient, action, \
+             status, next_attempt_at, mid, created_at, updated_at) \
+             VALUES ($1, $2, $1, 0, 'send_dm', $3, '{}', 'sent', $4, $5, $4, $4)",
+        )
+        .bind(format!("reply:{key}:{}", self.agent_id))
+        .bind(ACCOUNT)
+        .bind(person)
+        .bind(at)
+        .bind(mid)
+        .execute(self.service.shared().db.pool())
+        .await
+        .unwrap();
+    }
+
     /// Moves the contact's last message (as the inbox recorded it) to `at`.
     async fn last_inbound(&self, person: &str, at: i64) {
         sqlx::query(
@@ -966,19 +984,8 @@ async fn metrics_on() {
         })
         .await;
         // the agent's reply as the sender left it (sent, with its mid), then its echo
-        sqlx::query(
-            "INSERT INTO outbox (key, account, event_key, action_index, kind, recipient, action, \
-             status, next_attempt_at, mid, created_at, updated_at) \
-             VALUES ($1, $2, $1, 0, 'send_dm', $3, '{}', 'sent', $4, $5, $4, $4)",
-        )
-        .bind(format!("reply:r{i}:{}", t.agent_id))
-        .bind(ACCOUNT)
-        .bind(&person)
-        .bind(asked)
-        .bind(format!("out-F{i}"))
-        .execute(t.service.shared().db.pool())
-        .await
-        .unwrap();
+        t.agent_reply_sent(&format!("r{i}"), &person, &format!("out-F{i}"), asked)
+            .await;
         t.echo_at(
             &format!("out-F{i}"),
             &person,
@@ -1013,17 +1020,8 @@ async fn metrics_on() {
         c["conversation"]["status"] == "open" && c["conversation"]["first_response_ms"].is_null()
     })
     .await;
-    sqlx::query(
-        "INSERT INTO outbox (key, account, event_key, action_index, kind, recipient, action, \
-         status, next_attempt_at, mid, created_at, updated_at) \
-         VALUES ($1, $2, $1, 0, 'send_dm', 'F0', '{}', 'sent', $3, 'out-F0-again', $3, $3)",
-    )
-    .bind(format!("reply:r0-again:{}", t.agent_id))
-    .bind(ACCOUNT)
-    .bind(again)
-    .execute(t.service.shared().db.pool())
-    .await
-    .unwrap();
+    t.agent_reply_sent("r0-again", "F0", "out-F0-again", again)
+        .await;
     t.echo_at("out-F0-again", "F0", "sorry!", again + 30 * 60_000)
         .await;
     t.until("answered again", "F0", |c| {

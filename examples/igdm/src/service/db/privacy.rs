@@ -1662,23 +1662,17 @@ pub async fn redact_mentions(
     id: &str,
     except: &str,
 ) -> super::Result<u64> {
-    let carrier: Option<i64> = sqlx::query_scalar(
-        "SELECT MIN(i.received_at) FROM events e JOIN inbox i ON i.id = e.inbox_id \
-         WHERE e.account = $1 AND e.key = $2",
+    // the older of the message's first carrier and notification `except`
+    let first: Option<i64> = sqlx::query_scalar(
+        "SELECT MIN(received_at) FROM inbox WHERE id = $3 OR id IN \
+         (SELECT inbox_id FROM events WHERE account = $1 AND key = $2)",
     )
     .bind(account)
     .bind(format!("mid:{id}"))
+    .bind(except)
     .fetch_one(&mut **tx)
     .await?;
-    let here: Option<i64> = sqlx::query_scalar("SELECT received_at FROM inbox WHERE id = $1")
-        .bind(except)
-        .fetch_optional(&mut **tx)
-        .await?;
-    let since = carrier
-        .into_iter()
-        .chain(here)
-        .min()
-        .map_or(i64::MIN, |at| at.saturating_sub(MENTION_SLACK_MS));
+    let since = first.map_or(i64::MIN, |at| at.saturating_sub(MENTION_SLACK_MS));
     let sql = mentions_sql(tx.backend());
     let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(id)
