@@ -272,10 +272,20 @@ impl Db {
     /// role (`database_app_role`), it runs as that role with `igdm.org_id` set to `org`, so
     /// that row-level security hides every other organization's rows (a second wall behind the
     /// queries' own scoping). Dropping it rolls back.
+    ///
+    /// Its statements read one snapshot: on PostgreSQL the transaction is `REPEATABLE READ`
+    /// (by default each statement would see the commits made since the previous one, and a
+    /// conversation could be read before a batch's commit and its messages after it). SQLite's
+    /// read transactions are snapshots already.
     pub async fn read_as(&self, org: &str, app_role: Option<&str>) -> Result<Reader> {
         let mut tx = self.pool.begin().await?;
-        if let (Backend::Postgres, Some(role)) = (self.backend, app_role) {
-            act_for(&mut tx, org, role).await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+            if let Some(role) = app_role {
+                act_for(&mut tx, org, role).await?;
+            }
         }
         Ok(tx)
     }
