@@ -145,6 +145,21 @@ pub async fn set_status(
     reason: Option<&str>,
     now: i64,
 ) -> Result<()> {
+    let mut tx = db.begin().await?;
+    set_status_in(&mut tx, id, status, reason, now).await?;
+    tx.commit().await
+}
+
+/// Sets an account's status (and the reason shown with it) in `tx`, so that it commits with the
+/// rows it explains: the sender holds an account's sends (`needs_reconnect`) in the commit that
+/// puts the refused row back in the queue, so no other sender loop claims the row in between.
+pub async fn set_status_in(
+    tx: &mut super::Tx,
+    id: &str,
+    status: &str,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<()> {
     sqlx::query(
         "UPDATE accounts SET status = $1, status_reason = $2, updated_at = $3 WHERE id = $4",
     )
@@ -152,7 +167,7 @@ pub async fn set_status(
     .bind(reason)
     .bind(now)
     .bind(id)
-    .execute(db.pool())
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }

@@ -163,9 +163,25 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
             .collect()
             .await;
 
-    // 3. Record the outcomes in one commit, then act on them.
+    // 3. Record the outcomes in one commit, then act on them. An account whose token was
+    // refused (190) is held in that same commit, first: its refused rows go back in the queue
+    // due now, and no sender loop may claim them before the account is held.
     let now = db::now_ms();
     let mut tx = shared.db.begin().await?;
+    let mut reconnect: Vec<&str> = Vec::new();
+    for (row, result) in &results {
+        if token_refused(result) && !reconnect.contains(&row.account.as_str()) {
+            accounts::set_status_in(
+                &mut tx,
+                &row.account,
+                accounts::NEEDS_RECONNECT,
+                Some("the access token was refused (error 190); reconnect the account"),
+                now,
+            )
+            .await?;
+            reconnect.push(&row.account);
+        }
+    }
     let mut effects = Vec::new();
     let mut log = Vec::new();
     for (row, result) in &results {
@@ -181,27 +197,26 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
     outbox::mark_sent_many(&mut tx, &sent, now).await?;
     delivery_log::append_many(&mut tx, &log).await?;
     tx.commit().await?;
+    for account in reconnect {
+        shared.forget_client(account);
+        tracing::warn!(
+            account,
+            "token refused (190): account needs reconnect; its sends are held"
+        );
+    }
     show_agent_replies(shared, &results, now).await;
     for ((row, _), effect) in results.iter().zip(effects) {
         shared.metrics.send(&row.kind, effect.outcome);
-        match effect.account {
-            Some(AccountEffect::NeedsReconnect) => {
-                accounts::set_status(
-                    &shared.db,
-                    &row.account,
-                    accounts::NEEDS_RECONNECT,
-                    Some("the access token was refused (error 190); reconnect the account"),
-                    now,
-                )
-                .await?;
-                shared.forget_client(&row.account);
-                tracing::warn!(account = %row.account, "token refused (190): account needs reconnect; its sends are held");
-            }
-            Some(AccountEffect::Failure) => accounts::add_failure(&shared.db, &row.account).await?,
-            None => {}
+        if effect.failed {
+            accounts::add_failure(&shared.db, &row.account).await?;
         }
     }
     Ok(n)
+}
+
+/// Whether the platform refused the call's token (error 190): the account must reconnect.
+fn token_refused(result: &Result<Option<String>, Failure>) -> bool {
+    matches!(result, Err(Failure::Graph(e)) if matches!(e.kind(), GraphKind::TokenInvalid { .. }))
 }
 
 /// Shows the agents' replies among `results` in the team inbox as soon as they are sent (not only
@@ -517,14 +532,12 @@ fn throttle(shared: &Shared, account: &str, wait: Option<Duration>) {
     );
 }
 
-enum AccountEffect {
-    NeedsReconnect,
-    Failure,
-}
-
+/// What recording one outcome means beyond its rows.
 struct Effect {
+    /// The outcome, for the metrics.
     outcome: &'static str,
-    account: Option<AccountEffect>,
+    /// The send failed for good: counted on the account's health.
+    failed: bool,
 }
 
 /// Records one call's outcome in `tx`: held (190), retry, or failed; a sent row only gets its
@@ -558,7 +571,7 @@ async fn record(
             );
             return Ok(Effect {
                 outcome: "sent",
-                account: None,
+                failed: false,
             });
         }
         Err(failure) => failure,
@@ -582,35 +595,33 @@ async fn record(
         );
         return Ok(Effect {
             outcome: "held",
-            account: None,
+            failed: false,
         });
     }
-    if let Failure::Graph(e) = failure {
-        if matches!(e.kind(), GraphKind::TokenInvalid { .. }) {
-            let message = e.to_string();
-            // Refused before anything was sent: held (queued) until the account reconnects.
-            outbox::requeue(
-                tx,
-                &row.key,
-                now,
-                Some(("token_invalid", &message)),
-                true,
-                now,
-            )
-            .await?;
-            log.push(
-                delivery_log::Entry {
-                    error_kind: Some("token_invalid"),
-                    error_message: Some(&message),
-                    ..entry("failed")
-                }
-                .row(now),
-            );
-            return Ok(Effect {
-                outcome: "token_invalid",
-                account: Some(AccountEffect::NeedsReconnect),
-            });
-        }
+    if let (Failure::Graph(e), true) = (failure, token_refused(result)) {
+        let message = e.to_string();
+        // Refused before anything was sent: held (queued) until the account reconnects.
+        outbox::requeue(
+            tx,
+            &row.key,
+            now,
+            Some(("token_invalid", &message)),
+            true,
+            now,
+        )
+        .await?;
+        log.push(
+            delivery_log::Entry {
+                error_kind: Some("token_invalid"),
+                error_message: Some(&message),
+                ..entry("failed")
+            }
+            .row(now),
+        );
+        return Ok(Effect {
+            outcome: "token_invalid",
+            failed: false, // the caller holds the account
+        });
     }
     let policy = policy(shared);
     let attempt_u32 = u32::try_from(attempt).unwrap_or(u32::MAX);
@@ -659,7 +670,7 @@ async fn record(
             );
             Ok(Effect {
                 outcome: "retry",
-                account: None,
+                failed: false,
             })
         }
         RetryDecision::GiveUp => {
@@ -674,7 +685,7 @@ async fn record(
             );
             Ok(Effect {
                 outcome: "failed",
-                account: Some(AccountEffect::Failure),
+                failed: true,
             })
         }
     }
