@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use igdm::service::{testing, Config, RunningService, Service};
 use serde_json::json;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const SECRET: &str = "test-app-secret";
@@ -443,6 +443,87 @@ async fn error_190_flags_the_account_and_nothing_is_sent_after_on() {
             .await
             .unwrap();
     assert_eq!(kind, "token_invalid");
+    service.shutdown().await;
+}
+
+#[tokio::test]
+async fn each_outcome_is_recorded_when_its_call_returns() {
+    testing::on_each_backend(each_outcome_is_recorded_when_its_call_returns_on).await;
+}
+
+async fn each_outcome_is_recorded_when_its_call_returns_on() {
+    // Two comments in one notification: one round of one sender loop claims both. C2's call
+    // takes 4 s; C1's returns at once and its row is `sent` while C2's call is still out, so a
+    // crash then would leave only C2 ambiguous.
+    let graph = graph().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/me/messages"))
+        .and(body_partial_json(
+            json!({"recipient": {"comment_id": "C2"}}),
+        ))
+        .respond_with(sent_ok("m-slow").set_delay(Duration::from_secs(4)))
+        .with_priority(1)
+        .mount(&graph)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/me/messages"))
+        .respond_with(sent_ok("m-fast"))
+        .mount(&graph)
+        .await;
+    let dir = Dir::new("outcomes").await;
+    let mut c = config(&dir, &graph.uri());
+    c.sender_loops = 1;
+    c.sender_concurrency = 2;
+    c.call_timeout_ms = 10_000;
+    let service = start(c).await;
+    service
+        .connect_account(ACCOUNT, Some("shop"), "IGAA-test-token", None)
+        .await
+        .unwrap();
+    service.put_automations(RULES).await.unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let change = |id: &str, person: &str| {
+        json!({"field": "comments", "value": {"id": id, "text": "link",
+            "from": {"id": person, "username": format!("user{person}")},
+            "media": {"id": "M1", "media_product_type": "REELS"}}})
+    };
+    let body = json!({"object": "instagram", "entry": [{"id": ACCOUNT, "time": now,
+        "changes": [change("C1", "P1"), change("C2", "P2")]}]})
+    .to_string()
+    .into_bytes();
+    assert_eq!(post(&service, &body, SECRET).await.status(), 200);
+    eventually("C1 recorded as sent while C2's call is out", async || {
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM outbox WHERE status = 'sent'",
+        )
+        .await
+            == 1
+            && scalar(
+                &service,
+                "SELECT COUNT(*) FROM outbox WHERE status = 'sending'",
+            )
+            .await
+                == 1
+    })
+    .await;
+    let requests = graph.received_requests().await.unwrap();
+    assert_eq!(sends_to(&requests, "C1"), 1);
+    assert_eq!(sends_to(&requests, "C2"), 1, "C2's call is out");
+    let mid: String = sqlx::query_scalar("SELECT mid FROM outbox WHERE status = 'sent'")
+        .fetch_one(service.shared().db.pool())
+        .await
+        .unwrap();
+    assert_eq!(mid, "m-fast");
+    eventually("C2 recorded when its call returns", async || {
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM outbox WHERE status = 'sent'",
+        )
+        .await
+            == 2
+    })
+    .await;
     service.shutdown().await;
 }
 

@@ -94,10 +94,10 @@ pub struct Config {
     /// Outbox rows sent concurrently, per sender loop. Default 16. Each call's attempt is
     /// committed just before it, and the attempts of calls that start together share a commit:
     /// at `outbox_batch` (the most a round can start), a round's attempts take one commit
-    /// instead of one per wave, which matters under load on SQLite's single writer. A crash
-    /// fails the attempted rows of the rounds in progress as ambiguous, never re-sent (their
-    /// outcomes are recorded at the round's end); at most this many per loop, the calls in
-    /// flight, may not have reached the platform.
+    /// instead of one per wave, which matters under load on SQLite's single writer. Each
+    /// outcome is committed as soon as its call returns (outcomes that arrive together share a
+    /// commit), and only then is its slot freed: a crash leaves at most this many rows per loop
+    /// attempted but not recorded, failed as ambiguous and never re-sent.
     pub sender_concurrency: usize,
     /// Sender loops, each claiming and sending its own batch of outbox rows: while one waits
     /// for its attempts' commit or records its outcomes, another calls. Default 2.

@@ -22,9 +22,9 @@ use crate::service::error::Result;
 
 /// Sends one batch of due rows; the number of rows handled.
 ///
-/// Three steps: the rows that cannot be sent are recorded; the calls run concurrently, each
-/// attempt committed (`sending`) just before its call (concurrent attempts share a commit);
-/// the outcomes are recorded together in one commit.
+/// Two steps: the rows that cannot be sent are recorded; the calls run concurrently, each
+/// attempt committed (`sending`) just before its call and each outcome as soon as its call
+/// returns (concurrent attempts share a commit, and so do outcomes that arrive together).
 pub async fn run_once(shared: &Shared) -> Result<usize> {
     let now = db::now_ms();
     for (key, account, rule, kind, attempts) in outbox::fail_abandoned(&shared.db, now).await? {
@@ -121,55 +121,114 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
     }
 
     // 2. Call, concurrently. Each attempt is committed (`sending`) just before its call, and
-    // the account's window is checked after that commit, at the moment of the call. A crash
-    // leaves at most the calls in flight as `sending`: those are failed as ambiguous later,
-    // never re-sent; rows not yet attempted stay `queued` and are sent after the restart.
-    let results: Vec<(outbox::Claimed, Result<Option<String>, Failure>)> =
+    // the account's window is checked after that commit, at the moment of the call. Each
+    // outcome is committed as soon as its call returns (the outcomes that arrive together
+    // share a commit), and the call's slot is only freed then. So a crash leaves at most
+    // `sender_concurrency` rows per loop in `sending` (calls in flight, or returned but not yet
+    // recorded): those are failed as ambiguous later, never re-sent; rows not yet attempted
+    // stay `queued` and are sent after the restart.
+    let (outcomes, mut arrived) = mpsc::unbounded_channel::<Outcome>();
+    let calls = async move {
         futures_util::stream::iter(ready)
-            .map(|(row, call, client)| {
+            .for_each_concurrent(shared.config.sender_concurrency, |(row, call, client)| {
                 let owner = &owner;
+                let outcomes = outcomes.clone();
                 async move {
-                    if !shared.attempts.record(&row.key, owner).await {
-                        return None;
-                    }
-                    if let (Some(received), 0) = (row.received_at, row.attempts) {
-                        let delay = (db::now_ms() - received).max(0) as f64 / 1000.0;
-                        shared.metrics.event_to_send.observe(delay);
-                    }
-                    if let Err(wait) = pace(shared, &row).await {
-                        return Some((row, Err(Failure::Held(wait))));
-                    }
-                    let started = Instant::now();
-                    // Several instances: only the account's owner calls (see `ownership`).
-                    let result = if shared.ownership.may_send(&row.account, db::now_ms()) {
-                        perform(shared, &row.account, &client, &call).await
-                    } else {
-                        Err(Failure::Http {
-                            message: "not sent: this instance no longer owns the account's \
-                                      sending; the next owner sends it"
-                                .into(),
-                            before_send: true,
-                        })
+                    let Some(result) = attempt(shared, owner, &row, &call, &client).await else {
+                        return;
                     };
-                    shared
-                        .metrics
-                        .send_latency
-                        .observe(started.elapsed().as_secs_f64());
-                    Some((row, result))
+                    let (recorded, answer) = oneshot::channel();
+                    if outcomes.send((row, result, recorded)).is_ok() {
+                        let _ = answer.await;
+                    }
                 }
             })
-            .buffer_unordered(shared.config.sender_concurrency)
-            .filter_map(std::future::ready)
-            .collect()
             .await;
+        // `outcomes` is dropped here: the recording below ends with the last call
+    };
+    let recording = async {
+        let mut failed = None;
+        while let Some(first) = arrived.recv().await {
+            let mut batch = vec![first];
+            while let Ok(next) = arrived.try_recv() {
+                batch.push(next);
+            }
+            let (results, answers): (Vec<_>, Vec<_>) = batch
+                .into_iter()
+                .map(|(row, result, answer)| ((row, result), answer))
+                .unzip();
+            if let Err(e) = record_outcomes(shared, &results).await {
+                // the rows stay `sending`: failed as ambiguous when their lease ends
+                tracing::warn!(error = %e, rows = results.len(), "send outcomes not recorded");
+                failed.get_or_insert(e);
+            }
+            for answer in answers {
+                let _ = answer.send(());
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    };
+    let ((), recorded) = tokio::join!(calls, recording);
+    recorded?;
+    Ok(n)
+}
 
-    // 3. Record the outcomes in one commit, then act on them. An account whose token was
-    // refused (190) is held in that same commit, first: its refused rows go back in the queue
-    // due now, and no sender loop may claim them before the account is held.
+/// A call's outcome on its way to [`record_outcomes`], with where to say it is recorded.
+type Outcome = (
+    outbox::Claimed,
+    Result<Option<String>, Failure>,
+    oneshot::Sender<()>,
+);
+
+/// Records the attempt of `row`, then makes its call; `None` when the attempt was not recorded
+/// (the lease was lost): no call was made.
+async fn attempt(
+    shared: &Shared,
+    owner: &str,
+    row: &outbox::Claimed,
+    call: &Call,
+    client: &instagram_graph::Client,
+) -> Option<Result<Option<String>, Failure>> {
+    if !shared.attempts.record(&row.key, owner).await {
+        return None;
+    }
+    if let (Some(received), 0) = (row.received_at, row.attempts) {
+        let delay = (db::now_ms() - received).max(0) as f64 / 1000.0;
+        shared.metrics.event_to_send.observe(delay);
+    }
+    if let Err(wait) = pace(shared, row).await {
+        return Some(Err(Failure::Held(wait)));
+    }
+    let started = Instant::now();
+    // Several instances: only the account's owner calls (see `ownership`).
+    let result = if shared.ownership.may_send(&row.account, db::now_ms()) {
+        perform(shared, &row.account, client, call).await
+    } else {
+        Err(Failure::Http {
+            message: "not sent: this instance no longer owns the account's sending; the next \
+                      owner sends it"
+                .into(),
+            before_send: true,
+        })
+    };
+    shared
+        .metrics
+        .send_latency
+        .observe(started.elapsed().as_secs_f64());
+    Some(result)
+}
+
+/// Records calls' outcomes in one commit, then acts on them. An account whose token was
+/// refused (190) is held in that same commit, first: its refused rows go back in the queue
+/// due now, and no sender loop may claim them before the account is held.
+async fn record_outcomes(
+    shared: &Shared,
+    results: &[(outbox::Claimed, Result<Option<String>, Failure>)],
+) -> Result<()> {
     let now = db::now_ms();
     let mut tx = shared.db.begin().await?;
     let mut reconnect: Vec<&str> = Vec::new();
-    for (row, result) in &results {
+    for (row, result) in results {
         if token_refused(result) && !reconnect.contains(&row.account.as_str()) {
             accounts::set_status_in(
                 &mut tx,
@@ -184,7 +243,7 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
     }
     let mut effects = Vec::new();
     let mut log = Vec::new();
-    for (row, result) in &results {
+    for (row, result) in results {
         effects.push(record(shared, &mut tx, &mut log, row, result, now).await?);
     }
     let sent: Vec<(&str, Option<&str>)> = results
@@ -204,14 +263,14 @@ pub async fn run_once(shared: &Shared) -> Result<usize> {
             "token refused (190): account needs reconnect; its sends are held"
         );
     }
-    show_agent_replies(shared, &results, now).await;
+    show_agent_replies(shared, results, now).await;
     for ((row, _), effect) in results.iter().zip(effects) {
         shared.metrics.send(&row.kind, effect.outcome);
         if effect.failed {
             accounts::add_failure(&shared.db, &row.account).await?;
         }
     }
-    Ok(n)
+    Ok(())
 }
 
 /// Whether the platform refused the call's token (error 190): the account must reconnect.
