@@ -370,8 +370,16 @@ actions = [{{ type = "send_dm", message = {{ kind = "text", text = "Thanks!" }} 
     ))
     .await
     .unwrap();
-    // The worker reloads within its next ownership round (at most a second).
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    // The worker reloads within its next ownership round (about a second); wait for its engine
+    // to hold the rule rather than for a fixed time, which a loaded machine may overrun.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while worker.shared().engine().rules().get("hello").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never reloaded the automations stored through the API instance"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     sim.person("ann").dm(&shop.ig_user_id, "hi").unwrap();
     sim.wait_for_sent(1, Duration::from_secs(60)).await.unwrap();
     assert_eq!(sim.sent_messages()[0].text.as_deref(), Some("Thanks!"));

@@ -58,6 +58,15 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     panic!("timed out waiting for: {what}");
 }
 
+/// The outbox rows in `status`.
+async fn outbox_count(service: &RunningService, status: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM outbox WHERE status = $1")
+        .bind(status)
+        .fetch_one(service.shared().db.pool())
+        .await
+        .unwrap()
+}
+
 fn comment(id: &str, person: &str, text: &str) -> Vec<u8> {
     let now = chrono::Utc::now().timestamp();
     json!({"object": "instagram", "entry": [{"id": ACCOUNT, "time": now, "changes": [{
@@ -330,12 +339,7 @@ async fn a_comment_gets_one_private_reply_even_when_delivered_twice_on() {
         200
     );
     eventually("the private reply is sent", async || {
-        scalar(
-            &service,
-            "SELECT COUNT(*) FROM outbox WHERE status = 'sent'",
-        )
-        .await
-            == 1
+        outbox_count(&service, "sent").await == 1
             && scalar(
                 &service,
                 "SELECT COUNT(*) FROM inbox WHERE status = 'pending'",
@@ -429,14 +433,7 @@ async fn error_190_flags_the_account_and_nothing_is_sent_after_on() {
     assert_eq!(sends_to(&requests, "C1"), 1);
     assert_eq!(sends_to(&requests, "C2"), 0);
     // both are held, not lost
-    assert_eq!(
-        scalar(
-            &service,
-            "SELECT COUNT(*) FROM outbox WHERE status = 'queued'"
-        )
-        .await,
-        2
-    );
+    assert_eq!(outbox_count(&service, "queued").await, 2);
     let kind: String =
         sqlx::query_scalar("SELECT error_kind FROM delivery_log WHERE status = 'failed'")
             .fetch_one(service.shared().db.pool())
@@ -493,18 +490,7 @@ async fn each_outcome_is_recorded_when_its_call_returns_on() {
     .into_bytes();
     assert_eq!(post(&service, &body, SECRET).await.status(), 200);
     eventually("C1 recorded as sent while C2's call is out", async || {
-        scalar(
-            &service,
-            "SELECT COUNT(*) FROM outbox WHERE status = 'sent'",
-        )
-        .await
-            == 1
-            && scalar(
-                &service,
-                "SELECT COUNT(*) FROM outbox WHERE status = 'sending'",
-            )
-            .await
-                == 1
+        outbox_count(&service, "sent").await == 1 && outbox_count(&service, "sending").await == 1
     })
     .await;
     let requests = graph.received_requests().await.unwrap();
@@ -516,12 +502,7 @@ async fn each_outcome_is_recorded_when_its_call_returns_on() {
         .unwrap();
     assert_eq!(mid, "m-fast");
     eventually("C2 recorded when its call returns", async || {
-        scalar(
-            &service,
-            "SELECT COUNT(*) FROM outbox WHERE status = 'sent'",
-        )
-        .await
-            == 2
+        outbox_count(&service, "sent").await == 2
     })
     .await;
     service.shutdown().await;
@@ -558,12 +539,7 @@ async fn a_transient_5xx_is_retried_and_then_sent_on() {
         200
     );
     eventually("sent after retries", async || {
-        scalar(
-            &service,
-            "SELECT COUNT(*) FROM outbox WHERE status = 'sent'",
-        )
-        .await
-            == 1
+        outbox_count(&service, "sent").await == 1
     })
     .await;
     let requests = graph.received_requests().await.unwrap();
@@ -600,12 +576,7 @@ async fn an_ambiguous_private_reply_failure_is_never_retried_on() {
         200
     );
     eventually("failed", async || {
-        scalar(
-            &service,
-            "SELECT COUNT(*) FROM outbox WHERE status = 'failed'",
-        )
-        .await
-            == 1
+        outbox_count(&service, "failed").await == 1
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -789,15 +760,7 @@ async fn echoes_and_read_receipts_update_delivery_status_on() {
             .status(),
         200
     );
-    eventually("sent", async || {
-        scalar(
-            &service,
-            "SELECT COUNT(*) FROM outbox WHERE status = 'sent'",
-        )
-        .await
-            == 1
-    })
-    .await;
+    eventually("sent", async || outbox_count(&service, "sent").await == 1).await;
     let now = chrono::Utc::now().timestamp_millis();
     let echo = json!({"object": "instagram", "entry": [{"id": ACCOUNT, "time": now, "messaging": [{
         "sender": {"id": ACCOUNT}, "recipient": {"id": "P1"}, "timestamp": now,
@@ -809,12 +772,7 @@ async fn echoes_and_read_receipts_update_delivery_status_on() {
         200
     );
     eventually("delivered", async || {
-        scalar(
-            &service,
-            "SELECT COUNT(*) FROM outbox WHERE status = 'delivered'",
-        )
-        .await
-            == 1
+        outbox_count(&service, "delivered").await == 1
     })
     .await;
     let read = json!({"object": "instagram", "entry": [{"id": ACCOUNT, "time": now + 5, "messaging": [{
@@ -826,15 +784,7 @@ async fn echoes_and_read_receipts_update_delivery_status_on() {
             .status(),
         200
     );
-    eventually("read", async || {
-        scalar(
-            &service,
-            "SELECT COUNT(*) FROM outbox WHERE status = 'read'",
-        )
-        .await
-            == 1
-    })
-    .await;
+    eventually("read", async || outbox_count(&service, "read").await == 1).await;
     let log: Vec<String> = sqlx::query_scalar("SELECT status FROM delivery_log ORDER BY id")
         .fetch_all(service.shared().db.pool())
         .await
@@ -1098,12 +1048,7 @@ steps = [
         200
     );
     eventually("both flow messages are sent", async || {
-        scalar(
-            &service,
-            "SELECT COUNT(*) FROM outbox WHERE status = 'sent'",
-        )
-        .await
-            == 2
+        outbox_count(&service, "sent").await == 2
     })
     .await;
     let texts: Vec<String> = graph
@@ -1168,12 +1113,7 @@ async fn a_batch_with_a_body_that_is_no_notification_still_processes_the_rest_on
         )
         .await
             == 0
-            && scalar(
-                &service,
-                "SELECT COUNT(*) FROM outbox WHERE status = 'sent'",
-            )
-            .await
-                == 2
+            && outbox_count(&service, "sent").await == 2
     })
     .await;
     assert_eq!(

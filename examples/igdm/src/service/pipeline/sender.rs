@@ -267,7 +267,10 @@ async fn record_outcomes(
     for ((row, _), effect) in results.iter().zip(effects) {
         shared.metrics.send(&row.kind, effect.outcome);
         if effect.failed {
-            accounts::add_failure(&shared.db, &row.account).await?;
+            // a health counter: the outcomes are committed already, whatever happens to it
+            if let Err(error) = accounts::add_failure(&shared.db, &row.account).await {
+                tracing::warn!(account = %row.account, %error, "failed send not counted");
+            }
         }
     }
     Ok(())
