@@ -164,6 +164,33 @@ impl World {
         }
     }
 
+    /// The outbox, the inbox's counts and the accounts, one line each: what a test that timed
+    /// out was waiting on.
+    async fn pipeline_state(&self) -> String {
+        use sqlx::Row;
+        let Some(service) = self.service.as_ref() else {
+            return "no service running".into();
+        };
+        let mut lines = Vec::new();
+        for sql in [
+            "SELECT 'outbox ' || key || ' ' || kind || ' ' || status || ' attempts=' || attempts \
+             || ' next=' || next_attempt_at || ' lease=' || COALESCE(lease_owner, '-') || '/' \
+             || COALESCE(lease_until, 0) || ' error=' || COALESCE(error_kind, '-') AS s FROM outbox",
+            "SELECT 'inbox ' || status || ' ' || CAST(COUNT(*) AS TEXT) AS s FROM inbox GROUP BY status",
+            "SELECT 'account ' || id || ' ' || status AS s FROM accounts",
+        ] {
+            match sqlx::query(sql).fetch_all(service.shared().db.pool()).await {
+                Ok(rows) => lines.extend(
+                    rows.iter()
+                        .map(|r| r.try_get::<String, _>("s").unwrap_or_default()),
+                ),
+                Err(e) => lines.push(format!("cannot read the state: {e}")),
+            }
+        }
+        lines.push(format!("now={}", db_now()));
+        lines.join("\n")
+    }
+
     async fn stop(mut self) {
         if let Some(service) = self.service.take() {
             service.shutdown().await;
@@ -172,8 +199,9 @@ impl World {
     }
 }
 
-/// Polls `check` until it holds (generous deadline).
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+/// Polls `check` until it holds (generous deadline); on a timeout, the panic shows the state
+/// of `w`'s pipeline (see [`World::pipeline_state`]).
+async fn eventually(w: &World, what: &str, mut check: impl AsyncFnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + WAIT;
     while tokio::time::Instant::now() < deadline {
         if check().await {
@@ -181,7 +209,10 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
         }
         tokio::time::sleep(Duration::from_millis(40)).await;
     }
-    panic!("timed out waiting for: {what}");
+    panic!(
+        "timed out waiting for: {what}\n{}",
+        w.pipeline_state().await
+    );
 }
 
 const COMMENT_TO_DM: &str = r#"
@@ -237,7 +268,7 @@ async fn comment_to_dm_sends_one_private_reply_and_one_public_reply_on() {
     assert_eq!(public[0].text, "Sent you a DM!");
     assert!(w.sim.comment(&hit).unwrap().private_replied);
     // the delivery log shows both sends; the echo marks the private reply delivered
-    eventually("the private reply is marked delivered", async || {
+    eventually(&w, "the private reply is marked delivered", async || {
         w.scalar(
             "SELECT COUNT(*) FROM outbox WHERE kind = 'private_reply' AND status = 'delivered'",
         )
@@ -458,7 +489,7 @@ actions = [{ type = "send_dm", message = { kind = "text", text = "Prices: https:
     // the token dies (e.g. the password changed): the next send answers 190
     w.sim.change_password(w.account()).unwrap();
     w.sim.person("bob").dm(w.account(), "price?").unwrap();
-    eventually("the account needs a reconnect", async || {
+    eventually(&w, "the account needs a reconnect", async || {
         let status: String = sqlx::query_scalar("SELECT status FROM accounts WHERE id = $1")
             .bind(w.account())
             .fetch_one(w.service().shared().db.pool())
@@ -475,6 +506,7 @@ actions = [{ type = "send_dm", message = { kind = "text", text = "Prices: https:
     // Their replies are held (queued) until the account reconnects: wait until all five
     // replies are planned and none is being sent.
     eventually(
+        &w,
         "the later DMs are decided and their replies held",
         async || {
             w.sim
@@ -607,7 +639,7 @@ async fn a_throttled_account_is_held_instead_of_refused_again_on() {
             .unwrap();
     }
     w.sim.wait_for_webhooks_idle(WAIT).await.unwrap();
-    eventually("every row is settled", async || {
+    eventually(&w, "every row is settled", async || {
         w.scalar("SELECT COUNT(*) FROM outbox").await == 2 * n
             && w.scalar("SELECT COUNT(*) FROM outbox WHERE status = 'sending'")
                 .await
@@ -710,7 +742,7 @@ async fn a_crash_mid_batch_loses_nothing_and_sends_nothing_twice_on() {
     let second = Service::start(w.config.clone()).await.unwrap();
     w.sim.set_webhook_url(Some(second.webhook_url()));
     w.service = Some(second);
-    eventually("every event is resolved", async || {
+    eventually(&w, "every event is resolved", async || {
         w.scalar("SELECT COUNT(*) FROM inbox WHERE status = 'pending'")
             .await
             == 0
@@ -813,11 +845,15 @@ async fn malformed_json_with_a_valid_signature_is_stored_as_rejected_on() {
         .await
         .unwrap();
     assert_eq!(answer.status(), 200);
-    eventually("the notification is set aside as rejected", async || {
-        w.scalar("SELECT COUNT(*) FROM inbox WHERE status = 'rejected'")
-            .await
-            == 1
-    })
+    eventually(
+        &w,
+        "the notification is set aside as rejected",
+        async || {
+            w.scalar("SELECT COUNT(*) FROM inbox WHERE status = 'rejected'")
+                .await
+                == 1
+        },
+    )
     .await;
     // reported: the metric and the stored reason
     let metrics = reqwest::get(format!("{}/metrics", w.service().base_url()))

@@ -555,6 +555,74 @@ async fn a_transient_5xx_is_retried_and_then_sent_on() {
 }
 
 #[tokio::test]
+async fn a_rate_limit_refusal_holds_the_row_however_long_the_wait() {
+    testing::on_each_backend(a_rate_limit_refusal_holds_the_row_however_long_the_wait_on).await;
+}
+
+async fn a_rate_limit_refusal_holds_the_row_however_long_the_wait_on() {
+    // 750 private replies an hour: the platform may ask to wait up to an hour, longer than the
+    // retry policy's in-process `max_wait` (15 minutes). The row is held until then, not failed.
+    let graph = graph().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/me/messages"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .insert_header("Retry-After", "3600")
+                .set_body_json(json!({"error": {
+                    "message": "Calls to this api have exceeded the rate limit.",
+                    "type": "OAuthException", "code": 613, "error_subcode": 2534040,
+                    "fbtrace_id": "x"}})),
+        )
+        .mount(&graph)
+        .await;
+    let dir = Dir::new("ratelimited").await;
+    let service = started(&dir, &graph).await;
+    assert_eq!(
+        post(&service, &comment("C1", "P1", "link"), SECRET)
+            .await
+            .status(),
+        200
+    );
+    eventually("the refusal is recorded", async || {
+        scalar(
+            &service,
+            "SELECT COUNT(*) FROM delivery_log WHERE status = 'held'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    // the account is held too: a second comment is not called either
+    assert_eq!(
+        post(&service, &comment("C2", "P2", "link"), SECRET)
+            .await
+            .status(),
+        200
+    );
+    eventually("the second comment is decided", async || {
+        scalar(&service, "SELECT COUNT(*) FROM outbox").await == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let requests = graph.received_requests().await.unwrap();
+    assert_eq!(sends_to(&requests, "C1"), 1);
+    assert_eq!(sends_to(&requests, "C2"), 0);
+    assert_eq!(outbox_count(&service, "queued").await, 2);
+    assert_eq!(outbox_count(&service, "failed").await, 0);
+    let (kind, attempts, next): (String, i64, i64) = sqlx::query_as(
+        "SELECT error_kind, attempts, next_attempt_at FROM outbox WHERE key LIKE '%C1%'",
+    )
+    .fetch_one(service.shared().db.pool())
+    .await
+    .unwrap();
+    assert_eq!(kind, "rate_limited");
+    assert_eq!(attempts, 0, "the refused attempt is given back");
+    let soon = chrono::Utc::now().timestamp_millis() + 30 * 60 * 1000;
+    assert!(next > soon, "due when the platform's hour is over");
+    service.shutdown().await;
+}
+
+#[tokio::test]
 async fn an_ambiguous_private_reply_failure_is_never_retried() {
     testing::on_each_backend(an_ambiguous_private_reply_failure_is_never_retried_on).await;
 }

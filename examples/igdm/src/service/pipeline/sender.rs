@@ -638,17 +638,35 @@ async fn record(
         }
         Err(failure) => failure,
     };
-    if let Failure::Held(wait) = failure {
-        // Not called: back in the queue, the attempt given back, due when the hold ends.
+    // Not sent because the platform limits the account: back in the queue, due when the
+    // platform allows the account again, the attempt given back. A rate-limit refusal is never
+    // a failure, however long the platform asks to wait (750 private replies an hour: up to an
+    // hour); the retry policy's `max_wait` bounds in-process waits, not a queued row's.
+    let held = match failure {
+        Failure::Held(wait) => Some((
+            *wait,
+            "throttled",
+            format!(
+                "the platform throttles this account (usage headers or a rate-limit answer); \
+                 not called, due again in {} s",
+                wait.as_secs()
+            ),
+        )),
+        Failure::Graph(e) => refused_for(e).map(|wait| {
+            (
+                wait,
+                "rate_limited",
+                format!("{e}; not sent, due again in {} s", wait.as_secs()),
+            )
+        }),
+        Failure::Http { .. } => None,
+    };
+    if let Some((wait, kind, message)) = held {
         let next = now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
-        let message = format!(
-            "the platform throttles this account (usage headers or a rate-limit answer); not called, due again in {} s",
-            wait.as_secs()
-        );
-        outbox::requeue(tx, &row.key, next, Some(("throttled", &message)), true, now).await?;
+        outbox::requeue(tx, &row.key, next, Some((kind, &message)), true, now).await?;
         log.push(
             delivery_log::Entry {
-                error_kind: Some("throttled"),
+                error_kind: Some(kind),
                 error_message: Some(&message),
                 attempt: row.attempts,
                 ..entry("held")
