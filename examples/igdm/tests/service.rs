@@ -67,6 +67,37 @@ async fn outbox_count(service: &RunningService, status: &str) -> i64 {
         .unwrap()
 }
 
+/// Comment C1 is refused by the Graph API, which holds the account (`held`, a count that
+/// becomes 1); comment C2 is then decided but not called. Both rows stay queued: held, not lost.
+async fn refused_once_then_held(service: &RunningService, graph: &MockServer, held: &'static str) {
+    assert_eq!(
+        post(service, &comment("C1", "P1", "link"), SECRET)
+            .await
+            .status(),
+        200
+    );
+    eventually("the account is held", async || {
+        scalar(service, held).await == 1
+    })
+    .await;
+    assert_eq!(
+        post(service, &comment("C2", "P2", "link"), SECRET)
+            .await
+            .status(),
+        200
+    );
+    eventually("the second comment is decided", async || {
+        scalar(service, "SELECT COUNT(*) FROM outbox").await == 2
+    })
+    .await;
+    // a few sender rounds to (wrongly) call again
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let requests = graph.received_requests().await.unwrap();
+    assert_eq!(sends_to(&requests, "C1"), 1);
+    assert_eq!(sends_to(&requests, "C2"), 0);
+    assert_eq!(outbox_count(service, "queued").await, 2);
+}
+
 fn comment(id: &str, person: &str, text: &str) -> Vec<u8> {
     let now = chrono::Utc::now().timestamp();
     json!({"object": "instagram", "entry": [{"id": ACCOUNT, "time": now, "changes": [{
@@ -403,37 +434,12 @@ async fn error_190_flags_the_account_and_nothing_is_sent_after_on() {
         .await;
     let dir = Dir::new("token").await;
     let service = started(&dir, &graph).await;
-    assert_eq!(
-        post(&service, &comment("C1", "P1", "link"), SECRET)
-            .await
-            .status(),
-        200
-    );
-    eventually("the account needs reconnect", async || {
-        scalar(
-            &service,
-            "SELECT COUNT(*) FROM accounts WHERE status = 'needs_reconnect'",
-        )
-        .await
-            == 1
-    })
+    refused_once_then_held(
+        &service,
+        &graph,
+        "SELECT COUNT(*) FROM accounts WHERE status = 'needs_reconnect'",
+    )
     .await;
-    assert_eq!(
-        post(&service, &comment("C2", "P2", "link"), SECRET)
-            .await
-            .status(),
-        200
-    );
-    eventually("the second comment is decided", async || {
-        scalar(&service, "SELECT COUNT(*) FROM outbox").await == 2
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let requests = graph.received_requests().await.unwrap();
-    assert_eq!(sends_to(&requests, "C1"), 1);
-    assert_eq!(sends_to(&requests, "C2"), 0);
-    // both are held, not lost
-    assert_eq!(outbox_count(&service, "queued").await, 2);
     let kind: String =
         sqlx::query_scalar("SELECT error_kind FROM delivery_log WHERE status = 'failed'")
             .fetch_one(service.shared().db.pool())
@@ -577,37 +583,12 @@ async fn a_rate_limit_refusal_holds_the_row_however_long_the_wait_on() {
         .await;
     let dir = Dir::new("ratelimited").await;
     let service = started(&dir, &graph).await;
-    assert_eq!(
-        post(&service, &comment("C1", "P1", "link"), SECRET)
-            .await
-            .status(),
-        200
-    );
-    eventually("the refusal is recorded", async || {
-        scalar(
-            &service,
-            "SELECT COUNT(*) FROM delivery_log WHERE status = 'held'",
-        )
-        .await
-            == 1
-    })
+    refused_once_then_held(
+        &service,
+        &graph,
+        "SELECT COUNT(*) FROM delivery_log WHERE status = 'held'",
+    )
     .await;
-    // the account is held too: a second comment is not called either
-    assert_eq!(
-        post(&service, &comment("C2", "P2", "link"), SECRET)
-            .await
-            .status(),
-        200
-    );
-    eventually("the second comment is decided", async || {
-        scalar(&service, "SELECT COUNT(*) FROM outbox").await == 2
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let requests = graph.received_requests().await.unwrap();
-    assert_eq!(sends_to(&requests, "C1"), 1);
-    assert_eq!(sends_to(&requests, "C2"), 0);
-    assert_eq!(outbox_count(&service, "queued").await, 2);
     assert_eq!(outbox_count(&service, "failed").await, 0);
     let (kind, attempts, next): (String, i64, i64) = sqlx::query_as(
         "SELECT error_kind, attempts, next_attempt_at FROM outbox WHERE key LIKE '%C1%'",
