@@ -1,8 +1,10 @@
 //! The sender: claims due outbox rows with a lease, waits for the account's rate limiter, records
 //! the attempt (committed) before calling the Graph API, and records the outcome in the delivery
-//! log. Retries follow `instagram-graph`'s retry policy by error kind; an ambiguous failure of a
-//! private reply is never retried; error 190 marks the account `needs_reconnect` and holds its
-//! sends until it reconnects.
+//! log as soon as the call returns. Retries follow `instagram-graph`'s retry policy by error
+//! kind; an ambiguous failure of a private reply is never retried; a rate-limit refusal or usage
+//! headers at the limit hold the account's rows until the platform allows it again (never a
+//! failure); error 190 marks the account `needs_reconnect` and holds its sends until it
+//! reconnects.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
