@@ -63,6 +63,30 @@ struct Who {
     role: Role,
 }
 
+/// `who`'s call of `path` while `role` lacks `privilege` (e.g. `"SELECT ON media"`): its status.
+/// The privilege is given back after the call.
+async fn status_without(
+    admin: &mut sqlx::AnyConnection,
+    role: &str,
+    privilege: &str,
+    who: &Who,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> StatusCode {
+    let run = |sql: String| sqlx::raw_sql(sqlx::AssertSqlSafe(sql));
+    run(format!("REVOKE {privilege} FROM {role}"))
+        .execute(&mut *admin)
+        .await
+        .unwrap();
+    let (status, _) = who.call(method, path, body).await;
+    run(format!("GRANT {privilege} TO {role}"))
+        .execute(&mut *admin)
+        .await
+        .unwrap();
+    status
+}
+
 impl Who {
     async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> (StatusCode, String) {
         let mut request = reqwest::Client::builder()
@@ -2563,16 +2587,17 @@ async fn p4_on_postgres_the_api_reads_through_row_level_security() {
     assert_eq!(one["messages"][0]["text"], "inbox-message-b", "{one}");
     assert_eq!(one["notes"][0]["text"], "inbox-note-b", "{one}");
     // the reads really run as the application role: without its privilege they fail
-    run(format!("REVOKE SELECT ON media FROM {role}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let (status, _) = b.owner.call(Method::GET, &media_path, None).await;
+    let status = status_without(
+        &mut admin,
+        &role,
+        "SELECT ON media",
+        &b.owner,
+        Method::GET,
+        &media_path,
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-    run(format!("GRANT SELECT ON media TO {role}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
     let (status, _) = b.owner.call(Method::GET, &media_path, None).await;
     assert_eq!(status, StatusCode::OK);
     // the privacy registers too: B's legal request, read as the application role
@@ -2582,19 +2607,17 @@ async fn p4_on_postgres_the_api_reads_through_row_level_security() {
         .await;
     assert_eq!(legal["legal_requests"][0]["id"], b.legal_request.as_str());
     assert_eq!(legal["legal_requests"].as_array().unwrap().len(), 1);
-    run(format!("REVOKE SELECT ON legal_requests FROM {role}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let (status, _) = b
-        .owner
-        .call(Method::GET, "/privacy/legal-requests", None)
-        .await;
+    let status = status_without(
+        &mut admin,
+        &role,
+        "SELECT ON legal_requests",
+        &b.owner,
+        Method::GET,
+        "/privacy/legal-requests",
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-    run(format!("GRANT SELECT ON legal_requests TO {role}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
     // and the audit register: B's entries (its legal request), read as the application role
     let audit = b.owner.json(Method::GET, "/privacy/audit", None).await;
     let entries = audit["entries"].as_array().unwrap();
@@ -2603,45 +2626,48 @@ async fn p4_on_postgres_the_api_reads_through_row_level_security() {
         !audit.to_string().contains(a.legal_request.as_str()),
         "A's entries leaked: {audit}"
     );
-    run(format!("REVOKE SELECT ON privacy_audit FROM {role}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let (status, _) = b.owner.call(Method::GET, "/privacy/audit", None).await;
+    let status = status_without(
+        &mut admin,
+        &role,
+        "SELECT ON privacy_audit",
+        &b.owner,
+        Method::GET,
+        "/privacy/audit",
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-    run(format!("GRANT SELECT ON privacy_audit TO {role}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
     // whose deletion receipt a code names is read as the application role too
     let receipt = "/privacy/deletions/no-such-code";
     let (status, _) = b.owner.call(Method::GET, receipt, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    run(format!("REVOKE SELECT ON deletion_receipts FROM {role}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let (status, _) = b.owner.call(Method::GET, receipt, None).await;
+    let status = status_without(
+        &mut admin,
+        &role,
+        "SELECT ON deletion_receipts",
+        &b.owner,
+        Method::GET,
+        receipt,
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-    run(format!("GRANT SELECT ON deletion_receipts TO {role}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
     // the API's writes run as the application role too (B's set-up above wrote stages, tags and
     // fields that way): B's note is written, and without the privilege the write fails
     let notes = format!("/api/inbox/conversations/{}/{}/notes", b.account, b.contact);
     let note = json!({ "text": "written-as-the-app-role" });
     b.owner.json(Method::POST, &notes, Some(&note)).await;
-    run(format!("REVOKE INSERT ON conversation_notes FROM {role}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let (status, _) = b.owner.call(Method::POST, &notes, Some(&note)).await;
+    let status = status_without(
+        &mut admin,
+        &role,
+        "INSERT ON conversation_notes",
+        &b.owner,
+        Method::POST,
+        &notes,
+        Some(&note),
+    )
+    .await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-    run(format!("GRANT INSERT ON conversation_notes TO {role}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
     // a write into a table with a generated id (the stage history) works as the role too
     let stage = format!("/api/crm/contacts/{}/{}/stage", b.account, b.contact);
     let stages = b.owner.json(Method::GET, "/api/crm/stages", None).await;
